@@ -1,0 +1,331 @@
+/**
+ * The Envoy ext_authz gRPC wire (envoy.service.auth.v3.Authorization/Check) and grpc.health.v1,
+ * loaded from the project's own protos in proto/. The router's direct mode uses
+ * createAuthzClient to send exactly what Envoy would send; ext-authz serves authorizationService.
+ *
+ * Types describe the objects @grpc/proto-loader produces with the options below: field names as
+ * in the .proto (keepCase), int64 as decimal strings, enums as their names, absent scalars
+ * defaulted, and a virtual property naming the set member of each oneof.
+ */
+import { fileURLToPath } from "node:url";
+import * as grpc from "@grpc/grpc-js";
+import * as protoLoader from "@grpc/proto-loader";
+
+export const PROTO_DIR = fileURLToPath(new URL("../../proto/", import.meta.url));
+
+export const PROTO_LOADER_OPTIONS: protoLoader.Options = {
+  keepCase: true,
+  longs: String,
+  enums: String,
+  defaults: true,
+  oneofs: true,
+  includeDirs: [PROTO_DIR],
+};
+
+const packageDefinition = protoLoader.loadSync(
+  ["envoy/service/auth/v3/external_auth.proto", "grpc/health/v1/health.proto"],
+  PROTO_LOADER_OPTIONS,
+);
+
+function serviceDefinition(name: string): grpc.ServiceDefinition {
+  const entry = packageDefinition[name];
+  if (entry === undefined || !("Check" in entry)) throw new Error(`proto service ${name} missing`);
+  return entry as unknown as grpc.ServiceDefinition;
+}
+
+export const AUTHORIZATION_SERVICE_NAME = "envoy.service.auth.v3.Authorization";
+export const HEALTH_SERVICE_NAME = "grpc.health.v1.Health";
+/** HTTP/2 path of the Check call, as Envoy sends it. */
+export const CHECK_PATH = "/envoy.service.auth.v3.Authorization/Check";
+
+export const authorizationService = serviceDefinition(AUTHORIZATION_SERVICE_NAME);
+export const healthService = serviceDefinition(HEALTH_SERVICE_NAME);
+
+// ---------------------------------------------------------------------------------------------
+// Request side (envoy.service.auth.v3.CheckRequest and what it contains)
+
+export type SocketAddress = {
+  protocol?: "TCP" | "UDP";
+  address?: string;
+  port_value?: number;
+  named_port?: string;
+  port_specifier?: "port_value" | "named_port";
+};
+
+export type Address = {
+  socket_address?: SocketAddress | null;
+  pipe?: { path?: string; mode?: number } | null;
+  envoy_internal_address?: { server_listener_name?: string; endpoint_id?: string } | null;
+  address?: "socket_address" | "pipe" | "envoy_internal_address";
+};
+
+export type Peer = {
+  address?: Address | null;
+  service?: string;
+  labels?: Record<string, string>;
+  principal?: string;
+  certificate?: string;
+};
+
+export type Timestamp = { seconds?: string | number; nanos?: number };
+
+export type HttpRequest = {
+  /** Envoy's stream id, not x-request-id. */
+  id?: string;
+  method?: string;
+  /** Lower-case keys; pseudo-headers such as ":path" included. */
+  headers?: Record<string, string>;
+  /** Includes the query string. */
+  path?: string;
+  host?: string;
+  scheme?: string;
+  query?: string;
+  fragment?: string;
+  /** int64: a decimal string when decoded; a number or string when sent. */
+  size?: string | number;
+  protocol?: string;
+  body?: string;
+  /** Set instead of body when Envoy runs with pack_as_bytes. */
+  raw_body?: Uint8Array;
+};
+
+/** google.protobuf.Struct as decoded by proto-loader (the Value oneof kept as fields). */
+export type StructValue = {
+  null_value?: "NULL_VALUE";
+  number_value?: number;
+  string_value?: string;
+  bool_value?: boolean;
+  struct_value?: Struct | null;
+  list_value?: { values?: StructValue[] } | null;
+  kind?:
+    "null_value" | "number_value" | "string_value" | "bool_value" | "struct_value" | "list_value";
+};
+export type Struct = { fields?: Record<string, StructValue> };
+
+export type Metadata = { filter_metadata?: Record<string, Struct> };
+
+export type AttributeContext = {
+  source?: Peer | null;
+  destination?: Peer | null;
+  request?: { time?: Timestamp | null; http?: HttpRequest | null } | null;
+  /** Per-route check_settings.context_extensions, e.g. { scope: "calculator" }. */
+  context_extensions?: Record<string, string>;
+  metadata_context?: Metadata | null;
+  tls_session?: { sni?: string } | null;
+  route_metadata_context?: Metadata | null;
+};
+
+export type CheckRequest = { attributes?: AttributeContext | null };
+
+// ---------------------------------------------------------------------------------------------
+// Response side
+
+export const HEADER_APPEND_ACTIONS = [
+  "APPEND_IF_EXISTS_OR_ADD",
+  "ADD_IF_ABSENT",
+  "OVERWRITE_IF_EXISTS_OR_ADD",
+  "OVERWRITE_IF_EXISTS",
+] as const;
+export type HeaderAppendAction = (typeof HEADER_APPEND_ACTIONS)[number];
+
+export type HeaderValue = { key: string; value?: string; raw_value?: Uint8Array };
+
+export type HeaderValueOption = {
+  header: HeaderValue | null;
+  /** google.protobuf.BoolValue: older Envoys read only this, so send { value: false }. */
+  append?: { value: boolean } | null;
+  append_action?: HeaderAppendAction;
+  keep_empty_value?: boolean;
+};
+
+/** envoy.type.v3.StatusCode names of the statuses the gateway answers with. */
+export const HTTP_STATUS_NAME = {
+  200: "OK",
+  400: "BadRequest",
+  401: "Unauthorized",
+  403: "Forbidden",
+  404: "NotFound",
+  405: "MethodNotAllowed",
+  413: "PayloadTooLarge",
+  429: "TooManyRequests",
+  500: "InternalServerError",
+  503: "ServiceUnavailable",
+  504: "GatewayTimeout",
+} as const;
+export type HttpStatusNumber = keyof typeof HTTP_STATUS_NAME;
+export type HttpStatusName = (typeof HTTP_STATUS_NAME)[HttpStatusNumber];
+
+const HTTP_STATUS_BY_NAME: Record<string, number> = {
+  Empty: 0,
+  Continue: 100,
+  OK: 200,
+  Created: 201,
+  Accepted: 202,
+  NoContent: 204,
+  MovedPermanently: 301,
+  Found: 302,
+  NotModified: 304,
+  BadRequest: 400,
+  Unauthorized: 401,
+  PaymentRequired: 402,
+  Forbidden: 403,
+  NotFound: 404,
+  MethodNotAllowed: 405,
+  NotAcceptable: 406,
+  RequestTimeout: 408,
+  Conflict: 409,
+  Gone: 410,
+  LengthRequired: 411,
+  PreconditionFailed: 412,
+  PayloadTooLarge: 413,
+  URITooLong: 414,
+  UnsupportedMediaType: 415,
+  UnprocessableEntity: 422,
+  TooManyRequests: 429,
+  RequestHeaderFieldsTooLarge: 431,
+  InternalServerError: 500,
+  NotImplemented: 501,
+  BadGateway: 502,
+  ServiceUnavailable: 503,
+  GatewayTimeout: 504,
+};
+
+/**
+ * The HTTP status number of a decoded envoy.type.v3.HttpStatus. Envoy replies 403 when the
+ * status is unset or zero, so a client applying a deny the way Envoy does uses this.
+ */
+export function httpStatusNumber(status: HttpStatus | null | undefined): number {
+  const code = status?.code;
+  const numeric =
+    typeof code === "number" ? code : code === undefined ? 0 : HTTP_STATUS_BY_NAME[code];
+  return numeric === undefined || numeric === 0 ? 403 : numeric;
+}
+
+export type HttpStatus = { code: HttpStatusName | (string & {}) | number };
+
+export type RpcStatus = { code: number; message?: string; details?: unknown[] };
+
+export type DeniedHttpResponse = {
+  status: HttpStatus | null;
+  headers: HeaderValueOption[];
+  body: string;
+};
+
+export type OkHttpResponse = {
+  headers: HeaderValueOption[];
+  headers_to_remove: string[];
+  response_headers_to_add?: HeaderValueOption[];
+  query_parameters_to_set?: { key: string; value: string }[];
+  query_parameters_to_remove?: string[];
+};
+
+export type CheckResponse = {
+  status: RpcStatus | null;
+  denied_response?: DeniedHttpResponse | null;
+  ok_response?: OkHttpResponse | null;
+  error_response?: DeniedHttpResponse | null;
+  dynamic_metadata?: Struct | null;
+  /** Which member of the http_response oneof is set (present on decoded responses). */
+  http_response?: "denied_response" | "ok_response" | "error_response";
+};
+
+/** google.rpc codes the gateway uses in CheckResponse.status. */
+export const RPC_CODE = {
+  OK: 0,
+  INVALID_ARGUMENT: 3,
+  NOT_FOUND: 5,
+  PERMISSION_DENIED: 7,
+  RESOURCE_EXHAUSTED: 8,
+  INTERNAL: 13,
+  UNAVAILABLE: 14,
+  UNAUTHENTICATED: 16,
+} as const;
+
+// ---------------------------------------------------------------------------------------------
+// grpc.health.v1
+
+export type ServingStatus = "UNKNOWN" | "SERVING" | "NOT_SERVING" | "SERVICE_UNKNOWN";
+export type HealthCheckRequest = { service?: string };
+export type HealthCheckResponse = { status: ServingStatus };
+
+// ---------------------------------------------------------------------------------------------
+// Encoding (what goes on the wire), used by tests and by anything that must prove compatibility
+
+export function encodeCheckRequest(request: CheckRequest): Buffer {
+  return authorizationService.Check!.requestSerialize(request);
+}
+export function decodeCheckRequest(bytes: Buffer): CheckRequest {
+  return authorizationService.Check!.requestDeserialize(bytes) as CheckRequest;
+}
+export function encodeCheckResponse(response: CheckResponse): Buffer {
+  return authorizationService.Check!.responseSerialize(response);
+}
+export function decodeCheckResponse(bytes: Buffer): CheckResponse {
+  return authorizationService.Check!.responseDeserialize(bytes) as CheckResponse;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Client
+
+export type AuthzClient = {
+  /** Rejects only on a transport/RPC failure (Envoy would then fail closed); a deny resolves. */
+  check(request: CheckRequest, options: { deadlineMs: number }): Promise<CheckResponse>;
+  health(service?: string, options?: { deadlineMs: number }): Promise<HealthCheckResponse>;
+  close(): void;
+};
+
+const AuthorizationClient = grpc.makeClientConstructor(authorizationService, "Authorization");
+const HealthClient = grpc.makeClientConstructor(healthService, "Health");
+
+type UnaryMethod<Req, Res> = (
+  request: Req,
+  options: grpc.CallOptions,
+  callback: (error: grpc.ServiceError | null, response?: Res) => void,
+) => grpc.ClientUnaryCall;
+
+/**
+ * A Check client for `host:port`. Plain-text HTTP/2 by default (ext-authz sits on the internal
+ * network, as with Envoy's envoy_grpc cluster); pass credentials for TLS.
+ */
+export function createAuthzClient(
+  address: string,
+  options: { credentials?: grpc.ChannelCredentials; maxSendBytes?: number } = {},
+): AuthzClient {
+  const credentials = options.credentials ?? grpc.credentials.createInsecure();
+  const channelOptions: grpc.ChannelOptions =
+    options.maxSendBytes === undefined
+      ? {}
+      : { "grpc.max_send_message_length": options.maxSendBytes };
+  const authz = new AuthorizationClient(address, credentials, channelOptions);
+  const health = new HealthClient(address, credentials, channelOptions);
+  const checkMethod = (authz as unknown as { Check: UnaryMethod<CheckRequest, CheckResponse> })
+    .Check;
+  const healthMethod = (
+    health as unknown as { Check: UnaryMethod<HealthCheckRequest, HealthCheckResponse> }
+  ).Check;
+
+  function unary<Req, Res>(
+    client: grpc.Client,
+    method: UnaryMethod<Req, Res>,
+    request: Req,
+    deadlineMs: number,
+  ): Promise<Res> {
+    return new Promise((resolve, reject) => {
+      method.call(client, request, { deadline: Date.now() + deadlineMs }, (error, response) => {
+        if (error) reject(error);
+        else if (response === undefined) reject(new Error("empty gRPC response"));
+        else resolve(response);
+      });
+    });
+  }
+
+  return {
+    check: (request, { deadlineMs }) => unary(authz, checkMethod, request, deadlineMs),
+    health: (service = "", healthOptions = { deadlineMs: 1000 }) =>
+      unary(health, healthMethod, { service }, healthOptions.deadlineMs),
+    close() {
+      authz.close();
+      health.close();
+    },
+  };
+}
