@@ -1,0 +1,195 @@
+/* eslint-disable @typescript-eslint/no-explicit-any, @typescript-eslint/no-unsafe-return --
+   These tests walk untyped YAML documents (Envoy, Compose, Istio); the assertions are the checks. */
+import { readFileSync } from "node:fs";
+import { describe, expect, it } from "vitest";
+import { parse, parseAllDocuments } from "yaml";
+
+// The gateway's payload limit (MAX_REQUEST_BYTES default). Envoy must buffer exactly this much
+// for ext-authz: less would refuse bodies the router accepts, more would let ext-authz see a
+// body the router refuses.
+const MAX_REQUEST_BYTES = 1_048_576;
+
+const EXT_AUTHZ = "envoy.filters.http.ext_authz";
+const HCM_TYPE =
+  "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager";
+
+const envoy = parse(readFileSync(new URL("../envoy.yaml", import.meta.url), "utf8"));
+const tools = parse(readFileSync(new URL("../../config/tools.yaml", import.meta.url), "utf8"));
+const scopes = Object.keys(tools.scopes as Record<string, unknown>);
+
+const listener = envoy.static_resources.listeners[0];
+const hcm = listener.filter_chains[0].filters.find(
+  (filter: any) => filter.typed_config?.["@type"] === HCM_TYPE,
+).typed_config;
+const filters: any[] = hcm.http_filters;
+const extAuthz = filters.find((filter) => filter.name === EXT_AUTHZ)?.typed_config;
+const routes: any[] = hcm.route_config.virtual_hosts.flatMap((host: any) => host.routes);
+
+type Probe = { path: string };
+/** First route whose match takes the path, as Envoy evaluates them (in order). */
+function routeFor(probe: Probe): any {
+  return routes.find((route) => {
+    const match = route.match;
+    if (match.path !== undefined) return match.path === probe.path;
+    if (match.prefix !== undefined) return probe.path.startsWith(match.prefix);
+    return false;
+  });
+}
+function authzOf(route: any): any {
+  return route.typed_per_filter_config?.[EXT_AUTHZ];
+}
+function seconds(duration: string | undefined): number {
+  if (duration === undefined) return Number.NaN;
+  const match = /^(\d+(?:\.\d+)?)s$/.exec(duration);
+  return match ? Number(match[1]) : Number.NaN;
+}
+
+describe("envoy.yaml", () => {
+  it("lists the scopes of config/tools.yaml", () => {
+    expect(scopes.length).toBeGreaterThan(0);
+  });
+
+  it("listens on :8000 and keeps the admin interface on loopback", () => {
+    expect(listener.address.socket_address.port_value).toBe(8000);
+    expect(envoy.admin.address.socket_address.address).toBe("127.0.0.1");
+  });
+
+  it("authorizes fail-closed over gRPC v3 with the whole body", () => {
+    expect(extAuthz).toBeDefined();
+    expect(extAuthz.transport_api_version).toBe("V3");
+    expect(extAuthz.grpc_service.envoy_grpc.cluster_name).toBe("ext_authz");
+    expect(seconds(extAuthz.grpc_service.timeout)).toBeGreaterThan(0);
+    expect(extAuthz.failure_mode_allow).toBe(false);
+    expect(extAuthz.status_on_error.code).toBe("ServiceUnavailable");
+    expect(extAuthz.with_request_body.max_request_bytes).toBe(MAX_REQUEST_BYTES);
+    expect(extAuthz.with_request_body.allow_partial_message).toBe(false);
+  });
+
+  it("runs ext_authz before the router, after the header scrub", () => {
+    const names = filters.map((filter) => filter.name);
+    expect(names.at(-1)).toBe("envoy.filters.http.router");
+    expect(names.indexOf(EXT_AUTHZ)).toBeGreaterThan(
+      names.indexOf("envoy.filters.http.header_mutation"),
+    );
+    const removed = filters
+      .find((filter) => filter.name === "envoy.filters.http.header_mutation")
+      .typed_config.mutations.request_mutations.map((mutation: any) => mutation.remove);
+    expect(removed).toEqual(
+      expect.arrayContaining(["x-gateway-verdict", "x-gateway-auth", "x-user-id"]),
+    );
+  });
+
+  it("uses the client address, generates request ids and logs them as JSON", () => {
+    expect(hcm.use_remote_address).toBe(true);
+    expect(hcm.xff_num_trusted_hops).toBe(0);
+    expect(hcm.generate_request_id).toBe(true);
+    expect(hcm.preserve_external_request_id).toBe(false);
+    const format = hcm.access_log[0].typed_config.log_format.json_format;
+    expect(format.request_id).toBe("%REQ(X-REQUEST-ID)%");
+    // Credentials never reach the access log.
+    expect(JSON.stringify(format).toLowerCase()).not.toMatch(
+      /authorization|cookie|verdict|gateway-auth/,
+    );
+  });
+
+  it.each(scopes.flatMap((scope) => [`/${scope}/sse`, `/${scope}/mcp`]))(
+    "%s is routed to the router with ext_authz and its scope, SSE-safe",
+    (path) => {
+      const route = routeFor({ path });
+      expect(route?.route?.cluster).toBe("mcp_router");
+      const authz = authzOf(route);
+      expect(authz?.disabled).not.toBe(true);
+      expect(authz?.check_settings?.context_extensions?.scope).toBe(path.split("/")[1]);
+      expect(route.route.timeout).toBe("0s");
+      const idle = seconds(route.route.idle_timeout);
+      expect(idle).toBeGreaterThan(0);
+      expect(idle).toBeLessThanOrEqual(3600);
+    },
+  );
+
+  it("routes no MCP path that tools.yaml does not define", () => {
+    const mcpPaths = routes
+      .map((route) => route.match.path as string | undefined)
+      .filter((path): path is string => path !== undefined && /^\/[^/]+\/(sse|mcp)$/.test(path));
+    const expected = scopes.flatMap((scope) => [`/${scope}/sse`, `/${scope}/mcp`]);
+    expect(mcpPaths.sort()).toEqual(expected.sort());
+  });
+
+  it.each(["/mcp/invoke", "/mcp/jobs/abc123"])("%s is routed with ext_authz enabled", (path) => {
+    const route = routeFor({ path });
+    expect(route?.route?.cluster).toBe("mcp_router");
+    expect(authzOf(route)?.disabled).not.toBe(true);
+    expect(seconds(route.route.timeout)).toBeGreaterThan(0);
+  });
+
+  it.each(["/health", "/ready", "/.well-known/oauth-protected-resource/calculator/mcp"])(
+    "%s reaches the router without authorization",
+    (path) => {
+      const route = routeFor({ path });
+      expect(route?.route?.cluster).toBe("mcp_router");
+      expect(authzOf(route)?.disabled).toBe(true);
+    },
+  );
+
+  it.each(["/sse", "/messages", "/admin", "/calculator/other", "/unknown/mcp"])(
+    "%s never reaches the router",
+    (path) => {
+      const route = routeFor({ path });
+      expect(route?.route).toBeUndefined();
+      expect(route?.direct_response?.status).toBe(404);
+    },
+  );
+
+  it("every route that reaches the router either runs ext_authz or is a probe/metadata path", () => {
+    for (const route of routes) {
+      if (!route.route) continue;
+      const open = authzOf(route)?.disabled === true;
+      const path: string = route.match.path ?? route.match.prefix;
+      if (open)
+        expect(["/health", "/ready", "/.well-known/oauth-protected-resource/"]).toContain(path);
+    }
+  });
+
+  it("defines an HTTP/2 ext_authz cluster with gRPC health checks and a router cluster with HTTP ones", () => {
+    const clusters: any[] = envoy.static_resources.clusters;
+    const authz = clusters.find((cluster) => cluster.name === "ext_authz");
+    const options =
+      authz.typed_extension_protocol_options[
+        "envoy.extensions.upstreams.http.v3.HttpProtocolOptions"
+      ];
+    expect(options.explicit_http_config.http2_protocol_options).toBeDefined();
+    expect(authz.health_checks[0].grpc_health_check).toBeDefined();
+    const authzAddress =
+      authz.load_assignment.endpoints[0].lb_endpoints[0].endpoint.address.socket_address;
+    expect(authzAddress).toEqual({ address: "ext_authz", port_value: 9191 });
+
+    const router = clusters.find((cluster) => cluster.name === "mcp_router");
+    expect(router.health_checks[0].http_health_check.path).toBe("/ready");
+    const routerAddress =
+      router.load_assignment.endpoints[0].lb_endpoints[0].endpoint.address.socket_address;
+    expect(routerAddress).toEqual({ address: "mcp_router", port_value: 8080 });
+  });
+});
+
+describe("Istio example", () => {
+  const mesh = parse(readFileSync(new URL("../istio/mesh-config.yaml", import.meta.url), "utf8"));
+  const provider = mesh.spec.meshConfig.extensionProviders[0];
+
+  it("registers ext-authz fail-closed with the same body limit", () => {
+    expect(provider.envoyExtAuthzGrpc.port).toBe(9191);
+    expect(provider.envoyExtAuthzGrpc.failOpen).toBe(false);
+    expect(provider.envoyExtAuthzGrpc.includeRequestBodyInCheck.maxRequestBytes).toBe(
+      MAX_REQUEST_BYTES,
+    );
+    expect(provider.envoyExtAuthzGrpc.includeRequestBodyInCheck.allowPartialMessage).toBe(false);
+  });
+
+  it("has a CUSTOM AuthorizationPolicy that uses that provider", () => {
+    const documents = parseAllDocuments(
+      readFileSync(new URL("../istio/authorization-policy.yaml", import.meta.url), "utf8"),
+    ).map((document) => document.toJSON());
+    const custom = documents.find((document: any) => document.spec?.action === "CUSTOM");
+    expect(custom.kind).toBe("AuthorizationPolicy");
+    expect(custom.spec.provider.name).toBe(provider.name);
+  });
+});

@@ -1,0 +1,439 @@
+#!/usr/bin/env node
+// Stdio ↔ Streamable HTTP relay for MCP clients that only launch local (stdio) servers.
+//
+// The client talks MCP over this process's stdin/stdout; every JSON-RPC message is relayed
+// unchanged to one gateway endpoint (e.g. http://localhost:8000/calculator/mcp), and every message
+// the gateway sends (responses, notifications, server requests, JSON or SSE) is relayed back.
+// The bridge adds a bearer token, fetched from the token issuer and refreshed before it expires
+// and again after a 401. stdout carries only the protocol; diagnostics go to stderr.
+//
+// Plain JavaScript on purpose: it runs with `node scripts/mcp_http_bridge.js`, no build step.
+
+/* global AbortSignal, Headers, Response */
+import { parseArgs } from "node:util";
+import {
+  StreamableHTTPClientTransport,
+  StreamableHTTPError,
+} from "@modelcontextprotocol/sdk/client/streamableHttp.js";
+import { StdioServerTransport } from "@modelcontextprotocol/sdk/server/stdio.js";
+
+const NAME = "mcp-http-bridge";
+const EXIT_RUNTIME = 1;
+const EXIT_USAGE = 2;
+const ISSUER_TIMEOUT_MS = 10_000;
+const MAX_REFRESH_MARGIN_MS = 60_000;
+
+const USAGE = `Usage: node scripts/mcp_http_bridge.js --endpoint URL (--issuer-url URL --user-id ID | --token TOKEN | --token-env NAME) [options]
+
+Relays MCP between stdio and a Streamable HTTP endpoint of the gateway.
+
+  --endpoint URL          gateway MCP endpoint, e.g. http://localhost:8000/calculator/mcp
+  --issuer-url URL        token issuer base URL (POST {URL}/token), e.g. http://localhost:8010
+  --user-id ID            subject of the issued tokens (with --issuer-url)
+  --roles A,B             comma-separated roles (with --issuer-url)
+  --workspace NAME        workspace (tenant) claim (with --issuer-url)
+  --api-version V         api_version claim (with --issuer-url)
+  --expires-in SECONDS    lifetime to request for each token (default 300)
+  --issuer-token TOKEN    X-Issuer-Token for the issuer (prefer --issuer-token-env)
+  --issuer-token-env NAME environment variable holding the X-Issuer-Token
+  --token TOKEN           a fixed bearer token instead of the issuer (prefer --token-env)
+  --token-env NAME        environment variable holding a fixed bearer token
+  --verbose               more diagnostics on stderr
+  --help                  this text`;
+
+class UsageError extends Error {}
+
+function log(message) {
+  process.stderr.write(`[${NAME}] ${message}\n`);
+}
+
+function describeError(error) {
+  if (error instanceof StreamableHTTPError && typeof error.code === "number" && error.code > 0) {
+    return `gateway answered HTTP ${error.code}`;
+  }
+  if (error instanceof Error) {
+    const cause = error.cause;
+    const code =
+      cause && typeof cause === "object" && "code" in cause ? ` (${String(cause.code)})` : "";
+    return `${error.message}${code}`;
+  }
+  return String(error);
+}
+
+function parseHttpUrl(value, flag) {
+  let url;
+  try {
+    url = new URL(value);
+  } catch {
+    throw new UsageError(`${flag} must be an absolute http(s) URL`);
+  }
+  if (url.protocol !== "http:" && url.protocol !== "https:") {
+    throw new UsageError(`${flag} must be an http(s) URL`);
+  }
+  return url;
+}
+
+function readEnvFlag(name, flag) {
+  if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name))
+    throw new UsageError(`${flag} must name an environment variable`);
+  const value = process.env[name];
+  if (value === undefined || value === "")
+    throw new UsageError(`${flag}: environment variable ${name} is not set`);
+  return value;
+}
+
+function parseOptions(argv) {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: argv,
+      strict: true,
+      allowPositionals: false,
+      options: {
+        endpoint: { type: "string" },
+        "issuer-url": { type: "string" },
+        "user-id": { type: "string" },
+        roles: { type: "string" },
+        workspace: { type: "string" },
+        "api-version": { type: "string" },
+        "expires-in": { type: "string" },
+        "issuer-token": { type: "string" },
+        "issuer-token-env": { type: "string" },
+        token: { type: "string" },
+        "token-env": { type: "string" },
+        verbose: { type: "boolean", default: false },
+        help: { type: "boolean", default: false },
+      },
+    });
+  } catch (error) {
+    throw new UsageError(error instanceof Error ? error.message : String(error));
+  }
+  const v = parsed.values;
+  if (v.help) return { help: true };
+  if (!v.endpoint) throw new UsageError("--endpoint is required");
+  const endpoint = parseHttpUrl(v.endpoint, "--endpoint");
+
+  const staticSources = [v.token, v["token-env"]].filter((x) => x !== undefined).length;
+  if (staticSources > 1) throw new UsageError("give only one of --token and --token-env");
+  if (staticSources === 1 && v["issuer-url"] !== undefined) {
+    throw new UsageError(
+      "give either a fixed token (--token/--token-env) or --issuer-url, not both",
+    );
+  }
+  if (staticSources === 1) {
+    const token = v.token ?? readEnvFlag(v["token-env"], "--token-env");
+    if (/\s/.test(token) || token.length === 0)
+      throw new UsageError("the token must be a single word");
+    return { help: false, verbose: v.verbose, endpoint, auth: { kind: "static", token } };
+  }
+  if (v["issuer-url"] === undefined) {
+    throw new UsageError(
+      "a token source is required: --issuer-url with --user-id, or --token/--token-env",
+    );
+  }
+  const issuerUrl = parseHttpUrl(v["issuer-url"], "--issuer-url");
+  if (!v["user-id"]) throw new UsageError("--user-id is required with --issuer-url");
+  if (v["issuer-token"] !== undefined && v["issuer-token-env"] !== undefined) {
+    throw new UsageError("give only one of --issuer-token and --issuer-token-env");
+  }
+  const issuerToken =
+    v["issuer-token-env"] !== undefined
+      ? readEnvFlag(v["issuer-token-env"], "--issuer-token-env")
+      : v["issuer-token"];
+  let expiresIn = 300;
+  if (v["expires-in"] !== undefined) {
+    if (!/^[0-9]+$/.test(v["expires-in"]) || Number(v["expires-in"]) < 1) {
+      throw new UsageError("--expires-in must be a positive whole number of seconds");
+    }
+    expiresIn = Number(v["expires-in"]);
+  }
+  const roles = (v.roles ?? "")
+    .split(",")
+    .map((role) => role.trim())
+    .filter((role) => role.length > 0);
+  const request = { user_id: v["user-id"], roles, expires_in_seconds: expiresIn };
+  if (v.workspace !== undefined) request.workspace = v.workspace;
+  if (v["api-version"] !== undefined) request.api_version = v["api-version"];
+  return {
+    help: false,
+    verbose: v.verbose,
+    endpoint,
+    auth: { kind: "issuer", issuerUrl, issuerToken, request },
+  };
+}
+
+function jwtExpiryMs(token) {
+  const payload = token.split(".")[1];
+  if (!payload) return undefined;
+  try {
+    const claims = JSON.parse(Buffer.from(payload, "base64url").toString("utf8"));
+    return typeof claims.exp === "number" ? claims.exp * 1000 : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Bearer tokens from the issuer, renewed shortly before expiry; one refresh in flight at a time. */
+function createIssuerTokens({ issuerUrl, issuerToken, request }, verbose) {
+  const tokenUrl = new URL(
+    "token",
+    issuerUrl.href.endsWith("/") ? issuerUrl : new URL(`${issuerUrl.href}/`),
+  );
+  let current; // { token, refreshAt }
+  let inflight;
+
+  async function fetchToken() {
+    const headers = { "content-type": "application/json", accept: "application/json" };
+    if (issuerToken !== undefined) headers["x-issuer-token"] = issuerToken;
+    let response;
+    try {
+      response = await fetch(tokenUrl, {
+        method: "POST",
+        headers,
+        body: JSON.stringify(request),
+        signal: AbortSignal.timeout(ISSUER_TIMEOUT_MS),
+      });
+    } catch (error) {
+      throw new Error(
+        `cannot reach the token issuer at ${tokenUrl.origin}: ${describeError(error)}`,
+      );
+    }
+    const text = await response.text();
+    let body;
+    try {
+      body = JSON.parse(text);
+    } catch {
+      body = undefined;
+    }
+    if (!response.ok) {
+      const reason =
+        body && typeof body.error_description === "string" ? `: ${body.error_description}` : "";
+      throw new Error(`the token issuer refused the request (HTTP ${response.status})${reason}`);
+    }
+    if (
+      !body ||
+      typeof body.access_token !== "string" ||
+      typeof body.expires_in !== "number" ||
+      body.expires_in <= 0
+    ) {
+      throw new Error("the token issuer returned an unexpected response");
+    }
+    const receivedAt = Date.now();
+    const claimed = jwtExpiryMs(body.access_token);
+    const expiresAt = Math.min(
+      receivedAt + body.expires_in * 1000,
+      claimed ?? Number.POSITIVE_INFINITY,
+    );
+    // Renew once 80% of the lifetime has passed (at most a minute early) so a request never
+    // leaves with a token that expires in flight.
+    const margin = Math.min(MAX_REFRESH_MARGIN_MS, Math.max(0, expiresAt - receivedAt) * 0.2);
+    current = { token: body.access_token, refreshAt: expiresAt - margin };
+    if (verbose) log(`obtained a token valid for ${Math.round((expiresAt - receivedAt) / 1000)}s`);
+    return current.token;
+  }
+
+  function refreshOnce() {
+    inflight ??= fetchToken().finally(() => {
+      inflight = undefined;
+    });
+    return inflight;
+  }
+
+  return {
+    canRefresh: true,
+    async current() {
+      if (current && Date.now() < current.refreshAt) return current.token;
+      return refreshOnce();
+    },
+    /** After a 401: renew unless another request already replaced the rejected token. */
+    async refreshAfterRejection(rejected) {
+      if (current && current.token !== rejected && Date.now() < current.refreshAt)
+        return current.token;
+      if (current?.token === rejected) current = undefined;
+      return refreshOnce();
+    },
+  };
+}
+
+function createStaticToken(token) {
+  return {
+    canRefresh: false,
+    async current() {
+      return token;
+    },
+    async refreshAfterRejection() {
+      return token;
+    },
+  };
+}
+
+function withBearer(init, token) {
+  const headers = new Headers(init?.headers);
+  headers.set("authorization", `Bearer ${token}`);
+  return { ...init, headers };
+}
+
+function requestIdOf(init) {
+  if (init?.method !== "POST" || typeof init.body !== "string") return undefined;
+  try {
+    const message = JSON.parse(init.body);
+    return message && typeof message === "object" && "method" in message && "id" in message
+      ? message.id
+      : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * The stdio client never sees HTTP statuses, only JSON-RPC. When the gateway refuses a request
+ * with a JSON-RPC error body (403 forbidden tool, 413, 429 …) that error is the useful answer,
+ * so it is handed to the transport as an ordinary JSON response for that request.
+ */
+async function surfaceJsonRpcError(init, response) {
+  const id = requestIdOf(init);
+  const type = response.headers.get("content-type") ?? "";
+  if (response.ok || id === undefined || !type.toLowerCase().includes("application/json"))
+    return response;
+  const text = await response.text();
+  let message;
+  try {
+    message = JSON.parse(text);
+  } catch {
+    message = undefined;
+  }
+  const isError =
+    message &&
+    typeof message === "object" &&
+    message.jsonrpc === "2.0" &&
+    message.error &&
+    typeof message.error.code === "number" &&
+    typeof message.error.message === "string";
+  if (!isError) {
+    return new Response(text, {
+      status: response.status,
+      statusText: response.statusText,
+      headers: response.headers,
+    });
+  }
+  const relayed = { jsonrpc: "2.0", id: message.id ?? id, error: message.error };
+  const headers = new Headers(response.headers);
+  headers.set("content-type", "application/json");
+  headers.delete("content-length");
+  return new Response(JSON.stringify(relayed), { status: 200, headers });
+}
+
+function createAuthFetch(tokens, verbose) {
+  return async function authFetch(url, init) {
+    const token = await tokens.current();
+    let response = await fetch(url, withBearer(init, token));
+    if (response.status === 401 && tokens.canRefresh) {
+      await response.body?.cancel();
+      if (verbose) log("gateway answered 401; renewing the token and retrying once");
+      const fresh = await tokens.refreshAfterRejection(token);
+      response = await fetch(url, withBearer(init, fresh));
+    }
+    return surfaceJsonRpcError(init, response);
+  };
+}
+
+function isRequest(message) {
+  return "method" in message && "id" in message && message.id !== undefined;
+}
+
+function isResponse(message) {
+  return !("method" in message) && "id" in message && ("result" in message || "error" in message);
+}
+
+async function run(options) {
+  const tokens =
+    options.auth.kind === "static"
+      ? createStaticToken(options.auth.token)
+      : createIssuerTokens(options.auth, options.verbose);
+  // Fail before speaking MCP: a client shows a dead server's stderr far better than a hung one.
+  await tokens.current();
+
+  const http = new StreamableHTTPClientTransport(options.endpoint, {
+    fetch: createAuthFetch(tokens, options.verbose),
+  });
+  const stdio = new StdioServerTransport();
+  const initializeIds = new Set();
+  let closing = false;
+
+  async function shutdown(code) {
+    if (closing) return;
+    closing = true;
+    try {
+      await http.terminateSession();
+    } catch {
+      // The session may already be gone; nothing more to do on the way out.
+    }
+    await http.close().catch(() => {});
+    await stdio.close().catch(() => {});
+    process.exit(code);
+  }
+
+  stdio.onmessage = (message) => {
+    if (isRequest(message) && message.method === "initialize") initializeIds.add(message.id);
+    http.send(message).catch((error) => {
+      const reason = describeError(error);
+      log(`relaying ${"method" in message ? message.method : "a response"} failed: ${reason}`);
+      if (isRequest(message)) {
+        stdio
+          .send({
+            jsonrpc: "2.0",
+            id: message.id,
+            error: { code: -32603, message: `MCP gateway request failed: ${reason}` },
+          })
+          .catch(() => {});
+      }
+    });
+  };
+  stdio.onerror = (error) => log(`invalid message from the client: ${describeError(error)}`);
+
+  http.onmessage = (message) => {
+    if (
+      isResponse(message) &&
+      initializeIds.delete(message.id) &&
+      message.result?.protocolVersion
+    ) {
+      // The transport needs the negotiated version for the MCP-Protocol-Version header.
+      http.setProtocolVersion(message.result.protocolVersion);
+    }
+    stdio
+      .send(message)
+      .catch((error) => log(`writing to the client failed: ${describeError(error)}`));
+  };
+  http.onerror = (error) => {
+    if (!closing) log(`gateway stream: ${describeError(error)}`);
+  };
+
+  await http.start();
+  await stdio.start();
+  process.stdin.once("end", () => void shutdown(0));
+  process.once("SIGINT", () => void shutdown(0));
+  process.once("SIGTERM", () => void shutdown(0));
+  if (options.verbose) log(`relaying stdio to ${options.endpoint.href}`);
+}
+
+async function main() {
+  let options;
+  try {
+    options = parseOptions(process.argv.slice(2));
+  } catch (error) {
+    log(`${error instanceof Error ? error.message : String(error)}\n${USAGE}`);
+    process.exit(EXIT_USAGE);
+  }
+  if (options.help) {
+    process.stderr.write(`${USAGE}\n`);
+    process.exit(0);
+  }
+  try {
+    await run(options);
+  } catch (error) {
+    log(`error: ${describeError(error)}`);
+    process.exit(EXIT_RUNTIME);
+  }
+}
+
+await main();
