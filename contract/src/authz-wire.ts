@@ -30,7 +30,7 @@ const packageDefinition = protoLoader.loadSync(
 function serviceDefinition(name: string): grpc.ServiceDefinition {
   const entry = packageDefinition[name];
   if (entry === undefined || !("Check" in entry)) throw new Error(`proto service ${name} missing`);
-  return entry as unknown as grpc.ServiceDefinition;
+  return entry;
 }
 
 export const AUTHORIZATION_SERVICE_NAME = "envoy.service.auth.v3.Authorization";

@@ -1,0 +1,113 @@
+/**
+ * Development token: `npm run token -- --user demo --roles developer [--tenant t] [--ttl 3600]`.
+ * Reads the same environment as ext-authz and signs with its HMAC key, so the token is exactly
+ * what ext-authz accepts. Prints only the token on stdout; refuses to run with NODE_ENV=production.
+ */
+import { randomUUID } from "node:crypto";
+import { pathToFileURL } from "node:url";
+import { parseArgs } from "node:util";
+import { SignJWT } from "jose";
+import { EnvError, type EnvSource } from "../config/src/env.ts";
+import { HMAC_ALGORITHMS } from "../ext-authz/src/policy/token.ts";
+import { parseExtAuthzEnv } from "../ext-authz/src/settings.ts";
+
+export type TokenRequest = { user: string; roles: string[]; tenant?: string; ttlSeconds: number };
+
+const USAGE =
+  "usage: npm run token -- --user <id> --roles <role[,role...]> [--tenant <tenant>] [--ttl <seconds>]";
+const MAX_TTL_SECONDS = 7 * 24 * 3600;
+
+export function parseTokenArgs(
+  argv: readonly string[],
+): { ok: true; request: TokenRequest } | { ok: false; error: string } {
+  let values;
+  try {
+    ({ values } = parseArgs({
+      args: [...argv],
+      options: {
+        user: { type: "string" },
+        roles: { type: "string" },
+        tenant: { type: "string" },
+        ttl: { type: "string" },
+      },
+      strict: true,
+      allowPositionals: false,
+    }));
+  } catch (error) {
+    return { ok: false, error: error instanceof Error ? error.message : "invalid arguments" };
+  }
+  const user = values.user?.trim();
+  if (!user) return { ok: false, error: "--user is required" };
+  const roles = (values.roles ?? "")
+    .split(",")
+    .map((role) => role.trim())
+    .filter((role) => role !== "");
+  if (roles.length === 0) return { ok: false, error: "--roles is required (comma-separated)" };
+  const ttlText = values.ttl ?? "3600";
+  if (!/^[0-9]{1,7}$/.test(ttlText) || Number(ttlText) <= 0 || Number(ttlText) > MAX_TTL_SECONDS) {
+    return { ok: false, error: `--ttl must be whole seconds between 1 and ${MAX_TTL_SECONDS}` };
+  }
+  const tenant = values.tenant?.trim();
+  return {
+    ok: true,
+    request: { user, roles, ttlSeconds: Number(ttlText), ...(tenant ? { tenant } : {}) },
+  };
+}
+
+/** Signs a development token with ext-authz's settings; throws with a readable message otherwise. */
+export async function signDevToken(
+  request: TokenRequest,
+  source: EnvSource,
+  nowMs = Date.now(),
+): Promise<string> {
+  // The token command is a development tool: an unset NODE_ENV means development here.
+  const nodeEnv = source.NODE_ENV ?? "development";
+  if (nodeEnv === "production") throw new Error("refusing to mint tokens with NODE_ENV=production");
+  const env = parseExtAuthzEnv({ ...source, NODE_ENV: nodeEnv });
+  if (env.JWT_SECRET_KEY === undefined) {
+    throw new Error(
+      "ext-authz verifies with a public key or JWKS; tokens must come from that issuer",
+    );
+  }
+  const alg = env.JWT_ALLOWED_ALGORITHMS.find((candidate) =>
+    (HMAC_ALGORITHMS as readonly string[]).includes(candidate),
+  );
+  if (alg === undefined) throw new Error("JWT_ALLOWED_ALGORITHMS lists no HMAC algorithm");
+  const now = Math.floor(nowMs / 1000);
+  const claims: Record<string, unknown> = {
+    [env.JWT_USER_ID_CLAIM]: request.user,
+    [env.JWT_ROLES_CLAIM]: request.roles,
+    [env.JWT_IAT_CLAIM]: now,
+    [env.JWT_EXP_CLAIM]: now + request.ttlSeconds,
+  };
+  if (request.tenant !== undefined) claims[env.JWT_TENANT_CLAIM] = request.tenant;
+  const apiVersion = env.JWT_ALLOWED_API_VERSIONS[0];
+  if (apiVersion !== undefined) claims[env.JWT_API_VERSION_CLAIM] = apiVersion;
+  return new SignJWT(claims)
+    .setProtectedHeader({ alg, typ: "JWT" })
+    .setIssuer(env.JWT_ISSUER)
+    .setAudience(env.JWT_AUDIENCE)
+    .setJti(randomUUID())
+    .sign(new TextEncoder().encode(env.JWT_SECRET_KEY));
+}
+
+async function main(): Promise<number> {
+  const parsed = parseTokenArgs(process.argv.slice(2));
+  if (!parsed.ok) {
+    process.stderr.write(`${parsed.error}\n${USAGE}\n`);
+    return 2;
+  }
+  try {
+    const token = await signDevToken(parsed.request, process.env);
+    process.stdout.write(`${token}\n`);
+    return 0;
+  } catch (error) {
+    const message = error instanceof EnvError || error instanceof Error ? error.message : "failed";
+    process.stderr.write(`token: ${message}\n`);
+    return 1;
+  }
+}
+
+if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  process.exitCode = await main();
+}

@@ -1,0 +1,276 @@
+/**
+ * ext-authz process: env parsed once, config loaded and compiled once, then the gRPC server
+ * (Authorization + Health) and the metrics port. `startExtAuthz` also lets the embedded stack
+ * run it in-process (port 0 → ephemeral ports reported back).
+ */
+import { randomUUID } from "node:crypto";
+import { pathToFileURL } from "node:url";
+import { Redis } from "ioredis";
+import { loadConfig, type GatewayConfig } from "../../config/src/load-config.ts";
+import { EnvError, logLevel, type EnvSource } from "../../config/src/env.ts";
+import { createLogger, type Logger } from "../../contract/src/log.ts";
+import { createAuditWriter } from "../../store/src/audit-writer.ts";
+import { openDatabase } from "../../store/src/open-database.ts";
+import { createCheckHandler, startGrpcServer, type AuditSink } from "./envoy/grpc-server.ts";
+import type { QuotaLimiter } from "./policy/quota.ts";
+import { compilePolicy } from "./policy/rbac.ts";
+import { createTokenVerifier, type TokenVerifier } from "./policy/token.ts";
+import { createTokenKeys } from "./runtime/keys.ts";
+import { createMetrics, startMetricsServer, type AuthzMetrics } from "./runtime/metrics.ts";
+import { createQuotaLimiter } from "./runtime/rate-limit.ts";
+import { parseExtAuthzEnv, type ExtAuthzEnv } from "./settings.ts";
+
+/** Room for headers and the rest of the CheckRequest on top of the body limit. */
+const CHECK_REQUEST_OVERHEAD_BYTES = 256 * 1024;
+
+export type StartExtAuthzOptions = {
+  /** Environment to parse (default process.env). */
+  env?: EnvSource;
+  /** Already loaded configuration (default: loadConfig with `env`). */
+  config?: GatewayConfig;
+  /** Override EXT_AUTHZ_HOST / EXT_AUTHZ_PORT / EXT_AUTHZ_METRICS_PORT; 0 = ephemeral. */
+  host?: string;
+  port?: number;
+  /** null: no metrics HTTP server (the embedded stack may not want one). */
+  metricsPort?: number | null;
+  /** Audit sink for denials (default: the store's audit writer on DATABASE_URL). */
+  audit?: AuditSink;
+  logger?: Logger;
+  /** Injected clock (ms), for tests. */
+  now?: () => number;
+};
+
+export type RunningExtAuthz = {
+  port: number;
+  /** null when metricsPort was null. */
+  metricsPort: number | null;
+  metrics: AuthzMetrics;
+  tokens: TokenVerifier;
+  setServing: (serving: boolean) => void;
+  close(): Promise<void>;
+};
+
+export async function startExtAuthz(options: StartExtAuthzOptions = {}): Promise<RunningExtAuthz> {
+  const envSource = options.env ?? process.env;
+  const env = parseExtAuthzEnv(envSource);
+  const logger = options.logger ?? createLogger({ name: "ext-authz", level: logLevel(env) });
+  const now = options.now ?? Date.now;
+
+  let config = options.config;
+  if (config === undefined) {
+    const loaded = await loadConfig({ env: envSource });
+    if (!loaded.ok) throw new Error(`invalid configuration:\n  ${loaded.errors.join("\n  ")}`);
+    config = loaded.config;
+  }
+  const policy = compilePolicy(config.tools, config.policy);
+
+  const tokens = createTokenVerifier({
+    keys: createTokenKeys({
+      secret: env.JWT_SECRET_KEY,
+      publicKeyPem: env.JWT_PUBLIC_KEY,
+      jwksUrl: env.JWT_JWKS_URL,
+      jwksTimeoutMs: env.JWT_JWKS_TIMEOUT_MS,
+      jwksCooldownSeconds: env.JWT_JWKS_COOLDOWN_SECONDS,
+      jwksCacheMaxAgeSeconds: env.JWT_JWKS_CACHE_MAX_AGE_SECONDS,
+    }),
+    settings: tokenSettings(env),
+    now,
+  });
+
+  const cleanups: (() => Promise<void>)[] = [];
+  try {
+    const limiter = createLimiter(env, logger, cleanups);
+    const audit = options.audit ?? (await createAuditSink(env, logger, cleanups));
+    const metrics = createMetrics();
+
+    const check = createCheckHandler({
+      decision: {
+        policy,
+        tokens,
+        limiter,
+        resourceServer: {
+          resourceBaseUrl: config.policy.protected_resource.resource_base_url,
+          authorizationServers: config.policy.protected_resource.authorization_servers,
+        },
+        limits: { maxBodyBytes: env.MAX_REQUEST_BYTES, maxJsonDepth: env.MAX_JSON_DEPTH },
+        verdictTtlSeconds: env.GATEWAY_VERDICT_TTL_SECONDS,
+        now,
+        newRequestId: randomUUID,
+      },
+      verdictKey: env.GATEWAY_VERDICT_KEY,
+      logger,
+      audit,
+      metrics,
+    });
+
+    const host = options.host ?? env.EXT_AUTHZ_HOST;
+    const grpcServer = await startGrpcServer({
+      host,
+      port: options.port ?? env.EXT_AUTHZ_PORT,
+      maxReceiveBytes: env.MAX_REQUEST_BYTES + CHECK_REQUEST_OVERHEAD_BYTES,
+      check,
+      logger,
+      metrics,
+    });
+    cleanups.unshift(() => grpcServer.close(env.SHUTDOWN_GRACE_MS));
+
+    const metricsPortOption =
+      options.metricsPort === undefined ? env.EXT_AUTHZ_METRICS_PORT : options.metricsPort;
+    let metricsPort: number | null = null;
+    if (metricsPortOption !== null) {
+      const metricsServer = await startMetricsServer({
+        host,
+        port: metricsPortOption,
+        metrics,
+        isServing: grpcServer.isServing,
+      });
+      metricsPort = metricsServer.port;
+      cleanups.splice(1, 0, () => metricsServer.close());
+    }
+
+    grpcServer.setServing(true);
+    logger.info(
+      { port: grpcServer.port, metricsPort, redis: env.REDIS_URL !== undefined },
+      "ext-authz serving",
+    );
+
+    let closing: Promise<void> | undefined;
+    return {
+      port: grpcServer.port,
+      metricsPort,
+      metrics,
+      tokens,
+      setServing: grpcServer.setServing,
+      close() {
+        closing ??= runCleanups(cleanups, logger);
+        return closing;
+      },
+    };
+  } catch (error) {
+    await runCleanups(cleanups, logger);
+    throw error;
+  }
+}
+
+export function tokenSettings(env: ExtAuthzEnv) {
+  return {
+    issuer: env.JWT_ISSUER,
+    audience: env.JWT_AUDIENCE,
+    algorithms: env.JWT_ALLOWED_ALGORITHMS,
+    clockSkewSeconds: env.JWT_CLOCK_SKEW_SECONDS,
+    maxTokenAgeMinutes: env.JWT_MAX_TOKEN_AGE_MINUTES,
+    maxTokenBytes: env.JWT_MAX_TOKEN_BYTES,
+    claims: {
+      userId: env.JWT_USER_ID_CLAIM,
+      roles: env.JWT_ROLES_CLAIM,
+      tenant: env.JWT_TENANT_CLAIM,
+      apiVersion: env.JWT_API_VERSION_CLAIM,
+      exp: env.JWT_EXP_CLAIM,
+      iat: env.JWT_IAT_CLAIM,
+    },
+    allowedApiVersions: env.JWT_ALLOWED_API_VERSIONS,
+    cacheSize: env.JWT_CACHE_SIZE,
+  };
+}
+
+function createLimiter(
+  env: ExtAuthzEnv,
+  logger: Logger,
+  cleanups: (() => Promise<void>)[],
+): QuotaLimiter {
+  if (env.REDIS_URL === undefined)
+    return createQuotaLimiter({ keyPrefix: env.RATE_LIMIT_KEY_PREFIX });
+  // No offline queue: while Redis is down a command fails at once and the insurance limiter
+  // decides, instead of checks piling up behind a reconnect.
+  const redis = new Redis(env.REDIS_URL, { enableOfflineQueue: false, maxRetriesPerRequest: 1 });
+  let lastError = "";
+  redis.on("error", (error: Error) => {
+    // ioredis repeats the same error on every reconnect attempt: log changes only.
+    if (error.message === lastError) return;
+    lastError = error.message;
+    logger.warn(
+      { err: error.message },
+      "redis unavailable: in-memory insurance limiter is deciding",
+    );
+  });
+  redis.on("ready", () => {
+    if (lastError !== "") logger.info("redis available again");
+    lastError = "";
+  });
+  cleanups.push(async () => {
+    redis.disconnect();
+  });
+  return createQuotaLimiter({ redis, keyPrefix: env.RATE_LIMIT_KEY_PREFIX });
+}
+
+async function createAuditSink(
+  env: ExtAuthzEnv,
+  logger: Logger,
+  cleanups: (() => Promise<void>)[],
+): Promise<AuditSink> {
+  if (env.DATABASE_URL === undefined) {
+    if (env.NODE_ENV === "production") {
+      throw new Error("DATABASE_URL is required in production: denials must be audited");
+    }
+    logger.warn("DATABASE_URL not set: denials are audited to the log only (development)");
+    return {
+      write: async (event) => {
+        logger.warn(
+          { audit: { ...event, time: event.time ?? new Date() } },
+          "audit event (no database)",
+        );
+      },
+    };
+  }
+  const database = await openDatabase({
+    databaseUrl: env.DATABASE_URL,
+    onPoolError: (error) => logger.warn({ err: error.message }, "database pool error"),
+  });
+  const writer = createAuditWriter({ db: database.db, logger });
+  cleanups.push(async () => {
+    await writer.close();
+    await database.close();
+  });
+  return writer;
+}
+
+async function runCleanups(cleanups: (() => Promise<void>)[], logger: Logger): Promise<void> {
+  for (const cleanup of cleanups) {
+    try {
+      await cleanup();
+    } catch (error) {
+      logger.warn(
+        { err: error instanceof Error ? error.message : "unknown" },
+        "shutdown step failed",
+      );
+    }
+  }
+}
+
+async function runMain(): Promise<void> {
+  let running: RunningExtAuthz;
+  try {
+    running = await startExtAuthz();
+  } catch (error) {
+    if (error instanceof EnvError) {
+      process.stderr.write(`ext-authz: ${error.message}\n`);
+    } else {
+      process.stderr.write(
+        `ext-authz: ${error instanceof Error ? error.message : "startup failed"}\n`,
+      );
+    }
+    process.exit(1);
+  }
+  const shutdown = (): void => {
+    running.close().then(
+      () => process.exit(0),
+      () => process.exit(1),
+    );
+  };
+  process.once("SIGTERM", shutdown);
+  process.once("SIGINT", shutdown);
+}
+
+if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  void runMain();
+}

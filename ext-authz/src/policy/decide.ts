@@ -1,0 +1,480 @@
+/**
+ * The decision: route → token → body → RBAC → quotas → allow. Pure apart from the injected
+ * dependencies (clock, request-id source, token verifier with its keys, quota counters), so every
+ * rule is testable as a table. Decisions are data; the Envoy adapter maps them to the wire once.
+ */
+import type { GatewayErrorCode } from "../../../contract/src/errors.ts";
+import { HEADER } from "../../../contract/src/headers.ts";
+import type { JsonRpcId } from "../../../contract/src/json-rpc.ts";
+import { sha256Hex } from "../../../contract/src/digest.ts";
+import {
+  protectedResourceMetadata,
+  resourceMetadataUrl,
+  type ResourceServerSettings,
+} from "./protected-resource.ts";
+import { quotaCharges, type QuotaKind, type QuotaLimiter } from "./quota.ts";
+import type { CompiledPolicy } from "./rbac.ts";
+import { hasTokenInQuery, resolveRoute, type Route } from "./route.ts";
+import { parseInvokeBody, parseRpcBody, type BodyFailure, type RpcMessage } from "./rpc-body.ts";
+import { bearerToken, type Identity, type TokenFailure, type TokenVerifier } from "./token.ts";
+
+/** Closed set of denial reasons: the log field, the metric label and the audit reason. */
+export type DenialReason =
+  | "bad_check_request"
+  | "unknown_route"
+  | "removed_endpoint"
+  | "unknown_scope"
+  | "scope_mismatch"
+  | "method_not_allowed"
+  | "token_missing"
+  | "token_in_query"
+  | TokenFailure
+  | "partial_body"
+  | "payload_too_large"
+  | BodyFailure
+  | "insufficient_scope"
+  | "tool_unknown"
+  | "tool_inactive"
+  | "tool_not_allowed"
+  | "tool_ambiguous"
+  | "rate_limited_user"
+  | "rate_limited_tool"
+  | "rate_limited_user_tool";
+
+export const DENIAL_ERROR: Record<DenialReason, GatewayErrorCode> = {
+  bad_check_request: "GW_INVALID_REQUEST",
+  unknown_route: "GW_NOT_FOUND",
+  removed_endpoint: "GW_NOT_FOUND",
+  unknown_scope: "GW_NOT_FOUND",
+  scope_mismatch: "GW_NOT_FOUND",
+  method_not_allowed: "GW_METHOD_NOT_ALLOWED",
+  token_missing: "GW_TOKEN_MISSING",
+  token_in_query: "GW_TOKEN_INVALID",
+  token_malformed: "GW_TOKEN_INVALID",
+  token_too_large: "GW_TOKEN_INVALID",
+  token_invalid: "GW_TOKEN_INVALID",
+  token_expired: "GW_TOKEN_INVALID",
+  token_not_yet_valid: "GW_TOKEN_INVALID",
+  token_iat_future: "GW_TOKEN_INVALID",
+  token_too_old: "GW_TOKEN_INVALID",
+  token_wrong_issuer: "GW_TOKEN_INVALID",
+  token_wrong_audience: "GW_TOKEN_INVALID",
+  token_missing_subject: "GW_TOKEN_INVALID",
+  token_bad_claims: "GW_TOKEN_INVALID",
+  token_api_version: "GW_TOKEN_INVALID",
+  token_unknown_kid: "GW_TOKEN_INVALID",
+  jwks_unavailable: "GW_AUTHZ_UNAVAILABLE",
+  partial_body: "GW_PAYLOAD_TOO_LARGE",
+  payload_too_large: "GW_PAYLOAD_TOO_LARGE",
+  parse_error: "GW_PARSE_ERROR",
+  invalid_request: "GW_INVALID_REQUEST",
+  too_deep: "GW_INVALID_REQUEST",
+  duplicate_key: "GW_INVALID_REQUEST",
+  batch_not_allowed: "GW_BATCH_NOT_SUPPORTED",
+  header_mismatch: "GW_HEADER_MISMATCH",
+  missing_required_header: "GW_MISSING_REQUIRED_HEADER",
+  insufficient_scope: "GW_INSUFFICIENT_SCOPE",
+  tool_unknown: "GW_TOOL_FORBIDDEN",
+  tool_inactive: "GW_TOOL_FORBIDDEN",
+  tool_not_allowed: "GW_TOOL_FORBIDDEN",
+  tool_ambiguous: "GW_INVALID_REQUEST",
+  rate_limited_user: "GW_RATE_LIMITED",
+  rate_limited_tool: "GW_RATE_LIMITED",
+  rate_limited_user_tool: "GW_RATE_LIMITED",
+};
+
+/** Client-safe replacement texts where the table's fixed message would mislead. */
+const DENIAL_DETAIL: Partial<Record<DenialReason, string>> = {
+  partial_body: "Request body was truncated before authorization; send a smaller body",
+  too_deep: "Request body is nested too deeply",
+  duplicate_key: "Request body repeats an object key",
+  token_in_query: "Send the access token in the Authorization header, not the URL",
+  tool_ambiguous: "tool_name is ambiguous: use <scope>.<tool>",
+};
+
+/** The verdict scope of `/mcp/jobs/{id}` when Envoy's route names no scope. */
+export const REST_VERDICT_SCOPE = "rest";
+
+export type CheckInput = {
+  method: string;
+  /** Path with query string, as Envoy sends it. */
+  path: string;
+  /** Lower-case header names. */
+  headers: Readonly<Record<string, string>>;
+  /** The exact body bytes (empty when none). */
+  body: Uint8Array;
+  contextScope: string | undefined;
+};
+
+export type DecisionContext = {
+  subject: string | null;
+  tenant: string | null;
+  roles: readonly string[];
+  scope: string | null;
+  /** JSON-RPC method, `invoke`/`jobs` for REST, or the HTTP method for body-less requests. */
+  method: string | null;
+  tool: string | null;
+};
+
+export type Challenge = {
+  error?: "invalid_token" | "insufficient_scope" | "invalid_request";
+  description?: string;
+  resourceMetadata: string;
+};
+
+export type RateLimitInfo = {
+  limit: number;
+  remaining: number;
+  resetMs: number;
+  retryAfterMs: number;
+  kind: QuotaKind;
+};
+
+export type Decision =
+  | {
+      outcome: "allow";
+      requestId: string;
+      identity: Identity;
+      /** Verdict scope: the tools.yaml scope, or REST_VERDICT_SCOPE for scope-less jobs calls. */
+      scope: string;
+      /** Tools this caller may use there (bare names; `scope.tool` names for REST_VERDICT_SCOPE). */
+      tools: readonly string[];
+      bodyDigest: string;
+      /** Unix seconds. */
+      verdictExp: number;
+      context: DecisionContext;
+      tokenCached: boolean;
+    }
+  | { outcome: "public"; requestId: string; reason: "health" }
+  | {
+      outcome: "respond";
+      requestId: string;
+      reason: "resource_metadata";
+      status: 200;
+      contentType: string;
+      body: string;
+    }
+  | {
+      outcome: "deny";
+      requestId: string;
+      reason: DenialReason;
+      error: GatewayErrorCode;
+      detail: string | undefined;
+      rpcId: JsonRpcId;
+      challenge: Challenge | undefined;
+      rateLimit: RateLimitInfo | undefined;
+      allow: readonly string[] | undefined;
+      context: DecisionContext;
+    };
+
+export type DenyDecision = Extract<Decision, { outcome: "deny" }>;
+
+export type DecisionDeps = {
+  policy: CompiledPolicy;
+  tokens: TokenVerifier;
+  limiter: QuotaLimiter;
+  resourceServer: ResourceServerSettings;
+  limits: { maxBodyBytes: number; maxJsonDepth: number };
+  verdictTtlSeconds: number;
+  now: () => number;
+  newRequestId: () => string;
+};
+
+const REQUEST_ID_RE = /^[\x21-\x7e]{1,200}$/;
+const ALLOWED_METHODS: Record<Route["kind"], readonly string[]> = {
+  mcp: ["POST", "GET", "DELETE"],
+  invoke: ["POST"],
+  jobs: ["GET", "DELETE"],
+  health: [],
+  resource_metadata: ["GET", "HEAD"],
+  not_found: [],
+};
+const utf8 = new TextDecoder("utf-8", { fatal: true });
+
+/** An Envoy CheckRequest without HTTP attributes: answered as a 400 deny, not a gRPC error. */
+export function badCheckRequest(requestId: string): DenyDecision {
+  return {
+    outcome: "deny",
+    requestId,
+    reason: "bad_check_request",
+    error: DENIAL_ERROR.bad_check_request,
+    detail: undefined,
+    rpcId: null,
+    challenge: undefined,
+    rateLimit: undefined,
+    allow: undefined,
+    context: { subject: null, tenant: null, roles: [], scope: null, method: null, tool: null },
+  };
+}
+
+export function requestIdFrom(
+  headers: Readonly<Record<string, string>>,
+  fresh: () => string,
+): string {
+  const sent = headers[HEADER.requestId];
+  return sent !== undefined && REQUEST_ID_RE.test(sent) ? sent : fresh();
+}
+
+export async function decide(input: CheckInput, deps: DecisionDeps): Promise<Decision> {
+  const requestId = requestIdFrom(input.headers, deps.newRequestId);
+  const httpMethod = input.method.toUpperCase();
+  const context: DecisionContext = {
+    subject: null,
+    tenant: null,
+    roles: [],
+    scope: null,
+    method: null,
+    tool: null,
+  };
+  const deny = (
+    reason: DenialReason,
+    extra: Partial<Pick<DenyDecision, "rpcId" | "challenge" | "rateLimit" | "allow">> = {},
+  ): DenyDecision => ({
+    outcome: "deny",
+    requestId,
+    reason,
+    error: DENIAL_ERROR[reason],
+    detail: DENIAL_DETAIL[reason],
+    rpcId: extra.rpcId ?? null,
+    challenge: extra.challenge,
+    rateLimit: extra.rateLimit,
+    allow: extra.allow,
+    context,
+  });
+
+  // Route.
+  const route = resolveRoute(input.path, input.contextScope, deps.policy.hasScope);
+  if (route.kind === "health") return { outcome: "public", requestId, reason: "health" };
+  if (route.kind === "not_found") return deny(route.reason);
+  const allowedMethods = ALLOWED_METHODS[route.kind];
+  if (!allowedMethods.includes(httpMethod))
+    return deny("method_not_allowed", { allow: allowedMethods });
+  if (route.kind === "resource_metadata") {
+    const document = protectedResourceMetadata(
+      deps.resourceServer,
+      route.endpoint,
+      deps.policy.hasScope,
+    );
+    if (document === undefined) return deny("unknown_route");
+    return {
+      outcome: "respond",
+      requestId,
+      reason: "resource_metadata",
+      status: 200,
+      contentType: "application/json",
+      body: JSON.stringify(document),
+    };
+  }
+  context.scope = route.scope ?? null;
+  context.method = route.kind === "mcp" ? httpMethod : route.kind;
+  const metadataUrl = resourceMetadataUrl(deps.resourceServer, route.endpoint);
+
+  // The body is read before the token only to echo a well-formed JSON-RPC id in a 401.
+  const oversized = input.body.byteLength > deps.limits.maxBodyBytes;
+  const bodyText = httpMethod === "POST" && !oversized ? decodeBody(input.body) : "";
+  const body = oversized
+    ? ({ kind: "none" } as const)
+    : analyzeBody(route, httpMethod, bodyText, input.headers, deps.limits.maxJsonDepth);
+  const rpcId = body.kind === "rpc" ? body.result.id : null;
+
+  // Token.
+  if (hasTokenInQuery(input.path)) {
+    return deny("token_in_query", {
+      rpcId,
+      challenge: {
+        error: "invalid_request",
+        description: DENIAL_DETAIL.token_in_query,
+        resourceMetadata: metadataUrl,
+      },
+    });
+  }
+  const bearer = bearerToken(input.headers[HEADER.authorization]);
+  if (bearer.kind === "absent") {
+    return deny("token_missing", { rpcId, challenge: { resourceMetadata: metadataUrl } });
+  }
+  const verified =
+    bearer.kind === "token"
+      ? await deps.tokens.verify(bearer.token)
+      : ({
+          ok: false,
+          reason: "token_malformed",
+          description: "The access token is malformed",
+        } as const);
+  if (!verified.ok) {
+    return deny(verified.reason, {
+      rpcId,
+      challenge: {
+        error: "invalid_token",
+        description: verified.description,
+        resourceMetadata: metadataUrl,
+      },
+    });
+  }
+  const identity = verified.identity;
+  context.subject = identity.subject;
+  context.tenant = identity.tenant;
+  context.roles = identity.roles;
+
+  // Body. Never decide on a truncated body: the tool name could be in the missing part.
+  if (input.headers[HEADER.partialBody]?.toLowerCase() === "true")
+    return deny("partial_body", { rpcId });
+  if (oversized) return deny("payload_too_large", { rpcId });
+  if (body.kind === "rpc" && !body.result.ok) return deny(body.result.reason, { rpcId });
+  if (body.kind === "invoke" && !body.result.ok) return deny(body.result.reason);
+
+  // RBAC.
+  const insufficient = (): DenyDecision =>
+    deny("insufficient_scope", {
+      rpcId,
+      challenge: {
+        error: "insufficient_scope",
+        description: "The token's roles grant nothing on this endpoint",
+        resourceMetadata: metadataUrl,
+      },
+    });
+  const toolDenied = (
+    reason: "tool_unknown" | "tool_inactive" | "tool_not_allowed",
+  ): DenyDecision =>
+    deny(reason, {
+      rpcId,
+      challenge: {
+        error: "insufficient_scope",
+        description: "Tool not permitted",
+        resourceMetadata: metadataUrl,
+      },
+    });
+
+  let verdictScope: string;
+  let tools: readonly string[];
+  const toolCalls: { scope: string; tool: string }[] = [];
+
+  switch (route.kind) {
+    case "mcp": {
+      verdictScope = route.scope;
+      tools = deps.policy.allowedTools(identity.roles, route.scope);
+      const messages: RpcMessage[] =
+        body.kind === "rpc" && body.result.ok ? body.result.messages : [];
+      const first = messages[0];
+      if (first !== undefined) {
+        context.method =
+          messages.length > 1 ? "batch" : first.kind === "response" ? "response" : first.method;
+      }
+      if (tools.length === 0) return insufficient();
+      for (const message of messages) {
+        if (message.kind !== "request" || message.toolName === undefined) continue;
+        context.tool = message.toolName;
+        const status = deps.policy.toolStatus(identity.roles, route.scope, message.toolName);
+        if (status !== "allowed") return toolDenied(status);
+        toolCalls.push({ scope: route.scope, tool: message.toolName });
+      }
+      break;
+    }
+    case "invoke": {
+      const requested = body.kind === "invoke" && body.result.ok ? body.result.toolName : "";
+      context.tool = requested;
+      const resolved = deps.policy.resolveToolName(requested);
+      if (resolved.kind === "ambiguous") return deny("tool_ambiguous");
+      // A tool outside the route's scope is reported exactly like an unknown one.
+      if (
+        resolved.kind === "unknown" ||
+        (route.scope !== undefined && resolved.scope !== route.scope)
+      ) {
+        return toolDenied("tool_unknown");
+      }
+      context.scope = resolved.scope;
+      context.tool = resolved.tool;
+      const status = deps.policy.toolStatus(identity.roles, resolved.scope, resolved.tool);
+      if (status !== "allowed") return toolDenied(status);
+      verdictScope = resolved.scope;
+      tools = deps.policy.allowedTools(identity.roles, resolved.scope);
+      toolCalls.push({ scope: resolved.scope, tool: resolved.tool });
+      break;
+    }
+    case "jobs": {
+      if (route.scope !== undefined) {
+        verdictScope = route.scope;
+        tools = deps.policy.allowedTools(identity.roles, route.scope);
+      } else {
+        verdictScope = REST_VERDICT_SCOPE;
+        tools = deps.policy.allowedQualifiedTools(identity.roles);
+      }
+      if (tools.length === 0) return insufficient();
+      break;
+    }
+  }
+
+  // Quotas: per user on every request; per tool and per user+tool on tool calls only.
+  const charges = quotaCharges({
+    tenant: identity.tenant,
+    subject: identity.subject,
+    userRule: deps.policy.userQuota(identity.roles),
+    toolCalls: toolCalls.map((call) => ({
+      ...call,
+      toolRule: deps.policy.toolQuota(call.scope, call.tool),
+      userToolRule: deps.policy.userToolQuota(call.scope, call.tool),
+    })),
+  });
+  for (const charge of charges) {
+    const spent = await deps.limiter.consume(charge);
+    if (!spent.ok) {
+      const reason: DenialReason = `rate_limited_${charge.kind}`;
+      return deny(reason, { rpcId, rateLimit: { ...spent, kind: charge.kind } });
+    }
+  }
+
+  return {
+    outcome: "allow",
+    requestId,
+    identity,
+    scope: verdictScope,
+    tools,
+    bodyDigest: sha256Hex(input.body),
+    verdictExp: Math.floor(deps.now() / 1000) + deps.verdictTtlSeconds,
+    context,
+    tokenCached: verified.cached,
+  };
+}
+
+type BodyAnalysis =
+  | { kind: "none" }
+  | { kind: "rpc"; result: ReturnType<typeof parseRpcBody> }
+  | { kind: "invoke"; result: ReturnType<typeof parseInvokeBody> };
+
+function decodeBody(bytes: Uint8Array): string | undefined {
+  try {
+    return utf8.decode(bytes);
+  } catch {
+    return undefined;
+  }
+}
+
+function analyzeBody(
+  route: Route,
+  httpMethod: string,
+  text: string | undefined,
+  headers: Readonly<Record<string, string>>,
+  maxDepth: number,
+): BodyAnalysis {
+  if (httpMethod !== "POST") return { kind: "none" };
+  if (route.kind === "mcp") {
+    if (text === undefined)
+      return { kind: "rpc", result: { ok: false, reason: "parse_error", id: null } };
+    return {
+      kind: "rpc",
+      result: parseRpcBody(
+        text,
+        {
+          protocolVersion: headers[HEADER.mcpProtocolVersion],
+          method: headers[HEADER.mcpMethod],
+          name: headers[HEADER.mcpName],
+        },
+        maxDepth,
+      ),
+    };
+  }
+  if (route.kind === "invoke") {
+    if (text === undefined) return { kind: "invoke", result: { ok: false, reason: "parse_error" } };
+    return { kind: "invoke", result: parseInvokeBody(text, maxDepth) };
+  }
+  return { kind: "none" };
+}

@@ -1,0 +1,548 @@
+import { describe, expect, it } from "vitest";
+import { sha256Hex } from "../../contract/src/digest.ts";
+import {
+  decide,
+  REST_VERDICT_SCOPE,
+  type CheckInput,
+  type Decision,
+} from "../src/policy/decide.ts";
+import { compilePolicy } from "../src/policy/rbac.ts";
+import { resolveRoute } from "../src/policy/route.ts";
+import { decisionDeps, makeToken, NOW_S, testConfig } from "./fixture-config.ts";
+
+const rpc = (method: string, params?: Record<string, unknown>, id: number | string = 1) =>
+  JSON.stringify({ jsonrpc: "2.0", id, method, ...(params ? { params } : {}) });
+
+async function run(
+  input: Omit<Partial<CheckInput>, "body"> & { path: string; body?: string | Uint8Array },
+  token: string | null,
+  deps = decisionDeps(),
+): Promise<Decision> {
+  const headers: Record<string, string> = { ...input.headers };
+  if (token !== null) headers.authorization = `Bearer ${token}`;
+  const body =
+    typeof input.body === "string"
+      ? new TextEncoder().encode(input.body)
+      : (input.body ?? new Uint8Array());
+  return decide(
+    {
+      method: input.method ?? "POST",
+      path: input.path,
+      headers,
+      body,
+      contextScope: input.contextScope,
+    },
+    deps,
+  );
+}
+
+function expectDeny(decision: Decision, reason: string): Extract<Decision, { outcome: "deny" }> {
+  expect(decision.outcome === "deny" ? decision.reason : `allowed (${decision.outcome})`).toBe(
+    reason,
+  );
+  return decision as Extract<Decision, { outcome: "deny" }>;
+}
+
+function expectAllow(decision: Decision): Extract<Decision, { outcome: "allow" }> {
+  expect(decision.outcome === "deny" ? `denied: ${decision.reason}` : decision.outcome).toBe(
+    "allow",
+  );
+  return decision as Extract<Decision, { outcome: "allow" }>;
+}
+
+describe("route", () => {
+  const known = (scope: string) => ["calculator", "git", "docs"].includes(scope);
+  it.each([
+    ["/calculator/mcp", undefined, { kind: "mcp", scope: "calculator" }],
+    ["/git/sse?x=1", undefined, { kind: "mcp", scope: "git" }],
+    ["/mcp/invoke", undefined, { kind: "invoke", scope: undefined }],
+    ["/mcp/invoke", "docs", { kind: "invoke", scope: "docs" }],
+    ["/mcp/jobs/abc-123", undefined, { kind: "jobs", jobId: "abc-123" }],
+    ["/health", undefined, { kind: "health" }],
+    [
+      "/.well-known/oauth-protected-resource/calculator/mcp",
+      undefined,
+      { kind: "resource_metadata" },
+    ],
+    ["/sse", undefined, { kind: "not_found", reason: "removed_endpoint" }],
+    ["/messages", undefined, { kind: "not_found", reason: "removed_endpoint" }],
+    ["/messages/?session_id=1", undefined, { kind: "not_found", reason: "removed_endpoint" }],
+    ["/unknown/mcp", undefined, { kind: "not_found", reason: "unknown_scope" }],
+    ["/mcp/mcp", undefined, { kind: "not_found", reason: "unknown_scope" }],
+    ["/calculator/mcp", "git", { kind: "not_found", reason: "scope_mismatch" }],
+    ["/calculator/mcp", "nope", { kind: "not_found", reason: "unknown_scope" }],
+    ["/calculator/mcp/", undefined, { kind: "not_found", reason: "unknown_route" }],
+    ["/mcp/jobs/a/b", undefined, { kind: "not_found", reason: "unknown_route" }],
+    ["/mcp/jobs/bad%20id", undefined, { kind: "not_found", reason: "unknown_route" }],
+    ["/", undefined, { kind: "not_found", reason: "unknown_route" }],
+  ] as const)("%s (context %s)", (path, context, expected) => {
+    expect(resolveRoute(path, context, known)).toMatchObject(expected);
+  });
+});
+
+describe("RBAC compile", () => {
+  const policy = (() => {
+    const config = testConfig();
+    return compilePolicy(config.tools, config.policy);
+  })();
+  it.each([
+    [["developer"], "calculator", ["exact_calculate", "shared_tool", "statistics"]],
+    [["developer"], "git", ["git_log", "git_read_file", "shared_tool"]],
+    [["auditor"], "git", ["git_log", "shared_tool"]],
+    // A role deny beats another role's allow.
+    [["developer", "auditor"], "git", ["git_log", "shared_tool"]],
+    [["analyst"], "git", []],
+    [["limited"], "calculator", ["exact_calculate"]],
+    [["nobody"], "calculator", []],
+    [["not-a-role"], "calculator", []],
+    [[], "calculator", []],
+  ] as const)("%j in %s", (roles, scope, tools) => {
+    expect(policy.allowedTools(roles, scope)).toEqual(tools);
+  });
+  it("reports tool status", () => {
+    expect(policy.toolStatus(["developer"], "calculator", "retired_tool")).toBe("tool_inactive");
+    expect(policy.toolStatus(["developer"], "calculator", "git_log")).toBe("tool_unknown");
+    expect(policy.toolStatus(["auditor"], "git", "git_read_file")).toBe("tool_not_allowed");
+    expect(policy.toolStatus(["auditor"], "git", "git_log")).toBe("allowed");
+  });
+  it("resolves REST tool names", () => {
+    expect(policy.resolveToolName("calculator.statistics")).toEqual({
+      kind: "found",
+      scope: "calculator",
+      tool: "statistics",
+    });
+    expect(policy.resolveToolName("statistics")).toEqual({
+      kind: "found",
+      scope: "calculator",
+      tool: "statistics",
+    });
+    expect(policy.resolveToolName("shared_tool")).toEqual({ kind: "ambiguous" });
+    expect(policy.resolveToolName("git.shared_tool")).toEqual({
+      kind: "found",
+      scope: "git",
+      tool: "shared_tool",
+    });
+    expect(policy.resolveToolName("nope")).toEqual({ kind: "unknown" });
+  });
+  it("gives a multi-role user the most generous per-user quota", () => {
+    expect(policy.userQuota(["limited"])).toEqual({ points: 3, durationMs: 60_000 });
+    expect(policy.userQuota(["limited", "analyst"])).toEqual({ points: 1000, durationMs: 60_000 });
+  });
+});
+
+describe("decide: MCP endpoints", () => {
+  it("allows tools/list and lists the caller's tools of this scope", async () => {
+    const body = rpc("tools/list");
+    const decision = expectAllow(
+      await run({ path: "/calculator/mcp", body }, await makeToken({ tenant: "acme" })),
+    );
+    expect(decision.scope).toBe("calculator");
+    expect(decision.tools).toEqual(["exact_calculate", "shared_tool", "statistics"]);
+    expect(decision.identity).toMatchObject({
+      subject: "alice",
+      tenant: "acme",
+      roles: ["developer"],
+    });
+    expect(decision.bodyDigest).toBe(sha256Hex(body));
+    expect(decision.verdictExp).toBe(NOW_S + 30);
+    expect(decision.requestId).toBe("generated-1");
+  });
+
+  it("keeps a well-formed x-request-id and replaces a hostile one", async () => {
+    const token = await makeToken();
+    const kept = await run(
+      { path: "/calculator/mcp", body: rpc("ping"), headers: { "x-request-id": "req-42" } },
+      token,
+    );
+    expect(kept.requestId).toBe("req-42");
+    const replaced = await run(
+      {
+        path: "/calculator/mcp",
+        body: rpc("ping"),
+        headers: { "x-request-id": "bad id\n" + "x".repeat(300) },
+      },
+      token,
+    );
+    expect(replaced.requestId).toBe("generated-1");
+  });
+
+  it.each([
+    "initialize",
+    "ping",
+    "server/discover",
+    "tools/list",
+    "tasks/get",
+    "tasks/list",
+    "tasks/cancel",
+  ])("allows %s with any role that grants something here", async (method) => {
+    expectAllow(
+      await run(
+        { path: "/calculator/mcp", body: rpc(method, { taskId: "t" }) },
+        await makeToken({ roles: ["limited"] }),
+      ),
+    );
+  });
+
+  it("allows notifications and client responses", async () => {
+    const token = await makeToken();
+    expectAllow(
+      await run(
+        {
+          path: "/calculator/mcp",
+          body: JSON.stringify({ jsonrpc: "2.0", method: "notifications/initialized" }),
+        },
+        token,
+      ),
+    );
+    expectAllow(
+      await run(
+        { path: "/calculator/mcp", body: JSON.stringify({ jsonrpc: "2.0", id: 5, result: {} }) },
+        token,
+      ),
+    );
+  });
+
+  it("denies insufficient_scope when no role grants anything in the scope", async () => {
+    const decision = expectDeny(
+      await run(
+        { path: "/git/mcp", body: rpc("tools/list") },
+        await makeToken({ roles: ["analyst"] }),
+      ),
+      "insufficient_scope",
+    );
+    expect(decision.error).toBe("GW_INSUFFICIENT_SCOPE");
+    expect(decision.challenge?.error).toBe("insufficient_scope");
+    expect(decision.rpcId).toBe(1);
+    for (const roles of [[], ["nobody"], ["unknown-role"]]) {
+      expectDeny(
+        await run({ path: "/calculator/mcp", body: rpc("initialize") }, await makeToken({ roles })),
+        "insufficient_scope",
+      );
+    }
+    expectDeny(
+      await run(
+        { path: "/calculator/mcp", body: rpc("ping") },
+        await makeToken({ roles: undefined }),
+      ),
+      "insufficient_scope",
+    );
+  });
+
+  it.each([
+    ["exact_calculate", ["limited"], "calculator", null],
+    ["statistics", ["limited"], "calculator", "tool_not_allowed"],
+    ["retired_tool", ["developer"], "calculator", "tool_inactive"],
+    ["git_log", ["developer"], "calculator", "tool_unknown"],
+    ["git_read_file", ["auditor"], "git", "tool_not_allowed"],
+    ["git_log", ["auditor"], "git", null],
+  ] as const)("tools/call %s by %j in %s", async (tool, roles, scope, reason) => {
+    const decision = await run(
+      { path: `/${scope}/mcp`, body: rpc("tools/call", { name: tool, arguments: {} }, "call-1") },
+      await makeToken({ roles }),
+    );
+    if (reason === null) {
+      expectAllow(decision);
+    } else {
+      const denied = expectDeny(decision, reason);
+      // Unknown, inactive and forbidden tools look the same from outside.
+      expect(denied.error).toBe("GW_TOOL_FORBIDDEN");
+      expect(denied.rpcId).toBe("call-1");
+      expect(denied.context.tool).toBe(tool);
+    }
+  });
+
+  it("allows GET and DELETE without a body, refuses other methods", async () => {
+    const token = await makeToken();
+    const get = expectAllow(await run({ method: "GET", path: "/calculator/mcp" }, token));
+    expect(get.bodyDigest).toBe(sha256Hex(""));
+    expectAllow(await run({ method: "DELETE", path: "/calculator/sse" }, token));
+    const put = expectDeny(
+      await run({ method: "PUT", path: "/calculator/mcp" }, token),
+      "method_not_allowed",
+    );
+    expect(put.allow).toEqual(["POST", "GET", "DELETE"]);
+  });
+
+  it("authorizes every message of a 2025-03-26 batch", async () => {
+    const token = await makeToken({ roles: ["limited"] });
+    const ok = JSON.stringify([
+      { jsonrpc: "2.0", id: 1, method: "tools/call", params: { name: "exact_calculate" } },
+      { jsonrpc: "2.0", method: "notifications/initialized" },
+    ]);
+    expectAllow(await run({ path: "/calculator/mcp", body: ok }, token));
+    const bad = JSON.stringify([
+      { jsonrpc: "2.0", id: 1, method: "tools/call", params: { name: "exact_calculate" } },
+      { jsonrpc: "2.0", id: 2, method: "tools/call", params: { name: "statistics" } },
+    ]);
+    expectDeny(await run({ path: "/calculator/mcp", body: bad }, token), "tool_not_allowed");
+    expectDeny(
+      await run(
+        { path: "/calculator/mcp", body: ok, headers: { "mcp-protocol-version": "2025-11-25" } },
+        token,
+      ),
+      "batch_not_allowed",
+    );
+  });
+});
+
+describe("decide: order and public paths", () => {
+  it("answers health without a token and serves RFC 9728 metadata", async () => {
+    expect((await run({ method: "GET", path: "/health" }, null)).outcome).toBe("public");
+    const metadata = await run(
+      { method: "GET", path: "/.well-known/oauth-protected-resource/calculator/mcp" },
+      null,
+    );
+    expect(metadata.outcome).toBe("respond");
+    if (metadata.outcome !== "respond") return;
+    expect(JSON.parse(metadata.body)).toEqual({
+      resource: "https://gw.example/calculator/mcp",
+      authorization_servers: ["https://issuer.example"],
+      bearer_methods_supported: ["header"],
+      resource_name: "MCP Gateway: calculator tools",
+    });
+    expectDeny(
+      await run({ method: "GET", path: "/.well-known/oauth-protected-resource/nope/mcp" }, null),
+      "unknown_route",
+    );
+    expectDeny(
+      await run(
+        { method: "POST", path: "/.well-known/oauth-protected-resource/calculator/mcp" },
+        null,
+      ),
+      "method_not_allowed",
+    );
+  });
+
+  it("refuses removed and unknown endpoints before looking at the token", async () => {
+    expectDeny(await run({ path: "/sse" }, null), "removed_endpoint");
+    expectDeny(await run({ path: "/messages" }, null), "removed_endpoint");
+    expectDeny(await run({ path: "/weather/mcp" }, null), "unknown_scope");
+  });
+
+  it("asks for a token with the endpoint's resource metadata and echoes the JSON-RPC id", async () => {
+    const decision = expectDeny(
+      await run({ path: "/calculator/mcp", body: rpc("tools/list", {}, 77) }, null),
+      "token_missing",
+    );
+    expect(decision.rpcId).toBe(77);
+    expect(decision.challenge).toEqual({
+      resourceMetadata: "https://gw.example/.well-known/oauth-protected-resource/calculator/mcp",
+    });
+  });
+
+  it("refuses a token in the query string even with a valid header", async () => {
+    const token = await makeToken();
+    expectDeny(
+      await run({ path: `/calculator/mcp?access_token=${token}`, body: rpc("ping") }, token),
+      "token_in_query",
+    );
+  });
+
+  it("refuses non-Bearer schemes", async () => {
+    const decision = await decide(
+      {
+        method: "POST",
+        path: "/calculator/mcp",
+        headers: { authorization: "Basic YWxpY2U6cHc=" },
+        body: new TextEncoder().encode(rpc("ping")),
+        contextScope: undefined,
+      },
+      decisionDeps(),
+    );
+    expectDeny(decision, "token_malformed");
+  });
+
+  it("checks the token before the body, and the body before RBAC", async () => {
+    expectDeny(await run({ path: "/calculator/mcp", body: "{not json" }, null), "token_missing");
+    expectDeny(
+      await run({ path: "/git/mcp", body: "{not json" }, await makeToken({ roles: ["analyst"] })),
+      "parse_error",
+    );
+  });
+
+  it("never decides on a truncated body", async () => {
+    const token = await makeToken();
+    const decision = await run(
+      {
+        path: "/calculator/mcp",
+        body: '{"jsonrpc":"2.0","id":1,"method":"tools/call","par',
+        headers: { "x-envoy-auth-partial-body": "true" },
+      },
+      token,
+    );
+    expect(expectDeny(decision, "partial_body").error).toBe("GW_PAYLOAD_TOO_LARGE");
+  });
+
+  it("refuses bodies over the limit", async () => {
+    const deps = decisionDeps({ limits: { maxBodyBytes: 64, maxJsonDepth: 64 } });
+    const body = rpc("tools/list", { cursor: "x".repeat(100) });
+    expectDeny(
+      await run({ path: "/calculator/mcp", body }, await makeToken(), deps),
+      "payload_too_large",
+    );
+  });
+
+  it("refuses a body that is not UTF-8", async () => {
+    const body = new Uint8Array([0x7b, 0xff, 0xfe, 0x7d]);
+    expectDeny(await run({ path: "/calculator/mcp", body }, await makeToken()), "parse_error");
+  });
+});
+
+describe("decide: REST invoke and jobs", () => {
+  const invoke = (tool: string, extra: Record<string, unknown> = {}) =>
+    JSON.stringify({ tool_name: tool, arguments: {}, ...extra });
+
+  it.each([
+    ["calculator.statistics", "calculator"],
+    ["statistics", "calculator"],
+    ["git.shared_tool", "git"],
+    ["generate_document", "docs"],
+  ])("resolves %s to scope %s", async (tool, scope) => {
+    const decision = expectAllow(
+      await run({ path: "/mcp/invoke", body: invoke(tool, { async: true }) }, await makeToken()),
+    );
+    expect(decision.scope).toBe(scope);
+    expect(decision.context.scope).toBe(scope);
+  });
+
+  it("refuses ambiguous, unknown, out-of-route and forbidden tools", async () => {
+    const token = await makeToken();
+    expectDeny(
+      await run({ path: "/mcp/invoke", body: invoke("shared_tool") }, token),
+      "tool_ambiguous",
+    );
+    expectDeny(await run({ path: "/mcp/invoke", body: invoke("nope") }, token), "tool_unknown");
+    expectDeny(
+      await run(
+        { path: "/mcp/invoke", body: invoke("git.git_log"), contextScope: "calculator" },
+        token,
+      ),
+      "tool_unknown",
+    );
+    expectDeny(
+      await run({ path: "/mcp/invoke", body: invoke("calculator.retired_tool") }, token),
+      "tool_inactive",
+    );
+    expectDeny(
+      await run(
+        { path: "/mcp/invoke", body: invoke("git_read_file") },
+        await makeToken({ roles: ["auditor"] }),
+      ),
+      "tool_not_allowed",
+    );
+  });
+
+  it.each([
+    ["[]", "invalid_request"],
+    ['{"arguments":{}}', "invalid_request"],
+    ['{"tool_name":42}', "invalid_request"],
+    ['{"tool_name":"statistics","arguments":[]}', "invalid_request"],
+    ['{"tool_name":"statistics","async":"yes"}', "invalid_request"],
+    ['{"tool_name":"a","tool_name":"statistics"}', "duplicate_key"],
+    ["nope", "parse_error"],
+  ])("refuses invoke body %s", async (body, reason) => {
+    expectDeny(await run({ path: "/mcp/invoke", body }, await makeToken()), reason);
+  });
+
+  it("allows jobs with every qualified tool when the route names no scope", async () => {
+    const decision = expectAllow(
+      await run(
+        { method: "GET", path: "/mcp/jobs/job-1" },
+        await makeToken({ roles: ["auditor"] }),
+      ),
+    );
+    expect(decision.scope).toBe(REST_VERDICT_SCOPE);
+    expect(decision.tools).toEqual(["git.git_log", "git.shared_tool"]);
+    const scoped = expectAllow(
+      await run(
+        { method: "DELETE", path: "/mcp/jobs/job-1", contextScope: "calculator" },
+        await makeToken({ roles: ["limited"] }),
+      ),
+    );
+    expect(scoped.scope).toBe("calculator");
+    expect(scoped.tools).toEqual(["exact_calculate"]);
+    expectDeny(
+      await run({ method: "GET", path: "/mcp/jobs/job-1" }, await makeToken({ roles: ["nobody"] })),
+      "insufficient_scope",
+    );
+    expectDeny(
+      await run({ method: "POST", path: "/mcp/jobs/job-1" }, await makeToken()),
+      "method_not_allowed",
+    );
+  });
+});
+
+describe("decide: quotas", () => {
+  it("spends the per-user quota on every request", async () => {
+    const deps = decisionDeps();
+    const token = await makeToken({ roles: ["limited"] });
+    for (let i = 0; i < 3; i += 1)
+      expectAllow(await run({ path: "/calculator/mcp", body: rpc("ping") }, token, deps));
+    const denied = expectDeny(
+      await run({ path: "/calculator/mcp", body: rpc("ping") }, token, deps),
+      "rate_limited_user",
+    );
+    expect(denied.rateLimit).toMatchObject({ limit: 3, remaining: 0, kind: "user" });
+    expect(denied.rateLimit!.retryAfterMs).toBeGreaterThan(0);
+    // Another user is not affected.
+    expectAllow(
+      await run(
+        { path: "/calculator/mcp", body: rpc("ping") },
+        await makeToken({ sub: "bob", roles: ["limited"] }),
+        deps,
+      ),
+    );
+    // Neither is the same subject in another tenant.
+    expectAllow(
+      await run(
+        { path: "/calculator/mcp", body: rpc("ping") },
+        await makeToken({ tenant: "t2", roles: ["limited"] }),
+        deps,
+      ),
+    );
+  });
+
+  it("spends per-tool quota across users and per-user-tool quota per user, on calls only", async () => {
+    const deps = decisionDeps();
+    const call = rpc("tools/call", { name: "generate_document" });
+    expectAllow(await run({ path: "/docs/mcp", body: call }, await makeToken({ sub: "u1" }), deps));
+    expectAllow(
+      await run(
+        { path: "/mcp/invoke", body: JSON.stringify({ tool_name: "docs.generate_document" }) },
+        await makeToken({ sub: "u2" }),
+        deps,
+      ),
+    );
+    expectDeny(
+      await run({ path: "/docs/mcp", body: call }, await makeToken({ sub: "u3" }), deps),
+      "rate_limited_tool",
+    );
+    // tools/list and tasks/* never spend tool quota.
+    expectAllow(
+      await run(
+        { path: "/docs/mcp", body: rpc("tools/list") },
+        await makeToken({ sub: "u3" }),
+        deps,
+      ),
+    );
+    expectAllow(
+      await run(
+        { path: "/docs/mcp", body: rpc("tasks/result", { taskId: "x" }) },
+        await makeToken({ sub: "u3" }),
+        deps,
+      ),
+    );
+
+    const stats = rpc("tools/call", { name: "statistics" });
+    expectAllow(
+      await run({ path: "/calculator/mcp", body: stats }, await makeToken({ sub: "u1" }), deps),
+    );
+    expectDeny(
+      await run({ path: "/calculator/mcp", body: stats }, await makeToken({ sub: "u1" }), deps),
+      "rate_limited_user_tool",
+    );
+    expectAllow(
+      await run({ path: "/calculator/mcp", body: stats }, await makeToken({ sub: "u2" }), deps),
+    );
+  });
+});

@@ -1,0 +1,123 @@
+import { execFile } from "node:child_process";
+import { fileURLToPath } from "node:url";
+import { promisify } from "node:util";
+import { describe, expect, it } from "vitest";
+import { parseTokenArgs, signDevToken } from "../../dev/token-cli.ts";
+import { tokenSettings } from "../src/main.ts";
+import { createTokenVerifier } from "../src/policy/token.ts";
+import { createTokenKeys } from "../src/runtime/keys.ts";
+import { parseExtAuthzEnv } from "../src/settings.ts";
+
+const run = promisify(execFile);
+const ROOT = fileURLToPath(new URL("../../", import.meta.url));
+
+function verifierFor(env: Record<string, string | undefined>) {
+  const parsed = parseExtAuthzEnv(env);
+  return createTokenVerifier({
+    settings: tokenSettings(parsed),
+    keys: createTokenKeys({
+      secret: parsed.JWT_SECRET_KEY,
+      publicKeyPem: undefined,
+      jwksUrl: undefined,
+      jwksTimeoutMs: 1000,
+      jwksCooldownSeconds: 30,
+      jwksCacheMaxAgeSeconds: 600,
+    }),
+    now: Date.now,
+  });
+}
+
+describe("dev token command", () => {
+  it("signs a token that ext-authz with the same env accepts", async () => {
+    const env = {
+      NODE_ENV: "development",
+      JWT_ISSUER: "http://issuer.test",
+      JWT_ROLES_CLAIM: "groups",
+    };
+    const token = await signDevToken(
+      { user: "demo", roles: ["developer", "analyst"], tenant: "t1", ttlSeconds: 600 },
+      env,
+    );
+    const result = await verifierFor(env).verify(token);
+    expect(result).toMatchObject({
+      ok: true,
+      identity: { subject: "demo", roles: ["developer", "analyst"], tenant: "t1" },
+    });
+    // A different issuer setting refuses it.
+    expect(await verifierFor({ ...env, JWT_ISSUER: "http://other" }).verify(token)).toMatchObject({
+      ok: false,
+    });
+  });
+
+  it("uses the development defaults when NODE_ENV is unset", async () => {
+    const token = await signDevToken({ user: "demo", roles: ["developer"], ttlSeconds: 60 }, {});
+    expect(await verifierFor({ NODE_ENV: "development" }).verify(token)).toMatchObject({
+      ok: true,
+    });
+  });
+
+  it("refuses production and public-key setups", async () => {
+    await expect(
+      signDevToken({ user: "u", roles: ["r"], ttlSeconds: 60 }, { NODE_ENV: "production" }),
+    ).rejects.toThrow(/production/);
+    await expect(
+      signDevToken(
+        { user: "u", roles: ["r"], ttlSeconds: 60 },
+        {
+          NODE_ENV: "development",
+          JWT_JWKS_URL: "http://127.0.0.1:1/jwks",
+          JWT_ALLOWED_ALGORITHMS: "RS256",
+        },
+      ),
+    ).rejects.toThrow(/public key or JWKS/);
+  });
+
+  it.each([
+    [[], /--user/],
+    [["--user", "demo"], /--roles/],
+    [["--user", "demo", "--roles", " , "], /--roles/],
+    [["--user", "demo", "--roles", "dev", "--ttl", "0"], /--ttl/],
+    [["--user", "demo", "--roles", "dev", "--ttl", "1h"], /--ttl/],
+    [["--user", "demo", "--roles", "dev", "--ttl", "99999999"], /--ttl/],
+    [["--user", "demo", "--roles", "dev", "--admin"], /admin/],
+    [["--user", "demo", "--roles", "dev", "extra"], /extra|positional/i],
+  ])("rejects arguments %j", (argv, message) => {
+    const parsed = parseTokenArgs(argv);
+    expect(parsed.ok).toBe(false);
+    if (!parsed.ok) expect(parsed.error).toMatch(message);
+  });
+
+  it("parses the documented form", () => {
+    expect(
+      parseTokenArgs([
+        "--user",
+        "demo",
+        "--roles",
+        "developer,analyst",
+        "--tenant",
+        "t",
+        "--ttl",
+        "3600",
+      ]),
+    ).toEqual({
+      ok: true,
+      request: { user: "demo", roles: ["developer", "analyst"], tenant: "t", ttlSeconds: 3600 },
+    });
+  });
+
+  it("prints only the token on stdout", async () => {
+    const { stdout } = await run(
+      process.execPath,
+      ["--import", "tsx", "dev/token-cli.ts", "--user", "demo", "--roles", "developer"],
+      {
+        cwd: ROOT,
+        env: { PATH: process.env.PATH, NODE_ENV: "development" },
+      },
+    );
+    expect(stdout).toMatch(/^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\n$/);
+    const token = stdout.trim();
+    expect(await verifierFor({ NODE_ENV: "development" }).verify(token)).toMatchObject({
+      ok: true,
+    });
+  });
+});

@@ -1,0 +1,250 @@
+import type { Decimal } from "decimal.js";
+import {
+  add,
+  divide,
+  modulo,
+  multiply,
+  power,
+  roundTo,
+  squareRoot,
+  subtract,
+  type Calc,
+  type DecimalClass,
+  type RoundingMode,
+} from "./decimal-math.ts";
+
+/**
+ * A recursive-descent parser for arithmetic over exact decimals (no eval). Grammar, loosest first:
+ *   sum     := product (("+" | "-") product)*
+ *   product := unary (("*" | "/" | "%") unary)*
+ *   unary   := ("-" | "+") unary | power
+ *   power   := atom (("^" | "**") unary)?        right-associative, binds tighter than unary minus
+ *   atom    := number | "(" sum ")" | name "(" sum ("," sum)* ")"
+ * Functions: sqrt(x), abs(x), pow(x, y), mod(x, y), round(x[, places]), compare(x, y).
+ */
+
+export const MAX_EXPRESSION_LENGTH = 10_000;
+const MAX_DEPTH = 100;
+
+type Node =
+  | { kind: "number"; text: string; at: number }
+  | { kind: "unary"; op: "-" | "+"; operand: Node; at: number }
+  | { kind: "binary"; op: "+" | "-" | "*" | "/" | "%" | "^"; left: Node; right: Node; at: number }
+  | { kind: "call"; name: FunctionName; args: Node[]; at: number };
+
+const FUNCTIONS = {
+  sqrt: [1, 1],
+  abs: [1, 1],
+  pow: [2, 2],
+  mod: [2, 2],
+  round: [1, 2],
+  compare: [2, 2],
+} as const;
+type FunctionName = keyof typeof FUNCTIONS;
+
+type Token = { type: "number" | "name" | "op" | "end"; text: string; at: number };
+
+export type ParseResult = { ok: true; node: Node } | { ok: false; error: string };
+
+function tokenize(source: string): { ok: true; tokens: Token[] } | { ok: false; error: string } {
+  const tokens: Token[] = [];
+  const pattern =
+    /\s+|(\d+(?:\.\d*)?(?:[eE][+-]?\d+)?|\.\d+(?:[eE][+-]?\d+)?)|([A-Za-z_]\w*)|(\*\*|[-+*/%^(),])/y;
+  let index = 0;
+  while (index < source.length) {
+    pattern.lastIndex = index;
+    const match = pattern.exec(source);
+    if (match === null) {
+      return {
+        ok: false,
+        error: `unexpected character "${source[index]}" at position ${index + 1}`,
+      };
+    }
+    if (match[1] !== undefined) tokens.push({ type: "number", text: match[1], at: index });
+    else if (match[2] !== undefined) tokens.push({ type: "name", text: match[2], at: index });
+    else if (match[3] !== undefined)
+      tokens.push({ type: "op", text: match[3] === "**" ? "^" : match[3], at: index });
+    index = pattern.lastIndex;
+  }
+  tokens.push({ type: "end", text: "end of expression", at: source.length });
+  return { ok: true, tokens };
+}
+
+/** Unwinds the recursive descent to parseExpression, which turns it back into data. */
+class SyntaxFailure extends Error {}
+
+export function parseExpression(source: string): ParseResult {
+  if (source.length > MAX_EXPRESSION_LENGTH) {
+    return { ok: false, error: `expression is longer than ${MAX_EXPRESSION_LENGTH} characters` };
+  }
+  const lexed = tokenize(source);
+  if (!lexed.ok) return lexed;
+  const tokens = lexed.tokens;
+  let position = 0;
+  let depth = 0;
+
+  const peek = (): Token => tokens[position] as Token;
+  const next = (): Token => tokens[position++] as Token;
+  const fail = (token: Token, expected: string): never => {
+    const shown = token.type === "end" ? "end of expression" : `"${token.text}"`;
+    throw new SyntaxFailure(`expected ${expected} but found ${shown} at position ${token.at + 1}`);
+  };
+  const isOp = (token: Token, ...ops: string[]): boolean =>
+    token.type === "op" && ops.includes(token.text);
+
+  const nested = <T>(parse: () => T): T => {
+    depth += 1;
+    if (depth > MAX_DEPTH)
+      throw new SyntaxFailure(`expression nests deeper than ${MAX_DEPTH} levels`);
+    try {
+      return parse();
+    } finally {
+      depth -= 1;
+    }
+  };
+
+  const sum = (): Node =>
+    nested(() => {
+      let left = product();
+      while (isOp(peek(), "+", "-")) {
+        const op = next();
+        left = { kind: "binary", op: op.text as "+" | "-", left, right: product(), at: op.at };
+      }
+      return left;
+    });
+
+  const product = (): Node => {
+    let left = unary();
+    while (isOp(peek(), "*", "/", "%")) {
+      const op = next();
+      left = { kind: "binary", op: op.text as "*" | "/" | "%", left, right: unary(), at: op.at };
+    }
+    return left;
+  };
+
+  const unary = (): Node =>
+    nested(() => {
+      const token = peek();
+      if (isOp(token, "-", "+")) {
+        next();
+        return { kind: "unary", op: token.text as "-" | "+", operand: unary(), at: token.at };
+      }
+      return powerNode();
+    });
+
+  const powerNode = (): Node => {
+    const base = atom();
+    if (isOp(peek(), "^")) {
+      const op = next();
+      return { kind: "binary", op: "^", left: base, right: unary(), at: op.at };
+    }
+    return base;
+  };
+
+  const atom = (): Node => {
+    const token = next();
+    if (token.type === "number") return { kind: "number", text: token.text, at: token.at };
+    if (isOp(token, "(")) {
+      const inner = sum();
+      if (!isOp(next(), ")")) fail(tokens[position - 1] as Token, '")"');
+      return inner;
+    }
+    if (token.type === "name") {
+      if (!(token.text in FUNCTIONS)) {
+        throw new SyntaxFailure(
+          `unknown function "${token.text.slice(0, 40)}" at position ${token.at + 1}; available: ${Object.keys(FUNCTIONS).join(", ")}`,
+        );
+      }
+      const name = token.text as FunctionName;
+      if (!isOp(next(), "(")) fail(tokens[position - 1] as Token, `"(" after ${name}`);
+      const args = [sum()];
+      while (isOp(peek(), ",")) {
+        next();
+        args.push(sum());
+      }
+      if (!isOp(next(), ")")) fail(tokens[position - 1] as Token, '"," or ")"');
+      const [min, max] = FUNCTIONS[name];
+      if (args.length < min || args.length > max) {
+        const wanted = min === max ? `${min}` : `${min} or ${max}`;
+        throw new SyntaxFailure(
+          `${name}() takes ${wanted} argument(s), got ${args.length} at position ${token.at + 1}`,
+        );
+      }
+      return { kind: "call", name, args, at: token.at };
+    }
+    return fail(token, 'a number, a function or "("');
+  };
+
+  try {
+    const node = sum();
+    if (peek().type !== "end") fail(peek(), "an operator or end of expression");
+    return { ok: true, node };
+  } catch (error) {
+    if (error instanceof SyntaxFailure) return { ok: false, error: error.message };
+    throw error;
+  }
+}
+
+export function evaluate(node: Node, D: DecimalClass, rounding: RoundingMode): Calc {
+  const at = (result: Calc, position: number): Calc =>
+    result.ok ? result : { ok: false, error: `${result.error} (at position ${position + 1})` };
+  switch (node.kind) {
+    case "number": {
+      const value = new D(node.text);
+      if (!value.isFinite())
+        return { ok: false, error: `number out of range at position ${node.at + 1}` };
+      return { ok: true, value };
+    }
+    case "unary": {
+      const operand = evaluate(node.operand, D, rounding);
+      if (!operand.ok || node.op === "+") return operand;
+      return { ok: true, value: operand.value.negated() };
+    }
+    case "binary": {
+      const left = evaluate(node.left, D, rounding);
+      if (!left.ok) return left;
+      const right = evaluate(node.right, D, rounding);
+      if (!right.ok) return right;
+      const operations: Record<typeof node.op, (a: Decimal, b: Decimal) => Calc> = {
+        "+": add,
+        "-": subtract,
+        "*": multiply,
+        "/": divide,
+        "%": modulo,
+        "^": power,
+      };
+      return at(operations[node.op](left.value, right.value), node.at);
+    }
+    case "call": {
+      const values: Decimal[] = [];
+      for (const arg of node.args) {
+        const value = evaluate(arg, D, rounding);
+        if (!value.ok) return value;
+        values.push(value.value);
+      }
+      const [x, y] = values as [Decimal, Decimal | undefined];
+      switch (node.name) {
+        case "sqrt":
+          return at(squareRoot(x), node.at);
+        case "abs":
+          return { ok: true, value: x.abs() };
+        case "pow":
+          return at(power(x, y as Decimal), node.at);
+        case "mod":
+          return at(modulo(x, y as Decimal), node.at);
+        case "compare":
+          return { ok: true, value: new D(x.comparedTo(y as Decimal)) };
+        case "round": {
+          const places = y ?? new D(0);
+          if (!places.isInteger() || places.isNegative() || places.greaterThan(1000)) {
+            return {
+              ok: false,
+              error: `round() places must be an integer from 0 to 1000 (at position ${node.at + 1})`,
+            };
+          }
+          return roundTo(x, places.toNumber(), rounding);
+        }
+      }
+    }
+  }
+}

@@ -1,0 +1,85 @@
+import { createHash } from "node:crypto";
+import type { ContentBlock } from "@modelcontextprotocol/sdk/types.js";
+import {
+  defineTool,
+  toolError,
+  toolOk,
+  type ToolDefinition,
+} from "../../kit/src/tool-definition.ts";
+import {
+  GenerateDocumentInputSchema,
+  GenerateDocumentOutputSchema,
+  MIME_TYPES,
+  fileNameFor,
+  type GenerateDocumentInput,
+  type GenerateDocumentOutput,
+} from "./document-request.ts";
+import { parseMarkdown } from "./markdown-model.ts";
+import { renderDocx } from "./render-docx.ts";
+import { renderHtml } from "./render-html.ts";
+import { renderPdf } from "./render-pdf.ts";
+
+export type GeneratedDocument =
+  { ok: true; bytes: Uint8Array; output: GenerateDocumentOutput } | { ok: false; error: string };
+
+/** Pure function of the input: same request, same bytes (no clock, no randomness, no time zone). */
+export async function generateDocument(input: GenerateDocumentInput): Promise<GeneratedDocument> {
+  const parsed = parseMarkdown(input.content);
+  if (!parsed.ok) return parsed;
+  const metadata = input.metadata ?? {};
+  let bytes: Uint8Array;
+  let pageCount: number | undefined;
+  switch (input.format) {
+    case "html":
+      bytes = renderHtml(input.title, parsed.blocks, metadata);
+      break;
+    case "docx":
+      bytes = renderDocx(input.title, parsed.blocks, metadata);
+      break;
+    case "pdf": {
+      const pdf = await renderPdf(input.title, parsed.blocks, metadata);
+      if (!pdf.ok) return pdf;
+      bytes = pdf.bytes;
+      pageCount = pdf.pageCount;
+      break;
+    }
+  }
+  const sha256 = createHash("sha256").update(bytes).digest("hex");
+  const fileName = fileNameFor(input.title, input.format);
+  const output: GenerateDocumentOutput = {
+    format: input.format,
+    mimeType: MIME_TYPES[input.format],
+    fileName,
+    uri: `docs://generated/${sha256}/${fileName}`,
+    sha256,
+    sizeBytes: bytes.byteLength,
+  };
+  if (pageCount !== undefined) output.pageCount = pageCount;
+  return { ok: true, bytes, output };
+}
+
+export const generateDocumentTool: ToolDefinition = defineTool({
+  name: "generate_document",
+  title: "Generate a document",
+  description:
+    "Renders Markdown (headings, paragraphs, emphasis, lists, code blocks, tables, links) into a PDF, DOCX or HTML document. Returns the file as an embedded resource (base64 blob with its MIME type) plus its SHA-256 and size. Output is byte-identical for identical input. Raw HTML in the content is shown as text; only http(s), mailto and #anchor links are kept; images are replaced by their alt text.",
+  inputSchema: GenerateDocumentInputSchema,
+  outputSchema: GenerateDocumentOutputSchema,
+  annotations: { readOnlyHint: true, idempotentHint: true, openWorldHint: false },
+  execution: { taskSupport: "optional" },
+  handler: async (input) => {
+    const generated = await generateDocument(input);
+    if (!generated.ok) return toolError(generated.error);
+    const resource: ContentBlock = {
+      type: "resource",
+      resource: {
+        uri: generated.output.uri,
+        mimeType: generated.output.mimeType,
+        blob: Buffer.from(generated.bytes).toString("base64"),
+      },
+    };
+    return toolOk(generated.output, [resource]);
+  },
+});
+
+export const docsTools: ToolDefinition[] = [generateDocumentTool];

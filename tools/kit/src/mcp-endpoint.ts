@@ -1,0 +1,101 @@
+import { Server } from "@modelcontextprotocol/sdk/server/index.js";
+import {
+  CallToolRequestSchema,
+  ErrorCode,
+  ListToolsRequestSchema,
+  McpError,
+  type CallToolResult,
+} from "@modelcontextprotocol/sdk/types.js";
+import type { Logger } from "pino";
+import { describeIssues, type CompiledTool, type ToolContext } from "./tool-definition.ts";
+
+export interface RequestIdentity {
+  userId: string;
+  requestId: string;
+  logger: Logger;
+}
+
+/**
+ * One SDK `Server` per HTTP request: the documented stateless pattern, so no state leaks between
+ * callers. The low-level `Server` is used instead of `McpServer` because McpServer refuses to
+ * advertise `execution.taskSupport` unless it also runs its own task store, while here the router
+ * runs tasks and this backend only ever serves plain calls.
+ */
+export function buildMcpServer(
+  info: { name: string; version: string },
+  tools: ReadonlyMap<string, CompiledTool>,
+  identity: RequestIdentity,
+): Server {
+  const server = new Server(info, { capabilities: { tools: { listChanged: false } } });
+  const listing = [...tools.values()].map((tool) => tool.listing);
+
+  server.setRequestHandler(ListToolsRequestSchema, () => ({ tools: listing }));
+  server.setRequestHandler(CallToolRequestSchema, async (request, extra) => {
+    const tool = tools.get(request.params.name);
+    if (tool === undefined) {
+      throw new McpError(
+        ErrorCode.InvalidParams,
+        `Unknown tool: ${request.params.name.slice(0, 128)}`,
+      );
+    }
+    const logger = identity.logger.child({ tool: tool.definition.name });
+    return runTool(tool, request.params.arguments ?? {}, {
+      userId: identity.userId,
+      requestId: identity.requestId,
+      logger,
+      signal: extra.signal,
+    });
+  });
+  return server;
+}
+
+/** Validates, runs and shapes one call exactly as tools/call does (exported for in-process tests). */
+export async function runTool(
+  tool: CompiledTool,
+  args: unknown,
+  context: ToolContext,
+): Promise<CallToolResult> {
+  const { definition } = tool;
+  const parsed = definition.inputSchema.safeParse(args);
+  if (!parsed.success) {
+    context.logger.info({ outcome: "invalid_arguments" }, "tool call rejected");
+    return errorResult(
+      `Invalid arguments for tool ${definition.name}: ${describeIssues(parsed.error)}`,
+    );
+  }
+  const started = performance.now();
+  let outcome;
+  try {
+    outcome = await definition.handler(parsed.data, context);
+  } catch (error) {
+    // The exception text stays in the log: it may hold paths or internals.
+    context.logger.error({ err: error }, "tool handler threw");
+    return errorResult(`Tool ${definition.name} failed with an internal error`);
+  }
+  const durationMs = Math.round(performance.now() - started);
+  if (!outcome.ok) {
+    context.logger.info({ outcome: "tool_error", durationMs }, "tool call failed");
+    return errorResult(outcome.error);
+  }
+  const checked = definition.outputSchema.safeParse(outcome.output);
+  if (!checked.success) {
+    context.logger.error(
+      { outcome: "invalid_output", issues: describeIssues(checked.error) },
+      "tool produced output that does not match its outputSchema",
+    );
+    return errorResult(`Tool ${definition.name} failed with an internal error`);
+  }
+  context.logger.info({ outcome: "ok", durationMs }, "tool call completed");
+  const structuredContent = checked.data;
+  return {
+    content: [
+      { type: "text", text: JSON.stringify(structuredContent) },
+      ...(outcome.content ?? []),
+    ],
+    structuredContent,
+  };
+}
+
+function errorResult(message: string): CallToolResult {
+  return { content: [{ type: "text", text: message }], isError: true };
+}

@@ -1,0 +1,84 @@
+import { z } from "zod";
+import type { Logger } from "pino";
+import type { ToolServer, ToolServerAuth } from "./tool-server.ts";
+
+const MAX_BODY_CEILING = 64 * 1024 * 1024;
+
+function integerFromEnv(name: string, min: number, max: number) {
+  return z
+    .string()
+    .regex(/^\d+$/, `${name} must be a whole number`)
+    .transform(Number)
+    .pipe(
+      z
+        .number()
+        .int()
+        .min(min, `${name} must be at least ${min}`)
+        .max(max, `${name} must be at most ${max}`),
+    );
+}
+
+const BooleanFlagSchema = z
+  .enum(["true", "false", "1", "0"], { error: "must be true, false, 1 or 0" })
+  .transform((value) => value === "true" || value === "1");
+
+/** The environment every tool server reads, parsed once in its main.ts. */
+export function toolServerEnvSchema(defaultPort: number) {
+  return z.object({
+    PORT: integerFromEnv("PORT", 0, 65_535).default(defaultPort),
+    HOST: z.string().min(1, "HOST must not be empty").default("127.0.0.1"),
+    // 32 characters keeps an HMAC key out of brute-force reach; fail closed when absent.
+    TOOL_GATEWAY_SHARED_SECRET: z
+      .string({ error: "TOOL_GATEWAY_SHARED_SECRET is required" })
+      .min(32, "TOOL_GATEWAY_SHARED_SECRET must be at least 32 characters"),
+    TOOL_GATEWAY_ACCEPT_STATIC_SECRET: BooleanFlagSchema.default(false),
+    MAX_REQUEST_BYTES: integerFromEnv("MAX_REQUEST_BYTES", 1, MAX_BODY_CEILING).default(1_048_576),
+    LOG_LEVEL: z
+      .enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"])
+      .default("info"),
+  });
+}
+
+export type ToolServerEnv = z.infer<ReturnType<typeof toolServerEnvSchema>>;
+
+export function parseToolServerEnv(
+  env: Record<string, string | undefined>,
+  defaultPort: number,
+): { ok: true; env: ToolServerEnv } | { ok: false; message: string } {
+  const result = toolServerEnvSchema(defaultPort).safeParse(env);
+  if (result.success) return { ok: true, env: result.data };
+  const message = result.error.issues
+    .map((issue) => `${issue.path.map(String).join(".") || "env"}: ${issue.message}`)
+    .join("; ");
+  return { ok: false, message };
+}
+
+export function authFromEnv(env: ToolServerEnv): ToolServerAuth {
+  return env.TOOL_GATEWAY_ACCEPT_STATIC_SECRET
+    ? { secret: env.TOOL_GATEWAY_SHARED_SECRET, staticSecret: env.TOOL_GATEWAY_SHARED_SECRET }
+    : { secret: env.TOOL_GATEWAY_SHARED_SECRET };
+}
+
+/** Listens, then closes gracefully on the first SIGINT/SIGTERM; a second signal exits at once. */
+export async function serveUntilSignal(
+  server: ToolServer,
+  options: { port: number; host: string; logger: Logger },
+): Promise<void> {
+  const { url } = await server.listen(options.port, options.host);
+  options.logger.info({ url }, "tool server listening");
+  let stopping = false;
+  const stop = (signal: NodeJS.Signals): void => {
+    if (stopping) process.exit(1);
+    stopping = true;
+    options.logger.info({ signal }, "shutting down");
+    server.close().then(
+      () => process.exit(0),
+      (error: unknown) => {
+        options.logger.error({ err: error }, "shutdown failed");
+        process.exit(1);
+      },
+    );
+  };
+  process.on("SIGINT", stop);
+  process.on("SIGTERM", stop);
+}

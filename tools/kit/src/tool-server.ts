@@ -1,0 +1,220 @@
+import {
+  createServer,
+  type IncomingMessage,
+  type Server as HttpServer,
+  type ServerResponse,
+} from "node:http";
+import type { AddressInfo } from "node:net";
+import { StreamableHTTPServerTransport } from "@modelcontextprotocol/sdk/server/streamableHttp.js";
+import type { Logger } from "pino";
+import {
+  GATEWAY_ERRORS,
+  jsonRpcErrorBody,
+  type GatewayErrorCode,
+} from "../../../contract/src/errors.ts";
+import { verifyGatewayAuth } from "../../../contract/src/gateway-auth.ts";
+import { HEADER } from "../../../contract/src/headers.ts";
+import { buildMcpServer } from "./mcp-endpoint.ts";
+import { readBodyWithLimit } from "./request-body.ts";
+import { compileTools, type ToolDefinition } from "./tool-definition.ts";
+
+export const DEFAULT_MAX_REQUEST_BYTES = 1_048_576;
+const MAX_ID_HEADER_LENGTH = 256;
+
+export interface ToolServerAuth {
+  /** TOOL_GATEWAY_SHARED_SECRET: HMAC key for `X-Gateway-Auth`. */
+  secret: string;
+  /** Accepted verbatim as the header value; only set when the operator opted in. */
+  staticSecret?: string;
+  /** Allowed clock difference in seconds (contract default 60). */
+  windowSeconds?: number;
+}
+
+export interface ToolServerOptions {
+  name: string;
+  version: string;
+  tools: readonly ToolDefinition[];
+  auth: ToolServerAuth;
+  maxRequestBytes?: number;
+  logger: Logger;
+  /** Injected clock (ms) for signature freshness; tests only. */
+  now?: () => number;
+}
+
+export interface ToolServer {
+  listen(port: number, host?: string): Promise<{ port: number; url: string }>;
+  /** Stops accepting, lets in-flight requests finish for up to `graceMs`, then cuts the rest. */
+  close(options?: { graceMs?: number }): Promise<void>;
+  /** The node server, for tests that need raw sockets. */
+  readonly httpServer: HttpServer;
+}
+
+export function createToolServer(options: ToolServerOptions): ToolServer {
+  if (options.auth.secret === "")
+    throw new Error("createToolServer: auth.secret must not be empty");
+  const tools = compileTools(options.tools);
+  const maxRequestBytes = options.maxRequestBytes ?? DEFAULT_MAX_REQUEST_BYTES;
+  const info = { name: options.name, version: options.version };
+  let closing = false;
+
+  const httpServer = createServer((req, res) => {
+    // Keep-alive sockets that finish a response during shutdown are closed instead of kept idle.
+    res.on("finish", () => {
+      if (closing) setImmediate(() => httpServer.closeIdleConnections());
+    });
+    handle(req, res).catch((error: unknown) => {
+      options.logger.error({ err: error }, "unhandled error in tool server");
+      if (!res.headersSent) sendError(res, "GW_INTERNAL");
+      else res.destroy();
+    });
+  });
+
+  async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const path = (req.url ?? "/").split("?")[0];
+    if (path === "/health") {
+      if (req.method !== "GET" && req.method !== "HEAD")
+        return sendError(res, "GW_METHOD_NOT_ALLOWED", "GET");
+      res.writeHead(200, { "content-type": "application/json" });
+      res.end(JSON.stringify({ status: "ok", name: info.name, version: info.version }));
+      return;
+    }
+    if (path !== "/mcp") return sendError(res, "GW_NOT_FOUND");
+    // Stateless server: there is no server→client stream and no session to delete.
+    if (req.method !== "POST") return sendError(res, "GW_METHOD_NOT_ALLOWED", "POST");
+    await handleMcpPost(req, res);
+  }
+
+  async function handleMcpPost(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const started = performance.now();
+    const userId = singleHeader(req, HEADER.userId);
+    const requestId = singleHeader(req, HEADER.requestId);
+    const authHeader = singleHeader(req, HEADER.gatewayAuth);
+    const logger = options.logger.child({ requestId: requestId ?? null, userId: userId ?? null });
+
+    if (authHeader === undefined) {
+      logger.warn({ reason: "missing" }, "tool call refused: no X-Gateway-Auth");
+      return sendUnauthorized(res);
+    }
+    const read = await readBodyWithLimit(req, maxRequestBytes);
+    if (!read.ok) {
+      if (read.reason === "too_large") {
+        logger.warn({ limit: maxRequestBytes }, "tool call refused: body too large");
+        return sendError(res, "GW_PAYLOAD_TOO_LARGE", undefined, true);
+      }
+      return void res.destroy();
+    }
+    if (
+      userId === undefined ||
+      requestId === undefined ||
+      userId.length > MAX_ID_HEADER_LENGTH ||
+      requestId.length > MAX_ID_HEADER_LENGTH
+    ) {
+      logger.warn(
+        { reason: "identity_headers" },
+        "tool call refused: X-User-ID or x-request-id missing",
+      );
+      return sendUnauthorized(res);
+    }
+    const check = verifyGatewayAuth(authHeader, {
+      secret: options.auth.secret,
+      staticSecret: options.auth.staticSecret,
+      windowSeconds: options.auth.windowSeconds,
+      userId,
+      requestId,
+      body: read.body,
+      now: options.now?.(),
+    });
+    if (!check.ok) {
+      logger.warn({ reason: check.reason }, "tool call refused: X-Gateway-Auth rejected");
+      return sendUnauthorized(res);
+    }
+
+    let message: unknown;
+    try {
+      message = JSON.parse(read.body.toString("utf8"));
+    } catch {
+      return sendError(res, "GW_PARSE_ERROR");
+    }
+    const summary = summarize(message);
+    const mcp = buildMcpServer(info, tools, { userId, requestId, logger });
+    const transport = new StreamableHTTPServerTransport({
+      sessionIdGenerator: undefined,
+      enableJsonResponse: true,
+    });
+    res.on("close", () => {
+      void transport.close();
+      void mcp.close();
+      logger.info(
+        { ...summary, status: res.statusCode, durationMs: Math.round(performance.now() - started) },
+        "mcp request",
+      );
+    });
+    await mcp.connect(transport);
+    await transport.handleRequest(req, res, message);
+  }
+
+  return {
+    httpServer,
+    listen(port, host = "127.0.0.1") {
+      return new Promise((resolve, reject) => {
+        httpServer.once("error", reject);
+        httpServer.listen(port, host, () => {
+          httpServer.off("error", reject);
+          const address = httpServer.address() as AddressInfo;
+          const shownHost = address.family === "IPv6" ? `[${address.address}]` : address.address;
+          resolve({ port: address.port, url: `http://${shownHost}:${address.port}` });
+        });
+      });
+    },
+    close({ graceMs = 10_000 } = {}) {
+      return new Promise((resolve) => {
+        if (!httpServer.listening) return resolve();
+        closing = true;
+        const timer = setTimeout(() => httpServer.closeAllConnections(), graceMs);
+        timer.unref();
+        httpServer.close(() => {
+          clearTimeout(timer);
+          resolve();
+        });
+        httpServer.closeIdleConnections();
+      });
+    },
+  };
+}
+
+function singleHeader(req: IncomingMessage, name: string): string | undefined {
+  const value = req.headers[name];
+  if (typeof value !== "string" || value === "") return undefined;
+  return value;
+}
+
+/** Method and tool name for the access log; never the arguments. */
+function summarize(message: unknown): { rpcMethod?: string; toolName?: string } {
+  if (message === null || typeof message !== "object" || Array.isArray(message)) return {};
+  const record = message as { method?: unknown; params?: { name?: unknown } };
+  const rpcMethod = typeof record.method === "string" ? record.method.slice(0, 64) : undefined;
+  const name = record.params?.name;
+  const toolName =
+    rpcMethod === "tools/call" && typeof name === "string" ? name.slice(0, 128) : undefined;
+  return { rpcMethod, toolName };
+}
+
+function sendUnauthorized(res: ServerResponse): void {
+  // One message for every reason: the caller learns nothing about which check failed.
+  sendError(res, "GW_TOKEN_INVALID", undefined, false, "Request is not signed by the gateway");
+}
+
+function sendError(
+  res: ServerResponse,
+  code: GatewayErrorCode,
+  allow?: string,
+  closeConnection = false,
+  detail?: string,
+): void {
+  const status = GATEWAY_ERRORS[code].httpStatus;
+  const headers: Record<string, string> = { "content-type": "application/json" };
+  if (allow !== undefined) headers.allow = allow;
+  if (closeConnection) headers.connection = "close";
+  res.writeHead(status, headers);
+  res.end(JSON.stringify(jsonRpcErrorBody(code, null, detail === undefined ? {} : { detail })));
+}
