@@ -1,0 +1,73 @@
+import type { PolicyConfig } from "./policy-schema.ts";
+import { parseToolPattern } from "./tool-pattern.ts";
+import type { ToolsConfig } from "./tools-schema.ts";
+import type { PathError } from "./interpolate.ts";
+
+/** Checks that every name policy.yaml uses exists in tools.yaml (scopes, tools) or in policy.yaml (roles). */
+export function checkPolicyAgainstTools(tools: ToolsConfig, policy: PolicyConfig): PathError[] {
+  const errors: PathError[] = [];
+  const scopeNames = Object.keys(tools.scopes).sort();
+  const toolNames = (scope: string): string[] =>
+    tools.scopes[scope]?.tools.map((t) => t.name) ?? [];
+
+  const checkTarget = (
+    path: (string | number)[],
+    scope: string,
+    tool: string | undefined,
+  ): void => {
+    if (!Object.hasOwn(tools.scopes, scope)) {
+      errors.push({
+        path,
+        message: `unknown scope "${scope}" (tools.yaml scopes: ${scopeNames.join(", ")})`,
+      });
+      return;
+    }
+    if (tool !== undefined && !toolNames(scope).includes(tool)) {
+      errors.push({ path, message: `unknown tool "${scope}.${tool}" (not listed in tools.yaml)` });
+    }
+  };
+
+  const checkPatterns = (patterns: readonly string[], path: (string | number)[]): void => {
+    patterns.forEach((pattern, index) => {
+      const parsed = parseToolPattern(pattern);
+      if (!parsed) return; // already reported by the schema
+      switch (parsed.kind) {
+        case "all":
+          return;
+        case "scope":
+          checkTarget([...path, index], parsed.scope, undefined);
+          return;
+        case "tool":
+          checkTarget([...path, index], parsed.scope, parsed.tool);
+          return;
+      }
+    });
+  };
+
+  for (const [roleName, role] of Object.entries(policy.roles)) {
+    checkPatterns(role.allow, ["roles", roleName, "allow"]);
+    checkPatterns(role.deny, ["roles", roleName, "deny"]);
+  }
+  checkPatterns(policy.deny, ["deny"]);
+
+  for (const roleName of Object.keys(policy.quotas.per_user.roles)) {
+    if (!Object.hasOwn(policy.roles, roleName)) {
+      errors.push({
+        path: ["quotas", "per_user", "roles", roleName],
+        message: `unknown role "${roleName}"`,
+      });
+    }
+  }
+  for (const section of ["per_tool", "per_user_tool"] as const) {
+    for (const key of Object.keys(policy.quotas[section].tools)) {
+      const path = ["quotas", section, "tools", key];
+      const parsed = parseToolPattern(key);
+      if (parsed?.kind !== "tool") {
+        errors.push({ path, message: `invalid tool key "${key}": expected "<scope>.<tool>"` });
+        continue;
+      }
+      checkTarget(path, parsed.scope, parsed.tool);
+    }
+  }
+  return errors;
+}

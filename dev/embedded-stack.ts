@@ -1,0 +1,206 @@
+import { z } from "zod";
+import { createLogger, type Logger } from "../contract/src/log.ts";
+import {
+  baseEnvShape,
+  logLevel,
+  parseEnv,
+  portNumber,
+  positiveIntString,
+  commaList,
+  secretSchema,
+  type EnvSource,
+} from "../config/src/env.ts";
+import { loadConfigOrThrow, type GatewayConfig } from "../config/src/load-config.ts";
+import { createAuditWriter, type AuditWriter } from "../store/src/audit-writer.ts";
+import { migrateToLatest } from "../store/src/migrate.ts";
+import { openDatabase, type Database } from "../store/src/open-database.ts";
+import { syncRegistry } from "../store/src/registry.ts";
+import { startExtAuthz, type RunningExtAuthz } from "../ext-authz/src/main.ts";
+import { startRouter, type RouterHandle } from "../mcp-router/src/router.ts";
+import { createToolServer, type ToolServer } from "../tools/kit/src/tool-server.ts";
+import { calculatorTools } from "../tools/calculator/src/calculator-tools.ts";
+import { docsTools } from "../tools/docs/src/generate-document.ts";
+import { buildGitToolServer } from "../tools/git/src/server.ts";
+import { DEFAULT_LIMITS } from "../tools/git/src/tool-context.ts";
+
+/**
+ * The whole gateway in one process: ext-authz, the router in direct mode, the three tool servers
+ * and PGlite. The same services, wired exactly as in Compose, minus Envoy (the router plays
+ * Envoy's ext_authz client role itself).
+ */
+export const EmbeddedEnvSchema = z.object({
+  ...baseEnvShape,
+  NODE_ENV: z.enum(["development", "test", "production"]).default("development"),
+  HOST: z.string().min(1).default("127.0.0.1"),
+  PORT: portNumber.default(8000),
+  EXT_AUTHZ_PORT: portNumber.default(9191),
+  CONFIG_DIR: z.string().min(1).default("./config"),
+  DATA_DIR: z.string().min(1).default("./data"),
+  DATABASE_URL: z.string().optional(),
+  GATEWAY_VERDICT_KEY: secretSchema("GATEWAY_VERDICT_KEY"),
+  TOOL_GATEWAY_SHARED_SECRET: secretSchema("TOOL_GATEWAY_SHARED_SECRET"),
+  MAX_REQUEST_BYTES: positiveIntString.default(1_048_576),
+  ALLOWED_ORIGINS: commaList.default([]),
+  SESSION_TTL_SECONDS: positiveIntString.default(86_400),
+  GIT_REPOSITORIES: z.string().optional(),
+});
+export type EmbeddedEnv = z.infer<typeof EmbeddedEnvSchema>;
+
+export type EmbeddedStackOptions = {
+  /** Environment of the stack (default process.env); NODE_ENV defaults to development. */
+  env?: EnvSource;
+  /** PGlite in memory instead of DATA_DIR (tests). Ignored when DATABASE_URL is set. */
+  inMemoryDatabase?: boolean;
+  /** Extra tool servers started beside the shipped ones, keyed by the env variable naming their URL. */
+  extraBackends?: Readonly<Record<string, ToolServer>>;
+  logger?: Logger;
+};
+
+export type EmbeddedStack = {
+  url: string;
+  extAuthzAddress: string;
+  /** Direct URLs of the tool servers (the benchmark compares against them). */
+  backends: Readonly<Record<string, string>>;
+  config: GatewayConfig;
+  database: Database;
+  audit: AuditWriter;
+  router: RouterHandle;
+  extAuthz: RunningExtAuthz;
+  env: EmbeddedEnv;
+  close(): Promise<void>;
+};
+
+const BACKEND_HOST = "127.0.0.1";
+
+export async function startEmbeddedStack(
+  options: EmbeddedStackOptions = {},
+): Promise<EmbeddedStack> {
+  const rawEnv: Record<string, string | undefined> = {
+    NODE_ENV: "development",
+    ...(options.env ?? process.env),
+  };
+  const env = parseEnv(EmbeddedEnvSchema, rawEnv);
+  const logger = options.logger ?? createLogger({ name: "gateway", level: logLevel(env) });
+  const cleanups: (() => Promise<void> | void)[] = [];
+  const closeAll = async (): Promise<void> => {
+    for (const cleanup of cleanups.splice(0).reverse()) {
+      try {
+        await cleanup();
+      } catch (error) {
+        logger.error({ err: error }, "embedded stack: shutdown step failed");
+      }
+    }
+  };
+
+  try {
+    const toolAuth = { secret: env.TOOL_GATEWAY_SHARED_SECRET };
+    const backends: Record<string, string> = {};
+    const serve = async (variable: string, server: ToolServer): Promise<void> => {
+      const { url } = await server.listen(0, BACKEND_HOST);
+      cleanups.push(() => server.close());
+      backends[variable] = url;
+    };
+    const toolLogger = (name: string): Logger => logger.child({ service: name });
+    await serve(
+      "CALCULATOR_URL",
+      createToolServer({
+        name: "calculator",
+        version: "1.0.0",
+        tools: calculatorTools,
+        auth: toolAuth,
+        maxRequestBytes: env.MAX_REQUEST_BYTES,
+        logger: toolLogger("calculator"),
+      }),
+    );
+    await serve(
+      "DOCS_URL",
+      createToolServer({
+        name: "docs",
+        version: "1.0.0",
+        tools: docsTools,
+        auth: toolAuth,
+        maxRequestBytes: env.MAX_REQUEST_BYTES,
+        logger: toolLogger("docs"),
+      }),
+    );
+    const git = await buildGitToolServer({
+      repositories: env.GIT_REPOSITORIES,
+      cwd: process.cwd(),
+      timeoutMs: 10_000,
+      limits: DEFAULT_LIMITS,
+      auth: toolAuth,
+      maxRequestBytes: env.MAX_REQUEST_BYTES,
+      logger: toolLogger("git"),
+    });
+    if (!git.ok) throw new Error(`git tool server: ${JSON.stringify(git.error)}`);
+    cleanups.push(() => git.value.close());
+    await serve("GIT_URL", git.value.server);
+    for (const [variable, server] of Object.entries(options.extraBackends ?? {})) {
+      await serve(variable, server);
+    }
+
+    // Backend URLs reach tools.yaml through its ${VAR} interpolation; explicit settings win.
+    const configEnv = { ...rawEnv };
+    for (const [variable, url] of Object.entries(backends)) configEnv[variable] ??= url;
+    const config = await loadConfigOrThrow({ dir: env.CONFIG_DIR, env: configEnv });
+
+    const database = await openDatabase(
+      env.DATABASE_URL
+        ? { databaseUrl: env.DATABASE_URL }
+        : options.inMemoryDatabase
+          ? { inMemory: true }
+          : { dataDir: env.DATA_DIR },
+    );
+    cleanups.push(() => database.close());
+    await migrateToLatest(database.db);
+    const sync = await syncRegistry(database.db, config.tools);
+    logger.info(sync, "tool registry synced");
+
+    const audit = createAuditWriter({ db: database.db, logger });
+    cleanups.push(() => audit.close());
+
+    const extAuthz = await startExtAuthz({
+      env: rawEnv,
+      config,
+      host: BACKEND_HOST,
+      port: env.EXT_AUTHZ_PORT,
+      metricsPort: null,
+      audit,
+      logger: logger.child({ service: "ext-authz" }),
+    });
+    cleanups.push(() => extAuthz.close());
+    const extAuthzAddress = `${BACKEND_HOST}:${extAuthz.port}`;
+
+    const router = await startRouter({
+      config,
+      db: database.db,
+      audit,
+      logger: logger.child({ service: "mcp-router" }),
+      authz: { mode: "direct", address: extAuthzAddress },
+      verdictKey: env.GATEWAY_VERDICT_KEY,
+      toolSecret: env.TOOL_GATEWAY_SHARED_SECRET,
+      maxRequestBytes: env.MAX_REQUEST_BYTES,
+      allowedOrigins: env.ALLOWED_ORIGINS,
+      sessionTtlSeconds: env.SESSION_TTL_SECONDS,
+      host: env.HOST,
+      port: env.PORT,
+    });
+    cleanups.push(() => router.close());
+
+    return {
+      url: router.url,
+      extAuthzAddress,
+      backends,
+      config,
+      database,
+      audit,
+      router,
+      extAuthz,
+      env,
+      close: closeAll,
+    };
+  } catch (error) {
+    await closeAll();
+    throw error;
+  }
+}

@@ -1,0 +1,85 @@
+import type { GatewayErrorCode } from "../../contract/src/errors.ts";
+import type { AuditEvent, AuditOutcome } from "../../store/src/audit-writer.ts";
+import type { AuditKind } from "../../store/src/schema.ts";
+
+/**
+ * Audit records written by the router through the store's writer, which batches them off the
+ * request path and rejects (AuditQueueFullError) instead of dropping when full; callers then
+ * fail closed.
+ *
+ * `outcome` is the router's outcome word; `reason` is a short snake_case code (also the log field
+ * and metric label): the refusal for rejected calls (unknown_tool, tool_forbidden,
+ * pending_approval, ...), the outcome word itself for failed ones.
+ */
+export type AuditSink = { write(event: AuditEvent): Promise<void> };
+
+export type RouterOutcome =
+  "ok" | "tool_error" | "timeout" | "upstream_error" | "rejected" | "cancelled";
+
+export type RouterAuditInput = {
+  kind: AuditKind;
+  requestId: string;
+  identity: { subject: string; tenant: string | null; roles: readonly string[] } | null;
+  scope: string | null;
+  method: string | null;
+  tool: string | null;
+  outcome: RouterOutcome;
+  /** For rejections: the refusal code. */
+  rejection?: string | null;
+  /** Replaces the reason derived from the outcome (events that are not tool calls). */
+  reason?: string;
+  status?: number | null;
+  latencyMs: number | null;
+  requestBytes?: number | null;
+  responseBytes?: number | null;
+  captured?: { arguments_digest?: string; arguments?: unknown };
+  taskId?: string | null;
+};
+
+export function auditOutcome(outcome: RouterOutcome): {
+  outcome: AuditOutcome;
+  reason: string | null;
+} {
+  switch (outcome) {
+    case "ok":
+      return { outcome, reason: null };
+    case "rejected":
+      return { outcome, reason: null };
+    case "tool_error":
+    case "timeout":
+    case "upstream_error":
+    case "cancelled":
+      return { outcome, reason: outcome };
+  }
+}
+
+/** `GW_TOOL_FORBIDDEN` → `tool_forbidden`. */
+export function reasonCode(code: GatewayErrorCode): string {
+  return code.replace(/^GW_/, "").toLowerCase();
+}
+
+export function buildAuditEvent(input: RouterAuditInput): AuditEvent {
+  const mapped = auditOutcome(input.outcome);
+  return {
+    time: new Date(),
+    request_id: input.requestId,
+    source: "router",
+    kind: input.kind,
+    subject: input.identity?.subject ?? null,
+    tenant: input.identity?.tenant ?? null,
+    roles: [...(input.identity?.roles ?? [])],
+    scope: input.scope,
+    method: input.method,
+    tool: input.tool,
+    outcome: mapped.outcome,
+    reason:
+      input.reason ??
+      (input.outcome === "rejected" ? (input.rejection ?? "rejected") : mapped.reason),
+    status: input.status ?? null,
+    latency_ms: input.latencyMs,
+    request_bytes: input.requestBytes ?? null,
+    response_bytes: input.responseBytes ?? null,
+    ...(input.captured ?? {}),
+    task_id: input.taskId ?? null,
+  };
+}

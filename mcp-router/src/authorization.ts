@@ -1,0 +1,118 @@
+import { randomUUID } from "node:crypto";
+import { LRUCache } from "lru-cache";
+import type { AuthzClient } from "../../contract/src/authz-wire.ts";
+import { sha256Hex } from "../../contract/src/digest.ts";
+import { HEADER } from "../../contract/src/headers.ts";
+import { verifyVerdict, type VerdictClaims } from "../../contract/src/verdict.ts";
+import { applyCheckResponse, buildCheckRequest } from "./direct-authz.ts";
+import {
+  rpcErrorResponse,
+  type ResponseHeaders,
+  type RouterRequest,
+  type RouterResponse,
+} from "./http-types.ts";
+
+/**
+ * The router's single enforcement point: nothing is served without a valid verdict. In envoy mode
+ * the verdict arrives as a header; in direct mode the router first obtains it from ext-authz
+ * exactly as Envoy would, then both modes run the same verification.
+ */
+export type AuthzSettings =
+  { mode: "envoy" } | { mode: "direct"; client: AuthzClient; deadlineMs: number };
+
+export type AuthzRejection =
+  | "denied"
+  | "authz_unavailable"
+  | "verdict_missing"
+  | "verdict_malformed"
+  | "verdict_bad_signature"
+  | "verdict_expired"
+  | "verdict_body_mismatch"
+  | "verdict_scope_mismatch"
+  | "verdict_replayed";
+
+export type AuthorizeResult =
+  | { ok: true; verdict: VerdictClaims; responseHeaders: ResponseHeaders }
+  | { ok: false; reason: AuthzRejection; response: RouterResponse };
+
+export type Authorizer = {
+  authorize(input: {
+    request: RouterRequest;
+    body: Buffer;
+    /** The scope the verdict must name; undefined when the caller checks it after parsing. */
+    scope: string | undefined;
+    contextExtensions: Record<string, string>;
+  }): Promise<AuthorizeResult>;
+};
+
+export function createAuthorizer(options: {
+  settings: AuthzSettings;
+  verdictKey: string;
+  now?: () => number;
+}): Authorizer {
+  const now = options.now ?? Date.now;
+  // A verdict is single-use: the same signed header presented twice is refused on this replica.
+  const seen = new LRUCache<string, true>({ max: 200_000, ttl: 600_000 });
+
+  return {
+    async authorize({ request, body, scope, contextExtensions }) {
+      let headers = request.headers;
+      let responseHeaders: ResponseHeaders = {};
+      if (options.settings.mode === "direct") {
+        const checkRequest = buildCheckRequest({
+          request,
+          body,
+          requestId: randomUUID(),
+          streamId: randomUUID(),
+          contextExtensions,
+        });
+        let checkResponse;
+        try {
+          checkResponse = await options.settings.client.check(checkRequest, {
+            deadlineMs: options.settings.deadlineMs,
+          });
+        } catch {
+          // Envoy's failure_mode_allow=false with status_on_error 503: fail closed.
+          return {
+            ok: false,
+            reason: "authz_unavailable",
+            response: rpcErrorResponse("GW_AUTHZ_UNAVAILABLE"),
+          };
+        }
+        const applied = applyCheckResponse(checkResponse, request.headers);
+        if (applied.kind === "deny") {
+          return { ok: false, reason: "denied", response: applied.response };
+        }
+        headers = applied.headers;
+        responseHeaders = applied.responseHeaders;
+      }
+
+      const verdictHeader = headers[HEADER.verdict];
+      const check = verifyVerdict(verdictHeader, {
+        key: options.verdictKey,
+        bodyDigest: sha256Hex(body),
+        ...(scope === undefined ? {} : { scope }),
+        now: now(),
+      });
+      if (!check.ok) {
+        return {
+          ok: false,
+          reason: `verdict_${check.reason}`,
+          response: rpcErrorResponse("GW_VERDICT_INVALID"),
+        };
+      }
+      const signature = (verdictHeader as string).slice(
+        (verdictHeader as string).lastIndexOf(".") + 1,
+      );
+      if (seen.has(signature)) {
+        return {
+          ok: false,
+          reason: "verdict_replayed",
+          response: rpcErrorResponse("GW_VERDICT_INVALID"),
+        };
+      }
+      seen.set(signature, true, { ttl: Math.max(1, check.verdict.exp * 1000 - now() + 1000) });
+      return { ok: true, verdict: check.verdict, responseHeaders };
+    },
+  };
+}

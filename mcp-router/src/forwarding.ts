@@ -1,0 +1,278 @@
+import { StringDecoder } from "node:string_decoder";
+import { createParser } from "eventsource-parser";
+import { Pool, type Dispatcher } from "undici";
+import { signGatewayAuth } from "../../contract/src/gateway-auth.ts";
+import { HEADER } from "../../contract/src/headers.ts";
+
+/**
+ * The router's only way to reach a tool server: one JSON-RPC request per HTTP POST to
+ * `{backend_url}/mcp`, over a keep-alive undici Pool per backend origin. The body bytes signed in
+ * X-Gateway-Auth are exactly the bytes sent.
+ */
+
+/** Protocol revision the router speaks to its own backends (stateless Streamable HTTP). */
+export const UPSTREAM_PROTOCOL_VERSION = "2025-11-25";
+
+export type BackendPools = {
+  pool(origin: string): Pool;
+  close(): Promise<void>;
+};
+
+export function createBackendPools(
+  options: { connections?: number; keepAliveTimeoutMs?: number } = {},
+): BackendPools {
+  const pools = new Map<string, Pool>();
+  return {
+    pool(origin) {
+      let pool = pools.get(origin);
+      if (pool === undefined) {
+        pool = new Pool(origin, {
+          connections: options.connections ?? 64,
+          keepAliveTimeout: options.keepAliveTimeoutMs ?? 30_000,
+          // Our own timer bounds the whole call; undici's would cut long SSE streams short.
+          headersTimeout: 0,
+          bodyTimeout: 0,
+        });
+        pools.set(origin, pool);
+      }
+      return pool;
+    },
+    async close() {
+      const all = [...pools.values()];
+      pools.clear();
+      await Promise.allSettled(all.map((pool) => pool.close()));
+    },
+  };
+}
+
+export type JsonRpcNotificationMessage = {
+  jsonrpc: "2.0";
+  method: string;
+  params?: Record<string, unknown>;
+};
+
+export type UpstreamCall = {
+  backendUrl: string;
+  method: string;
+  params: Record<string, unknown>;
+  userId: string;
+  requestId: string;
+  secret: string;
+  timeoutMs: number;
+  maxResponseBytes: number;
+  signal?: AbortSignal;
+  /** Notifications the backend streams before its response (progress, list_changed). */
+  onNotification?: (notification: JsonRpcNotificationMessage) => void;
+};
+
+export type UpstreamFailure =
+  "timeout" | "cancelled" | "unavailable" | "http_error" | "too_large" | "invalid_response";
+
+export type UpstreamOutcome = { requestBytes: number; responseBytes: number } & (
+  | { kind: "result"; result: Record<string, unknown> }
+  | { kind: "rpc_error"; error: { code: number; message: string } }
+  | { kind: "failure"; reason: UpstreamFailure; status?: number }
+);
+
+const UPSTREAM_RPC_ID = 1;
+
+export function mcpEndpointUrl(backendUrl: string): URL {
+  const base = backendUrl.endsWith("/") ? backendUrl : `${backendUrl}/`;
+  return new URL("mcp", base);
+}
+
+export async function callUpstream(
+  pools: BackendPools,
+  call: UpstreamCall,
+): Promise<UpstreamOutcome> {
+  const body = JSON.stringify({
+    jsonrpc: "2.0",
+    id: UPSTREAM_RPC_ID,
+    method: call.method,
+    params: call.params,
+  });
+  const requestBytes = Buffer.byteLength(body);
+  const url = mcpEndpointUrl(call.backendUrl);
+  const timeout = new AbortController();
+  const timer = setTimeout(() => timeout.abort(), call.timeoutMs);
+  const signal =
+    call.signal === undefined ? timeout.signal : AbortSignal.any([timeout.signal, call.signal]);
+  let responseBytes = 0;
+  const failure = (reason: UpstreamFailure, status?: number): UpstreamOutcome => ({
+    kind: "failure",
+    reason,
+    requestBytes,
+    responseBytes,
+    ...(status === undefined ? {} : { status }),
+  });
+  const abortReason = (): UpstreamFailure =>
+    timeout.signal.aborted ? "timeout" : call.signal?.aborted ? "cancelled" : "unavailable";
+
+  try {
+    const response = await pools.pool(url.origin).request({
+      path: `${url.pathname}${url.search}`,
+      method: "POST",
+      headers: {
+        "content-type": "application/json",
+        accept: "application/json, text/event-stream",
+        [HEADER.mcpProtocolVersion]: UPSTREAM_PROTOCOL_VERSION,
+        [HEADER.userId]: call.userId,
+        [HEADER.requestId]: call.requestId,
+        [HEADER.gatewayAuth]: signGatewayAuth({
+          secret: call.secret,
+          userId: call.userId,
+          requestId: call.requestId,
+          body,
+        }),
+      },
+      body,
+      signal,
+    });
+    const contentType = String(response.headers["content-type"] ?? "").toLowerCase();
+    if (response.statusCode < 200 || response.statusCode >= 300) {
+      await response.body.dump({ limit: 64 * 1024 }).catch(() => undefined);
+      return failure("http_error", response.statusCode);
+    }
+
+    if (contentType.startsWith("text/event-stream")) {
+      const decoder = new StringDecoder("utf8");
+      let final: UpstreamOutcome | undefined;
+      let invalid = false;
+      const parser = createParser({
+        onEvent(event) {
+          if (final !== undefined || event.data === "") return;
+          const message = parseJson(event.data);
+          const classified = classifyMessage(message);
+          if (classified.kind === "notification") {
+            call.onNotification?.(classified.notification);
+          } else if (classified.kind === "response") {
+            final = { ...classified.outcome, requestBytes, responseBytes };
+          } else {
+            invalid = true;
+          }
+        },
+      });
+      const body = response.body;
+      // Event-driven rather than for-await: leaving a for-await loop destroys the stream, and the
+      // connection could not go back to the pool.
+      const tooLarge = await new Promise<boolean>((resolve) => {
+        let settled = false;
+        const settle = (value: boolean) => {
+          if (settled) return;
+          settled = true;
+          resolve(value);
+        };
+        body.on("data", (chunk: Buffer) => {
+          if (settled) return;
+          responseBytes += chunk.length;
+          if (responseBytes > call.maxResponseBytes) {
+            body.destroy();
+            settle(true);
+            return;
+          }
+          parser.feed(decoder.write(chunk));
+          if (final !== undefined || invalid) {
+            releaseWhenDone(body);
+            settle(false);
+          }
+        });
+        body.on("end", () => settle(false));
+        body.on("error", () => settle(false));
+        body.on("close", () => settle(false));
+      });
+      if (tooLarge) return failure("too_large");
+      if (signal.aborted && final === undefined) return failure(abortReason());
+      if (final !== undefined) return { ...final, responseBytes };
+      return failure("invalid_response");
+    }
+
+    if (!contentType.startsWith("application/json")) {
+      await response.body.dump({ limit: 64 * 1024 }).catch(() => undefined);
+      return failure("invalid_response");
+    }
+    const chunks: Buffer[] = [];
+    for await (const chunk of response.body) {
+      responseBytes += (chunk as Buffer).length;
+      if (responseBytes > call.maxResponseBytes) {
+        response.body.destroy();
+        return failure("too_large");
+      }
+      chunks.push(chunk as Buffer);
+    }
+    const classified = classifyMessage(parseJson(Buffer.concat(chunks).toString("utf8")));
+    if (classified.kind !== "response") return failure("invalid_response");
+    return { ...classified.outcome, requestBytes, responseBytes };
+  } catch {
+    if (signal.aborted) return failure(abortReason());
+    return failure("unavailable");
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/**
+ * The answer is in. A stateless backend ends its stream right after the response: let it finish
+ * in the background so the keep-alive connection goes back to the pool instead of being closed,
+ * but never wait on a backend that keeps the stream open.
+ */
+function releaseWhenDone(body: Dispatcher.ResponseData["body"]): void {
+  const guard = setTimeout(() => body.destroy(), 5_000);
+  guard.unref();
+  body.on("close", () => clearTimeout(guard));
+  body.resume();
+}
+
+type Classified =
+  | { kind: "notification"; notification: JsonRpcNotificationMessage }
+  | {
+      kind: "response";
+      outcome:
+        | { kind: "result"; result: Record<string, unknown> }
+        | { kind: "rpc_error"; error: { code: number; message: string } };
+    }
+  | { kind: "invalid" };
+
+function classifyMessage(message: unknown): Classified {
+  if (!isRecord(message) || message.jsonrpc !== "2.0") return { kind: "invalid" };
+  if (typeof message.method === "string" && !("id" in message)) {
+    const params = isRecord(message.params) ? message.params : undefined;
+    return {
+      kind: "notification",
+      notification: {
+        jsonrpc: "2.0",
+        method: message.method,
+        ...(params === undefined ? {} : { params }),
+      },
+    };
+  }
+  if (message.id !== UPSTREAM_RPC_ID) return { kind: "invalid" };
+  if (isRecord(message.result)) {
+    return { kind: "response", outcome: { kind: "result", result: message.result } };
+  }
+  if (
+    isRecord(message.error) &&
+    typeof message.error.code === "number" &&
+    typeof message.error.message === "string"
+  ) {
+    return {
+      kind: "response",
+      outcome: {
+        kind: "rpc_error",
+        error: { code: message.error.code, message: message.error.message },
+      },
+    };
+  }
+  return { kind: "invalid" };
+}
+
+function parseJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+}
+
+export function isRecord(value: unknown): value is Record<string, unknown> {
+  return value !== null && typeof value === "object" && !Array.isArray(value);
+}

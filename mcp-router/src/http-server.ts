@@ -1,0 +1,186 @@
+import http, { type IncomingMessage, type ServerResponse } from "node:http";
+import type { AddressInfo } from "node:net";
+import type { Logger } from "../../contract/src/log.ts";
+import {
+  rpcErrorResponse,
+  type BodyRead,
+  type RouterRequest,
+  type RouterResponse,
+} from "./http-types.ts";
+
+/** The thin node:http adapter around the router core. */
+export type RequestHandler = (request: RouterRequest) => Promise<RouterResponse>;
+
+export type HttpServerHandle = {
+  server: http.Server;
+  port: number;
+  close(): Promise<void>;
+};
+
+export async function listen(options: {
+  handler: RequestHandler;
+  host: string;
+  port: number;
+  maxRequestBytes: number;
+  logger: Logger;
+}): Promise<HttpServerHandle> {
+  const server = http.createServer((req, res) => {
+    void serve(req, res, options);
+  });
+  // Slow-loris bounds; SSE responses are not affected by these request-side timers.
+  server.headersTimeout = 30_000;
+  server.requestTimeout = 0;
+  server.keepAliveTimeout = 65_000;
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(options.port, options.host, () => {
+      server.off("error", reject);
+      resolve();
+    });
+  });
+  const { port } = server.address() as AddressInfo;
+  return {
+    server,
+    port,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeIdleConnections();
+        // Long-lived streams must not hold shutdown hostage.
+        setTimeout(() => server.closeAllConnections(), 2_000).unref();
+      }),
+  };
+}
+
+async function serve(
+  req: IncomingMessage,
+  res: ServerResponse,
+  options: { handler: RequestHandler; maxRequestBytes: number; logger: Logger },
+): Promise<void> {
+  const abort = new AbortController();
+  res.on("close", () => {
+    if (!res.writableFinished) abort.abort();
+  });
+  let bodyRejected = false;
+  const readBody = createBodyReader(req, options.maxRequestBytes, () => {
+    bodyRejected = true;
+  });
+  const target = req.url ?? "/";
+  const queryAt = target.indexOf("?");
+  const request: RouterRequest = {
+    method: req.method ?? "GET",
+    path: queryAt === -1 ? target : target.slice(0, queryAt),
+    target,
+    headers: flattenHeaders(req),
+    remoteAddress: req.socket.remoteAddress,
+    remotePort: req.socket.remotePort,
+    localAddress: req.socket.localAddress,
+    localPort: req.socket.localPort,
+    httpVersion: req.httpVersion,
+    readBody,
+    signal: abort.signal,
+  };
+
+  let response: RouterResponse;
+  try {
+    response = await options.handler(request);
+  } catch (error) {
+    options.logger.error({ err: error, path: request.path }, "unhandled router error");
+    response = rpcErrorResponse("GW_INTERNAL");
+  }
+  if (bodyRejected) {
+    // The rest of an oversized body is never read: close instead of draining it.
+    response = { ...response, headers: { ...response.headers, connection: "close" } };
+  }
+  await writeResponse(res, response, options.logger);
+}
+
+async function writeResponse(
+  res: ServerResponse,
+  response: RouterResponse,
+  logger: Logger,
+): Promise<void> {
+  if (res.destroyed) return;
+  if (!("events" in response)) {
+    res.writeHead(response.status, response.headers);
+    res.end(response.body);
+    return;
+  }
+  res.writeHead(response.status, {
+    "content-type": "text/event-stream",
+    "cache-control": "no-cache, no-transform",
+    "x-accel-buffering": "no",
+    ...response.headers,
+  });
+  res.flushHeaders();
+  try {
+    for await (const event of response.events) {
+      if (res.destroyed) break;
+      res.write(event);
+    }
+  } catch (error) {
+    logger.error({ err: error }, "event stream failed");
+  }
+  res.end();
+}
+
+function flattenHeaders(req: IncomingMessage): Record<string, string> {
+  const headers: Record<string, string> = {};
+  for (const [name, value] of Object.entries(req.headers)) {
+    if (value === undefined) continue;
+    headers[name] = Array.isArray(value) ? value.join(", ") : value;
+  }
+  return headers;
+}
+
+/**
+ * Reads the body at most once, enforcing the limit while reading: a declared Content-Length over
+ * the limit is refused before any byte is read, a chunked body as soon as it crosses it.
+ */
+function createBodyReader(
+  req: IncomingMessage,
+  maxBytes: number,
+  onRejected: () => void,
+): () => Promise<BodyRead> {
+  let pending: Promise<BodyRead> | undefined;
+  return () => {
+    pending ??= new Promise<BodyRead>((resolve) => {
+      const declared = req.headers["content-length"];
+      if (declared !== undefined && Number(declared) > maxBytes) {
+        onRejected();
+        req.pause();
+        resolve({ ok: false, reason: "too_large" });
+        return;
+      }
+      const chunks: Buffer[] = [];
+      let size = 0;
+      let settled = false;
+      const settle = (result: BodyRead) => {
+        if (settled) return;
+        settled = true;
+        req.off("data", onData);
+        req.off("end", onEnd);
+        req.off("error", onError);
+        req.off("aborted", onError);
+        resolve(result);
+      };
+      const onData = (chunk: Buffer) => {
+        size += chunk.length;
+        if (size > maxBytes) {
+          onRejected();
+          req.pause();
+          settle({ ok: false, reason: "too_large" });
+          return;
+        }
+        chunks.push(chunk);
+      };
+      const onEnd = () => settle({ ok: true, body: Buffer.concat(chunks, size) });
+      const onError = () => settle({ ok: false, reason: "aborted" });
+      req.on("data", onData);
+      req.on("end", onEnd);
+      req.on("error", onError);
+      req.on("aborted", onError);
+    });
+    return pending;
+  };
+}

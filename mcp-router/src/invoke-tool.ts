@@ -1,0 +1,306 @@
+import { GATEWAY_ERRORS, type GatewayErrorCode } from "../../contract/src/errors.ts";
+import type { Logger } from "../../contract/src/log.ts";
+import type { GatewayConfig } from "../../config/src/load-config.ts";
+import { TOOL_NAME_RE } from "../../config/src/tool-pattern.ts";
+import { captureArguments } from "../../store/src/capture-arguments.ts";
+import { buildAuditEvent, reasonCode, type AuditSink } from "./audit.ts";
+import { callUpstream, type BackendPools, type JsonRpcNotificationMessage } from "./forwarding.ts";
+import type { RouterMetrics } from "./metrics.ts";
+import type { ToolCatalog } from "./tool-catalog.ts";
+
+/**
+ * The one tools/call path: checks, forwarding, limits and audit. The MCP handlers, REST invoke
+ * and the background task runner all call invokeTool, so they cannot drift apart.
+ */
+
+export type Identity = {
+  subject: string;
+  tenant: string | null;
+  roles: readonly string[];
+};
+
+export type InvokeRequest = {
+  scope: string;
+  toolName: unknown;
+  arguments: unknown;
+  identity: Identity;
+  /** The verdict's tool set for this scope. */
+  allowedTools: readonly string[];
+  requestId: string;
+  via: "mcp" | "rest" | "task";
+  taskId?: string;
+  /** Forwarded as `_meta.progressToken`, so backend progress notifications name the client's token. */
+  progressToken?: string | number;
+  signal?: AbortSignal;
+  onNotification?: (notification: JsonRpcNotificationMessage) => void;
+  /** Overrides for background tasks (longer timeout, result size cap). */
+  timeoutMs?: number;
+  maxResponseBytes?: number;
+  logger?: Logger;
+};
+
+export type InvokeOutcome =
+  "ok" | "tool_error" | "timeout" | "upstream_error" | "rejected" | "cancelled";
+
+export type InvokeResult =
+  | {
+      ok: true;
+      outcome: "ok" | "tool_error";
+      result: Record<string, unknown>;
+      latencyMs: number;
+    }
+  | {
+      ok: false;
+      outcome: Exclude<InvokeOutcome, "ok" | "tool_error">;
+      error: GatewayErrorCode;
+      /** Gateway-written text only; never an exception message. */
+      detail?: string;
+      latencyMs: number;
+    };
+
+export type ToolInvoker = (request: InvokeRequest) => Promise<InvokeResult>;
+
+/** Names that were meta-tools of v1 and are not tools in v2. */
+const REMOVED_META_TOOLS = new Set(["find_tools", "call_tool"]);
+
+export function isToolAllowed(allowed: readonly string[], scope: string, name: string): boolean {
+  return allowed.includes(name) || allowed.includes(`${scope}.${name}`);
+}
+
+export function createToolInvoker(deps: {
+  config: GatewayConfig;
+  catalog: ToolCatalog;
+  pools: BackendPools;
+  audit: AuditSink;
+  toolSecret: string;
+  logger: Logger;
+  metrics: RouterMetrics;
+  now?: () => number;
+}): ToolInvoker {
+  const now = deps.now ?? (() => performance.now());
+
+  return async function invokeTool(request) {
+    const started = now();
+    const logger = (request.logger ?? deps.logger).child({
+      requestId: request.requestId,
+      scope: request.scope,
+    });
+    const toolName = typeof request.toolName === "string" ? request.toolName : undefined;
+    const auditConfig = deps.config.tools.audit;
+    const captured =
+      request.arguments === undefined
+        ? {}
+        : captureArguments(request.arguments, auditConfig.arguments, auditConfig.redact_keys);
+
+    async function finish(
+      result: InvokeResult,
+      extra: { requestBytes?: number; responseBytes?: number; detailReason?: string } = {},
+    ): Promise<InvokeResult> {
+      deps.metrics.toolCalls.inc({
+        scope: request.scope,
+        tool: result.outcome === "rejected" ? "-" : (toolName ?? "-"),
+        outcome: result.outcome,
+        via: request.via,
+      });
+      deps.metrics.toolCallSeconds.observe(
+        { scope: request.scope, outcome: result.outcome },
+        result.latencyMs / 1000,
+      );
+      const event = buildAuditEvent({
+        kind: request.via === "task" ? "task" : "invocation",
+        requestId: request.requestId,
+        identity: request.identity,
+        scope: request.scope,
+        method: "tools/call",
+        tool: toolName ?? null,
+        outcome: result.outcome,
+        rejection: result.ok ? null : reasonCode(result.error),
+        status: result.ok ? 200 : GATEWAY_ERRORS[result.error].httpStatus,
+        latencyMs: result.latencyMs,
+        requestBytes: extra.requestBytes ?? null,
+        responseBytes: extra.responseBytes ?? null,
+        captured,
+        taskId: request.taskId ?? null,
+      });
+      logger.info(
+        {
+          tool: toolName,
+          outcome: result.outcome,
+          detail: extra.detailReason,
+          latencyMs: result.latencyMs,
+          via: request.via,
+        },
+        "tools/call",
+      );
+      try {
+        await deps.audit.write(event);
+      } catch (error) {
+        // Fail closed: a call whose audit record cannot be kept is not answered as a success.
+        deps.metrics.auditFailures.inc({ reason: auditFailureReason(error) });
+        logger.error({ err: error, tool: toolName }, "audit write refused; answering 503");
+        return {
+          ok: false,
+          outcome:
+            result.outcome === "ok" || result.outcome === "tool_error"
+              ? "upstream_error"
+              : result.outcome,
+          error: "GW_AUDIT_UNAVAILABLE",
+          latencyMs: result.latencyMs,
+        };
+      }
+      return result;
+    }
+
+    const reject = (error: GatewayErrorCode, detail?: string) =>
+      finish({
+        ok: false,
+        outcome: "rejected",
+        error,
+        latencyMs: Math.round(now() - started),
+        ...(detail === undefined ? {} : { detail }),
+      });
+
+    if (toolName === undefined || !TOOL_NAME_RE.test(toolName)) {
+      return reject("GW_INVALID_PARAMS", "params.name must be a tool name");
+    }
+    const scopeConfig = deps.config.tools.scopes[request.scope];
+    const toolConfig = scopeConfig?.tools.find((tool) => tool.name === toolName && tool.enabled);
+    if (scopeConfig === undefined || toolConfig === undefined || REMOVED_META_TOOLS.has(toolName)) {
+      return reject("GW_UNKNOWN_TOOL", `Unknown tool: ${toolName}`);
+    }
+    if (!isToolAllowed(request.allowedTools, request.scope, toolName)) {
+      return reject("GW_TOOL_FORBIDDEN");
+    }
+    if (
+      request.arguments !== undefined &&
+      (request.arguments === null ||
+        typeof request.arguments !== "object" ||
+        Array.isArray(request.arguments))
+    ) {
+      return reject("GW_INVALID_PARAMS", "params.arguments must be an object");
+    }
+    const catalog = await deps.catalog.get(request.scope);
+    if (!catalog.ok) {
+      return finish(
+        {
+          ok: false,
+          outcome: "upstream_error",
+          error: "GW_UPSTREAM_UNAVAILABLE",
+          latencyMs: Math.round(now() - started),
+        },
+        { detailReason: "catalog_unavailable" },
+      );
+    }
+    const entry = catalog.tools.get(toolName);
+    if (entry === undefined) return reject("GW_UNKNOWN_TOOL", `Unknown tool: ${toolName}`);
+    if (!entry.callable) return reject("GW_TOOL_PENDING_APPROVAL");
+
+    const timeoutMs = request.timeoutMs ?? toolConfig.timeout_ms ?? scopeConfig.timeout_ms;
+    const params: Record<string, unknown> = {
+      name: toolName,
+      arguments: request.arguments ?? {},
+      ...(request.progressToken === undefined
+        ? {}
+        : { _meta: { progressToken: request.progressToken } }),
+    };
+    const upstream = await callUpstream(deps.pools, {
+      backendUrl: scopeConfig.backend_url,
+      method: "tools/call",
+      params,
+      userId: request.identity.subject,
+      requestId: request.requestId,
+      secret: deps.toolSecret,
+      timeoutMs,
+      maxResponseBytes: request.maxResponseBytes ?? scopeConfig.max_response_bytes,
+      ...(request.signal === undefined ? {} : { signal: request.signal }),
+      onNotification: (notification) => {
+        if (notification.method === "notifications/tools/list_changed") {
+          deps.catalog.markStale(request.scope);
+          return;
+        }
+        request.onNotification?.(notification);
+      },
+    });
+    const latencyMs = Math.round(now() - started);
+    const sizes = { requestBytes: upstream.requestBytes, responseBytes: upstream.responseBytes };
+
+    switch (upstream.kind) {
+      case "result": {
+        const outcome = upstream.result.isError === true ? "tool_error" : "ok";
+        return finish({ ok: true, outcome, result: upstream.result, latencyMs }, sizes);
+      }
+      case "rpc_error": {
+        // Backend-reported bad params stay fixable by the model; anything else is opaque.
+        if (upstream.error.code === -32602) {
+          return finish(
+            {
+              ok: false,
+              outcome: "upstream_error",
+              error: "GW_INVALID_PARAMS",
+              detail: upstream.error.message.slice(0, 300),
+              latencyMs,
+            },
+            { ...sizes, detailReason: "backend_invalid_params" },
+          );
+        }
+        return finish(
+          { ok: false, outcome: "upstream_error", error: "GW_UPSTREAM_INVALID", latencyMs },
+          { ...sizes, detailReason: `backend_rpc_error_${upstream.error.code}` },
+        );
+      }
+      case "failure": {
+        switch (upstream.reason) {
+          case "timeout":
+            return finish(
+              {
+                ok: false,
+                outcome: "timeout",
+                error: "GW_UPSTREAM_TIMEOUT",
+                detail: `Tool call timed out after ${timeoutMs} ms`,
+                latencyMs,
+              },
+              sizes,
+            );
+          case "cancelled":
+            return finish(
+              { ok: false, outcome: "cancelled", error: "GW_UPSTREAM_UNAVAILABLE", latencyMs },
+              sizes,
+            );
+          case "too_large":
+            return finish(
+              {
+                ok: false,
+                outcome: "upstream_error",
+                error: "GW_UPSTREAM_RESPONSE_TOO_LARGE",
+                latencyMs,
+              },
+              { ...sizes, detailReason: "response_too_large" },
+            );
+          case "invalid_response":
+            return finish(
+              { ok: false, outcome: "upstream_error", error: "GW_UPSTREAM_INVALID", latencyMs },
+              { ...sizes, detailReason: "invalid_response" },
+            );
+          case "unavailable":
+          case "http_error":
+            return finish(
+              { ok: false, outcome: "upstream_error", error: "GW_UPSTREAM_UNAVAILABLE", latencyMs },
+              {
+                ...sizes,
+                detailReason:
+                  upstream.reason === "http_error"
+                    ? `backend_http_${upstream.status ?? 0}`
+                    : "backend_unreachable",
+              },
+            );
+        }
+      }
+    }
+  };
+}
+
+function auditFailureReason(error: unknown): string {
+  return error instanceof Error && error.name === "AuditQueueFullError"
+    ? "queue_full"
+    : "write_failed";
+}

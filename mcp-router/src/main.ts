@@ -1,0 +1,78 @@
+import { createLogger } from "../../contract/src/log.ts";
+import { loadConfig } from "../../config/src/load-config.ts";
+import { createAuditWriter } from "../../store/src/audit-writer.ts";
+import { migrateToLatest } from "../../store/src/migrate.ts";
+import { openDatabase } from "../../store/src/open-database.ts";
+import { syncRegistry } from "../../store/src/registry.ts";
+import { RouterEnvSchema } from "./router-env.ts";
+import { startRouter } from "./router.ts";
+
+/** The router as its own process (Compose, Kubernetes): env parsed once, here. */
+
+async function main(): Promise<void> {
+  const parsedEnv = RouterEnvSchema.safeParse(process.env);
+  if (!parsedEnv.success) {
+    for (const issue of parsedEnv.error.issues)
+      console.error(`env ${issue.path.join(".")}: ${issue.message}`);
+    process.exit(2);
+  }
+  const env = parsedEnv.data;
+  const logger = createLogger({ name: "mcp-router", level: env.LOG_LEVEL });
+
+  const loaded = await loadConfig({
+    ...(env.CONFIG_DIR === undefined ? {} : { dir: env.CONFIG_DIR }),
+  });
+  if (!loaded.ok) {
+    for (const error of loaded.errors) logger.fatal({ error }, "invalid configuration");
+    process.exit(2);
+  }
+  const database = await openDatabase(
+    env.DATABASE_URL !== undefined
+      ? {
+          databaseUrl: env.DATABASE_URL,
+          onPoolError: (error) => logger.error({ err: error }, "database pool error"),
+        }
+      : { dataDir: env.DATA_DIR },
+  );
+  await migrateToLatest(database.db);
+  const sync = await syncRegistry(database.db, loaded.config.tools);
+  logger.info({ added: sync.added, deactivated: sync.deactivated }, "tool registry synced");
+  const audit = createAuditWriter({ db: database.db, logger });
+
+  const router = await startRouter({
+    config: loaded.config,
+    db: database.db,
+    audit,
+    logger,
+    authz:
+      env.AUTHZ_MODE === "direct"
+        ? { mode: "direct", address: env.EXT_AUTHZ_ADDRESS, deadlineMs: env.EXT_AUTHZ_TIMEOUT_MS }
+        : { mode: "envoy" },
+    verdictKey: env.GATEWAY_VERDICT_KEY,
+    toolSecret: env.TOOL_GATEWAY_SHARED_SECRET,
+    maxRequestBytes: env.MAX_REQUEST_BYTES,
+    allowedOrigins: env.ALLOWED_ORIGINS,
+    ...(env.SESSION_SECRET === undefined ? {} : { sessionSecret: env.SESSION_SECRET }),
+    sessionTtlSeconds: env.SESSION_TTL_SECONDS,
+    host: env.HOST,
+    port: env.PORT,
+  });
+  logger.info({ url: router.url, authzMode: env.AUTHZ_MODE }, "mcp-router listening");
+
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    logger.info({ signal }, "shutting down");
+    void (async () => {
+      await router.close();
+      await audit.close();
+      await database.close();
+      process.exit(0);
+    })();
+  };
+  process.on("SIGINT", () => stop("SIGINT"));
+  process.on("SIGTERM", () => stop("SIGTERM"));
+}
+
+await main();

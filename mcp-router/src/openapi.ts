@@ -1,0 +1,155 @@
+import type { ToolsConfig } from "../../config/src/tools-schema.ts";
+
+/** OpenAPI 3.1 description of the router's REST surface (the MCP endpoints are listed for reference). */
+export function buildOpenApiDocument(tools: ToolsConfig, version: string): Record<string, unknown> {
+  const scopes = Object.keys(tools.scopes);
+  const errorBody = {
+    type: "object",
+    required: ["error"],
+    properties: {
+      error: {
+        type: "object",
+        required: ["code", "message"],
+        properties: {
+          code: {
+            type: "string",
+            description: "Stable GW_… code",
+            examples: ["GW_UPSTREAM_TIMEOUT"],
+          },
+          message: { type: "string" },
+        },
+      },
+      request_id: { type: "string" },
+    },
+  };
+  const errorResponse = (description: string) => ({
+    description,
+    content: { "application/json": { schema: { $ref: "#/components/schemas/Error" } } },
+  });
+  return {
+    openapi: "3.1.0",
+    info: {
+      title: "MCP Gateway router",
+      version,
+      description:
+        "REST endpoints of the MCP gateway router. MCP clients use the Streamable HTTP endpoints " +
+        "`/{scope}/mcp` (alias `/{scope}/sse`); every endpoint except health, readiness, metrics " +
+        "and docs needs a Bearer token (checked by ext-authz).",
+    },
+    components: {
+      securitySchemes: { bearer: { type: "http", scheme: "bearer", bearerFormat: "JWT" } },
+      schemas: {
+        Error: errorBody,
+        InvokeRequest: {
+          type: "object",
+          required: ["tool_name"],
+          additionalProperties: false,
+          properties: {
+            tool_name: {
+              type: "string",
+              description: "`<scope>.<tool>`, or a bare tool name that only one scope lists",
+              examples: ["calculator.exact_calculate"],
+            },
+            arguments: { type: "object", additionalProperties: true },
+          },
+        },
+        InvokeResponse: {
+          type: "object",
+          required: ["request_id", "tool_name", "is_error", "result"],
+          properties: {
+            request_id: { type: "string" },
+            tool_name: { type: "string" },
+            is_error: {
+              type: "boolean",
+              description: "The tool reported a failure (result.isError)",
+            },
+            result: {
+              type: "object",
+              description: "The MCP CallToolResult, unchanged",
+              properties: {
+                content: { type: "array", items: { type: "object" } },
+                structuredContent: {},
+                isError: { type: "boolean" },
+              },
+            },
+          },
+        },
+      },
+    },
+    paths: {
+      "/mcp/invoke": {
+        post: {
+          summary: "Call one tool",
+          security: [{ bearer: [] }],
+          requestBody: {
+            required: true,
+            content: {
+              "application/json": { schema: { $ref: "#/components/schemas/InvokeRequest" } },
+            },
+          },
+          responses: {
+            "200": {
+              description: "The tool ran (check is_error)",
+              content: {
+                "application/json": { schema: { $ref: "#/components/schemas/InvokeResponse" } },
+              },
+            },
+            "400": errorResponse("Malformed body or arguments"),
+            "401": errorResponse("Missing or invalid token"),
+            "403": errorResponse("Tool not permitted"),
+            "404": errorResponse("Unknown tool"),
+            "409": errorResponse("Tool definition changed and awaits approval"),
+            "413": errorResponse("Body too large"),
+            "429": errorResponse("Rate limited"),
+            "502": errorResponse("Tool backend unavailable or invalid"),
+            "503": errorResponse("Audit or authorization unavailable"),
+            "504": errorResponse("Tool call timed out"),
+          },
+        },
+      },
+      "/{scope}/mcp": {
+        parameters: [
+          { name: "scope", in: "path", required: true, schema: { type: "string", enum: scopes } },
+        ],
+        post: {
+          summary: "MCP Streamable HTTP endpoint (also at /{scope}/sse)",
+          description:
+            "One JSON-RPC message per POST. Revisions 2025-03-26, 2025-06-18, 2025-11-25 " +
+            "(sessions via Mcp-Session-Id) and 2026-07-28 (stateless).",
+          security: [{ bearer: [] }],
+          requestBody: {
+            required: true,
+            content: { "application/json": { schema: { type: "object" } } },
+          },
+          responses: {
+            "200": { description: "JSON-RPC response (application/json or text/event-stream)" },
+            "202": { description: "Notification accepted" },
+          },
+        },
+        delete: {
+          summary: "End an MCP session (2025 revisions)",
+          security: [{ bearer: [] }],
+          responses: {
+            "204": { description: "Session ended" },
+            "404": { description: "Unknown session" },
+          },
+        },
+      },
+      "/health": {
+        get: { summary: "Liveness", responses: { "200": { description: "The process is up" } } },
+      },
+      "/ready": {
+        get: {
+          summary: "Readiness: database, tool registry and ext-authz",
+          responses: { "200": { description: "Ready" }, "503": { description: "Not ready" } },
+        },
+      },
+      "/metrics": {
+        get: {
+          summary: "Prometheus metrics",
+          responses: { "200": { description: "text/plain exposition format" } },
+        },
+      },
+    },
+  };
+}

@@ -1,0 +1,133 @@
+import { readFile } from "node:fs/promises";
+import { createRequire } from "node:module";
+import path from "node:path";
+import {
+  jsonResponse,
+  rpcErrorResponse,
+  type RouterRequest,
+  type RouterResponse,
+} from "./http-types.ts";
+import type { RouterMetrics } from "./metrics.ts";
+
+/** Health, readiness, metrics and docs: unauthenticated, no tool data, GET only. */
+
+export type ReadinessProbe = { name: string; check(): Promise<boolean> };
+
+const PROBE_TIMEOUT_MS = 2_000;
+
+async function runProbe(probe: ReadinessProbe): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([
+      probe.check(),
+      new Promise<boolean>((resolve) => {
+        timer = setTimeout(() => resolve(false), PROBE_TIMEOUT_MS);
+      }),
+    ]);
+  } catch {
+    return false;
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+export async function handleReady(probes: readonly ReadinessProbe[]): Promise<RouterResponse> {
+  const results = await Promise.all(
+    probes.map(async (probe) => [probe.name, await runProbe(probe)] as const),
+  );
+  const checks = Object.fromEntries(results.map(([name, ok]) => [name, ok ? "ok" : "failing"]));
+  const ready = results.every(([, ok]) => ok);
+  return jsonResponse(
+    ready ? 200 : 503,
+    { status: ready ? "ready" : "not_ready", checks },
+    { "cache-control": "no-store" },
+  );
+}
+
+export async function handleMetrics(metrics: RouterMetrics): Promise<RouterResponse> {
+  return {
+    status: 200,
+    headers: { "content-type": metrics.registry.contentType },
+    body: await metrics.registry.metrics(),
+  };
+}
+
+const ASSETS: Record<string, string> = {
+  "swagger-ui.css": "text/css; charset=utf-8",
+  "swagger-ui-bundle.js": "text/javascript; charset=utf-8",
+  "swagger-ui-standalone-preset.js": "text/javascript; charset=utf-8",
+};
+
+const assetDir = path.dirname(
+  createRequire(import.meta.url).resolve("swagger-ui-dist/package.json"),
+);
+const assetCache = new Map<string, Buffer>();
+
+const DOCS_PAGE = `<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<title>MCP Gateway API</title>
+<link rel="stylesheet" href="/docs/assets/swagger-ui.css">
+</head>
+<body>
+<div id="swagger-ui"></div>
+<script src="/docs/assets/swagger-ui-bundle.js"></script>
+<script src="/docs/assets/init.js"></script>
+</body>
+</html>
+`;
+
+// A separate script (not inline) so the page works under a strict Content-Security-Policy.
+const DOCS_INIT = `window.ui = SwaggerUIBundle({ url: "/docs/openapi.json", dom_id: "#swagger-ui" });\n`;
+
+const DOCS_HEADERS = {
+  "content-security-policy":
+    "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; script-src 'self'",
+  "x-content-type-options": "nosniff",
+};
+
+export async function handleDocs(
+  request: RouterRequest,
+  openApi: Record<string, unknown>,
+): Promise<RouterResponse> {
+  if (request.method !== "GET" && request.method !== "HEAD") {
+    return rpcErrorResponse("GW_METHOD_NOT_ALLOWED", null, { headers: { allow: "GET" } });
+  }
+  switch (request.path) {
+    case "/docs":
+    case "/docs/":
+      return {
+        status: 200,
+        headers: { "content-type": "text/html; charset=utf-8", ...DOCS_HEADERS },
+        body: DOCS_PAGE,
+      };
+    case "/docs/openapi.json":
+      return jsonResponse(200, openApi);
+    case "/docs/assets/init.js":
+      return {
+        status: 200,
+        headers: { "content-type": "text/javascript; charset=utf-8" },
+        body: DOCS_INIT,
+      };
+  }
+  const name = request.path.startsWith("/docs/assets/")
+    ? request.path.slice("/docs/assets/".length)
+    : "";
+  const contentType = ASSETS[name];
+  if (contentType === undefined) return rpcErrorResponse("GW_NOT_FOUND");
+  let content = assetCache.get(name);
+  if (content === undefined) {
+    content = await readFile(path.join(assetDir, name));
+    assetCache.set(name, content);
+  }
+  return {
+    status: 200,
+    headers: {
+      "content-type": contentType,
+      "cache-control": "public, max-age=86400",
+      ...DOCS_HEADERS,
+    },
+    body: content,
+  };
+}

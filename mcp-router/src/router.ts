@@ -1,0 +1,249 @@
+import { randomUUID } from "node:crypto";
+import { createRequire } from "node:module";
+import { sql, type Kysely } from "kysely";
+import { createAuthzClient, type AuthzClient } from "../../contract/src/authz-wire.ts";
+import type { Logger } from "../../contract/src/log.ts";
+import type { GatewayConfig } from "../../config/src/load-config.ts";
+import { listActiveTools, recordObservedDefinition } from "../../store/src/registry.ts";
+import type { DB } from "../../store/src/schema.ts";
+import { buildAuditEvent, type AuditSink } from "./audit.ts";
+import { createAuthorizer, type AuthzSettings } from "./authorization.ts";
+import { createBackendPools } from "./forwarding.ts";
+import { listen } from "./http-server.ts";
+import { rpcErrorResponse, type RouterRequest, type RouterResponse } from "./http-types.ts";
+import { createInFlightCalls } from "./in-flight.ts";
+import { createToolInvoker, type ToolInvoker } from "./invoke-tool.ts";
+import { handleMcpEndpoint } from "./mcp-endpoint.ts";
+import { createRouterMetrics, type RouterMetrics } from "./metrics.ts";
+import { buildOpenApiDocument } from "./openapi.ts";
+import { handleDocs, handleMetrics, handleReady, type ReadinessProbe } from "./ops-endpoints.ts";
+import { handleRestInvoke } from "./rest-invoke.ts";
+import type { RouterContext } from "./router-context.ts";
+import { chooseRevocations } from "./session-revocations.ts";
+import { createSessionCodec, deriveSessionKey, type SessionRevocations } from "./session.ts";
+import { createToolCatalog, type ToolCatalog } from "./tool-catalog.ts";
+import { compileOriginAllowlist } from "./transport-checks.ts";
+
+export type RouterAuthzOption =
+  | { mode: "direct"; address: string; deadlineMs?: number; client?: AuthzClient }
+  | { mode: "envoy" };
+
+export type StartRouterOptions = {
+  config: GatewayConfig;
+  db: Kysely<DB>;
+  /** The store's AuditWriter (or anything with its write()). */
+  audit: AuditSink;
+  logger: Logger;
+  authz: RouterAuthzOption;
+  /** GATEWAY_VERDICT_KEY, shared with ext-authz. */
+  verdictKey: string;
+  /** TOOL_GATEWAY_SHARED_SECRET, shared with the tool servers. */
+  toolSecret: string;
+  /** Default 1048576. */
+  maxRequestBytes?: number;
+  /** Browser origins allowed to call the MCP endpoints; requests without Origin always pass. */
+  allowedOrigins?: readonly string[];
+  /** Session-id signing key; derived from verdictKey when absent. */
+  sessionSecret?: string;
+  /** Default 86400. */
+  sessionTtlSeconds?: number;
+  /** Default 127.0.0.1. */
+  host?: string;
+  /** Default 8080; 0 picks a free port. */
+  port?: number;
+  /** Backend tools/list cache lifetime; default 60000. */
+  catalogRefreshMs?: number;
+  /** Where ended sessions are recorded; default: the database table when present, else memory. */
+  sessionRevocations?: SessionRevocations;
+};
+
+export type RouterHandle = {
+  port: number;
+  url: string;
+  /** The tools/call path (checks, forwarding, limits, audit) for in-process callers such as tasks. */
+  invokeTool: ToolInvoker;
+  catalog: ToolCatalog;
+  metrics: RouterMetrics;
+  close(): Promise<void>;
+};
+
+const VERSION = (createRequire(import.meta.url)("../../package.json") as { version: string })
+  .version;
+const SCOPED_PATH = /^\/([^/]+)\/(sse|mcp)$/;
+
+export async function startRouter(options: StartRouterOptions): Promise<RouterHandle> {
+  const logger = options.logger;
+  const maxRequestBytes = options.maxRequestBytes ?? 1_048_576;
+  const ownedAuthzClient =
+    options.authz.mode === "direct" && options.authz.client === undefined
+      ? createAuthzClient(options.authz.address, { maxSendBytes: maxRequestBytes * 2 + 65_536 })
+      : undefined;
+  const authzClient =
+    options.authz.mode === "direct" ? (options.authz.client ?? ownedAuthzClient) : undefined;
+  const settings: AuthzSettings =
+    options.authz.mode === "direct" && authzClient !== undefined
+      ? { mode: "direct", client: authzClient, deadlineMs: options.authz.deadlineMs ?? 1_000 }
+      : { mode: "envoy" };
+
+  const inFlight = createInFlightCalls();
+  const metrics = createRouterMetrics({ inFlight: () => inFlight.size() });
+  const pools = createBackendPools();
+  const catalog = createToolCatalog({
+    tools: options.config.tools,
+    registry: {
+      activeTools: async (scope) =>
+        new Set((await listActiveTools(options.db, scope)).map((row) => row.name)),
+      observeDefinition: (scope, name, digest) =>
+        recordObservedDefinition(options.db, scope, name, digest),
+    },
+    pools,
+    toolSecret: options.toolSecret,
+    logger,
+    ...(options.catalogRefreshMs === undefined
+      ? {}
+      : { refreshIntervalMs: options.catalogRefreshMs }),
+    onDefinitionChange(change) {
+      metrics.definitionChanges.inc({ scope: change.scope, policy: change.policy });
+      logger.warn(change, "backend changed a tool definition");
+      options.audit
+        .write(
+          buildAuditEvent({
+            kind: "decision",
+            requestId: randomUUID(),
+            identity: null,
+            scope: change.scope,
+            method: "tools/list",
+            tool: change.tool,
+            outcome: change.policy === "pin" ? "rejected" : "ok",
+            reason: "definition_changed",
+            latencyMs: null,
+          }),
+        )
+        .catch((error: unknown) => {
+          metrics.auditFailures.inc({ reason: "definition_change" });
+          logger.error({ err: error }, "could not audit a tool definition change");
+        });
+    },
+  });
+  const revocations = options.sessionRevocations ?? (await chooseRevocations(options.db, logger));
+
+  const ctx: RouterContext = {
+    config: options.config,
+    authorizer: createAuthorizer({ settings, verdictKey: options.verdictKey }),
+    sessions: createSessionCodec({
+      key: options.sessionSecret ?? deriveSessionKey(options.verdictKey),
+      ttlSeconds: options.sessionTtlSeconds ?? 86_400,
+    }),
+    revocations,
+    catalog,
+    invokeTool: createToolInvoker({
+      config: options.config,
+      catalog,
+      pools,
+      audit: options.audit,
+      toolSecret: options.toolSecret,
+      logger,
+      metrics,
+    }),
+    inFlight,
+    audit: options.audit,
+    metrics,
+    logger,
+    allowedOrigins: compileOriginAllowlist(options.allowedOrigins ?? []),
+    serverInfo: { name: "mcp-gateway", version: VERSION },
+    listTtlMs: 60_000,
+  };
+
+  const probes: ReadinessProbe[] = [
+    {
+      name: "database",
+      check: async () => {
+        await sql`select 1`.execute(options.db);
+        return true;
+      },
+    },
+    { name: "registry", check: async () => (await listActiveTools(options.db)).length > 0 },
+  ];
+  if (authzClient !== undefined) {
+    probes.push({
+      name: "ext_authz",
+      check: async () => (await authzClient.health("", { deadlineMs: 1_000 })).status === "SERVING",
+    });
+  }
+  const openApi = buildOpenApiDocument(options.config.tools, VERSION);
+
+  async function route(request: RouterRequest): Promise<RouterResponse> {
+    const { path } = request;
+    if (path === "/health" || path === "/healthz") {
+      return {
+        status: 200,
+        headers: { "content-type": "application/json" },
+        body: '{"status":"ok"}',
+      };
+    }
+    if (path === "/ready" || path === "/readyz") return handleReady(probes);
+    if (path === "/metrics") return handleMetrics(metrics);
+    if (path === "/docs" || path.startsWith("/docs/")) return handleDocs(request, openApi);
+    if (path === "/mcp/invoke") return handleRestInvoke(ctx, request);
+    if (path.startsWith("/.well-known/oauth-protected-resource") && settings.mode === "direct") {
+      // ext-authz answers resource metadata itself (a local reply); direct mode relays it.
+      const read = await request.readBody();
+      if (!read.ok) return rpcErrorResponse("GW_PAYLOAD_TOO_LARGE");
+      const auth = await ctx.authorizer.authorize({
+        request,
+        body: read.body,
+        scope: undefined,
+        contextExtensions: {},
+      });
+      return auth.ok ? rpcErrorResponse("GW_NOT_FOUND") : auth.response;
+    }
+    const scoped = SCOPED_PATH.exec(path);
+    const scope = scoped?.[1];
+    if (scope !== undefined && Object.hasOwn(options.config.tools.scopes, scope)) {
+      return handleMcpEndpoint(ctx, request, scope);
+    }
+    // Unknown scopes and the removed v1 endpoints (/sse, /messages) alike.
+    return rpcErrorResponse("GW_NOT_FOUND");
+  }
+
+  const server = await listen({
+    handler: async (request) => {
+      const response = await route(request);
+      metrics.httpRequests.inc({
+        route: routeLabel(request.path),
+        status: String(response.status),
+      });
+      return response;
+    },
+    host: options.host ?? "127.0.0.1",
+    port: options.port ?? 8080,
+    maxRequestBytes,
+    logger,
+  });
+  const host = options.host ?? "127.0.0.1";
+  const urlHost = host.includes(":") ? `[${host}]` : host === "0.0.0.0" ? "127.0.0.1" : host;
+  // Warm the catalog so the first tools/list does not wait on every backend.
+  for (const scope of Object.keys(options.config.tools.scopes)) void catalog.refresh(scope);
+
+  return {
+    port: server.port,
+    url: `http://${urlHost}:${server.port}`,
+    invokeTool: ctx.invokeTool,
+    catalog,
+    metrics,
+    async close() {
+      await server.close();
+      catalog.close();
+      await pools.close();
+      ownedAuthzClient?.close();
+    },
+  };
+}
+
+function routeLabel(path: string): string {
+  if (path === "/mcp/invoke" || path === "/health" || path === "/ready" || path === "/metrics")
+    return path;
+  if (path.startsWith("/docs")) return "/docs";
+  const scoped = SCOPED_PATH.exec(path);
+  return scoped ? "/{scope}/mcp" : "other";
+}

@@ -1,0 +1,222 @@
+import { randomUUID } from "node:crypto";
+import { digestJson } from "../../contract/src/digest.ts";
+import type { Logger } from "../../contract/src/log.ts";
+import type { ToolsConfig } from "../../config/src/tools-schema.ts";
+import { callUpstream, isRecord, type BackendPools } from "./forwarding.ts";
+
+/**
+ * What each scope serves: the tools that are enabled in tools.yaml, active in the registry and
+ * listed by the backend, with the backend's definitions cached. Definitions are pinned by digest:
+ * the first one seen is the approved one; a later change is reported and handled by
+ * `definition_changes` (pin: keep serving the approved definition, refuse calls until an
+ * operator approves; warn: serve the new one).
+ */
+
+/** The registry as the catalog needs it (the store's registry functions, see router.ts). */
+export type RegistryPort = {
+  activeTools(scope: string): Promise<ReadonlySet<string>>;
+  /** Records the observed digest; the first digest ever seen is approved (trust on first use). */
+  observeDefinition(
+    scope: string,
+    name: string,
+    digest: string,
+  ): Promise<"approved" | "first_seen" | "changed" | "unknown">;
+};
+
+export type CatalogEntry = {
+  name: string;
+  /** The definition served in tools/list. */
+  definition: Record<string, unknown>;
+  /** False while a pinned tool's changed definition awaits approval. */
+  callable: boolean;
+  digest: string;
+};
+
+export type ScopeCatalog =
+  | { ok: true; tools: ReadonlyMap<string, CatalogEntry>; loadedAt: number }
+  | { ok: false; reason: "backend_unavailable" };
+
+export type DefinitionChange = {
+  scope: string;
+  tool: string;
+  /** Null when this process never saw the approved definition. */
+  approvedDigest: string | null;
+  observedDigest: string;
+  policy: "pin" | "warn";
+};
+
+export type ToolCatalog = {
+  get(scope: string): Promise<ScopeCatalog>;
+  refresh(scope: string): Promise<ScopeCatalog>;
+  /** Called when a backend announces notifications/tools/list_changed. */
+  markStale(scope: string): void;
+  /** True once every scope has loaded at least once. */
+  loadedAll(): boolean;
+  close(): void;
+};
+
+const MAX_LIST_PAGES = 20;
+const CATALOG_USER = "mcp-router";
+
+export function createToolCatalog(options: {
+  tools: ToolsConfig;
+  registry: RegistryPort;
+  pools: BackendPools;
+  toolSecret: string;
+  logger: Logger;
+  refreshIntervalMs?: number;
+  onDefinitionChange?: (change: DefinitionChange) => void;
+  now?: () => number;
+}): ToolCatalog {
+  const now = options.now ?? Date.now;
+  const refreshIntervalMs = options.refreshIntervalMs ?? 60_000;
+  const loaded = new Map<
+    string,
+    { ok: true; tools: Map<string, CatalogEntry>; loadedAt: number }
+  >();
+  const loading = new Map<string, Promise<ScopeCatalog>>();
+  const stale = new Set<string>();
+  /** Approved definitions seen by this process, so `pin` can keep serving them. */
+  const approvedSeen = new Map<string, { digest: string; definition: Record<string, unknown> }>();
+  const reported = new Set<string>();
+
+  async function load(scope: string): Promise<ScopeCatalog> {
+    const scopeConfig = options.tools.scopes[scope];
+    if (scopeConfig === undefined) return { ok: false, reason: "backend_unavailable" };
+    const listed = await listBackendTools(scope, scopeConfig.backend_url, scopeConfig.timeout_ms);
+    if (listed === undefined) {
+      const previous = loaded.get(scope);
+      // Keep serving the last good listing while a backend blips; calls fail on their own.
+      return previous ?? { ok: false, reason: "backend_unavailable" };
+    }
+    const active = await options.registry.activeTools(scope);
+    const enabled = new Set(scopeConfig.tools.filter((t) => t.enabled).map((t) => t.name));
+    const tools = new Map<string, CatalogEntry>();
+    for (const definition of listed) {
+      const name = definition.name as string;
+      if (!enabled.has(name) || !active.has(name) || tools.has(name)) continue;
+      const digest = digestJson(definition);
+      const key = `${scope}\u0000${name}`;
+      const known = approvedSeen.get(key);
+      const check = await options.registry.observeDefinition(scope, name, digest);
+      if (check === "unknown") continue;
+      if (check === "approved" || check === "first_seen") {
+        approvedSeen.set(key, { digest, definition });
+        tools.set(name, { name, definition, callable: true, digest });
+        continue;
+      }
+      const policy = options.tools.definition_changes;
+      const reportKey = `${key}\u0000${digest}`;
+      if (!reported.has(reportKey)) {
+        reported.add(reportKey);
+        options.onDefinitionChange?.({
+          scope,
+          tool: name,
+          approvedDigest: known?.digest ?? null,
+          observedDigest: digest,
+          policy,
+        });
+      }
+      if (policy === "warn") {
+        tools.set(name, { name, definition, callable: true, digest });
+        continue;
+      }
+      // Without the approved text (e.g. after a restart) the tool is hidden rather than shown
+      // with a definition nobody approved.
+      if (known !== undefined) {
+        tools.set(name, {
+          name,
+          definition: known.definition,
+          callable: false,
+          digest: known.digest,
+        });
+      }
+    }
+    const entry = { ok: true as const, tools, loadedAt: now() };
+    loaded.set(scope, entry);
+    stale.delete(scope);
+    return entry;
+  }
+
+  async function listBackendTools(
+    scope: string,
+    backendUrl: string,
+    timeoutMs: number,
+  ): Promise<Record<string, unknown>[] | undefined> {
+    const definitions: Record<string, unknown>[] = [];
+    let cursor: string | undefined;
+    for (let page = 0; page < MAX_LIST_PAGES; page++) {
+      const outcome = await callUpstream(options.pools, {
+        backendUrl,
+        method: "tools/list",
+        params: cursor === undefined ? {} : { cursor },
+        userId: CATALOG_USER,
+        requestId: randomUUID(),
+        secret: options.toolSecret,
+        timeoutMs,
+        maxResponseBytes: 16 * 1024 * 1024,
+      });
+      if (outcome.kind !== "result" || !Array.isArray(outcome.result.tools)) {
+        options.logger.warn(
+          {
+            scope,
+            outcome: outcome.kind,
+            reason: outcome.kind === "failure" ? outcome.reason : undefined,
+          },
+          "backend tools/list failed",
+        );
+        return undefined;
+      }
+      for (const tool of outcome.result.tools) {
+        if (isRecord(tool) && typeof tool.name === "string" && isRecord(tool.inputSchema)) {
+          definitions.push(tool);
+        }
+      }
+      const next = outcome.result.nextCursor;
+      if (typeof next !== "string" || next === "") return definitions;
+      cursor = next;
+    }
+    return definitions;
+  }
+
+  function refresh(scope: string): Promise<ScopeCatalog> {
+    let pending = loading.get(scope);
+    if (pending === undefined) {
+      pending = load(scope)
+        .catch((error: unknown): ScopeCatalog => {
+          options.logger.error({ err: error, scope }, "tool catalog refresh failed");
+          return loaded.get(scope) ?? { ok: false, reason: "backend_unavailable" };
+        })
+        .finally(() => loading.delete(scope));
+      loading.set(scope, pending);
+    }
+    return pending;
+  }
+
+  const timer = setInterval(() => {
+    for (const scope of Object.keys(options.tools.scopes)) void refresh(scope);
+  }, refreshIntervalMs);
+  timer.unref();
+
+  return {
+    async get(scope) {
+      const current = loaded.get(scope);
+      if (
+        current !== undefined &&
+        !stale.has(scope) &&
+        now() - current.loadedAt < refreshIntervalMs
+      ) {
+        return current;
+      }
+      return refresh(scope);
+    },
+    refresh,
+    markStale(scope) {
+      stale.add(scope);
+    },
+    loadedAll: () => Object.keys(options.tools.scopes).every((scope) => loaded.has(scope)),
+    close() {
+      clearInterval(timer);
+    },
+  };
+}

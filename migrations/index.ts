@@ -1,0 +1,13 @@
+import type { Migration } from "kysely";
+import * as createToolRegistry from "./2026-11-25T0000-create-tool-registry.ts";
+import * as createAuditEvents from "./2026-11-25T0001-create-audit-events.ts";
+import * as createTasks from "./2026-11-25T0002-create-tasks.ts";
+import * as createSessionRevocations from "./2026-11-25T0003-create-session-revocations.ts";
+
+/** Static index so migrations type-check and need no directory scan at run time. Names sort in order. */
+export const migrations: Readonly<Record<string, Migration>> = {
+  "2026-11-25T0000-create-tool-registry": createToolRegistry,
+  "2026-11-25T0001-create-audit-events": createAuditEvents,
+  "2026-11-25T0002-create-tasks": createTasks,
+  "2026-11-25T0003-create-session-revocations": createSessionRevocations,
+};

@@ -1,0 +1,83 @@
+import { mkdir } from "node:fs/promises";
+import path from "node:path";
+import { PGlite } from "@electric-sql/pglite";
+import { Kysely, PostgresDialect } from "kysely";
+import { PGliteDialect } from "kysely-pglite-dialect";
+import pg from "pg";
+import type { DB } from "./schema.ts";
+
+export type DatabaseDialect = "postgres" | "pglite";
+
+export type Database = {
+  db: Kysely<DB>;
+  dialect: DatabaseDialect;
+  close(): Promise<void>;
+};
+
+export type OpenDatabaseOptions = {
+  /** postgres:// or postgresql:// URL; when set, PostgreSQL is used through a pg pool. */
+  databaseUrl?: string;
+  /** PGlite data directory (default ./data); the database lives in `<dataDir>/pglite`. */
+  dataDir?: string;
+  /** PGlite in memory (tests). Takes precedence over the other options. */
+  inMemory?: boolean;
+  /** PostgreSQL only: search_path for every pooled connection (isolated schemas in tests). */
+  schema?: string;
+  /** PostgreSQL only: pool size (default 10). */
+  poolMax?: number;
+  /** PostgreSQL only: errors of idle pooled connections (otherwise they would crash the process). */
+  onPoolError?: (error: Error) => void;
+};
+
+const INT8_OID = 20;
+const SCHEMA_NAME_RE = /^[a-z_][a-z0-9_]{0,62}$/;
+
+export async function openDatabase(options: OpenDatabaseOptions = {}): Promise<Database> {
+  if (options.inMemory) return openPglite(undefined);
+  if (options.databaseUrl) return openPostgres(options.databaseUrl, options);
+  const dataDir = options.dataDir ?? "./data";
+  await mkdir(dataDir, { recursive: true });
+  return openPglite(path.join(dataDir, "pglite"));
+}
+
+/** DATABASE_URL selects PostgreSQL; otherwise PGlite under DATA_DIR (default ./data). */
+export function databaseOptionsFromEnv(
+  env: Readonly<Record<string, string | undefined>>,
+): OpenDatabaseOptions {
+  return env.DATABASE_URL
+    ? { databaseUrl: env.DATABASE_URL }
+    : { dataDir: env.DATA_DIR || "./data" };
+}
+
+async function openPglite(dataDir: string | undefined): Promise<Database> {
+  // int8 as a decimal string, as pg does, so both drivers return the same shapes.
+  const client = await PGlite.create({
+    ...(dataDir === undefined ? {} : { dataDir }),
+    parsers: { [INT8_OID]: (value: string) => value },
+  });
+  const db = new Kysely<DB>({ dialect: new PGliteDialect(client) });
+  return { db, dialect: "pglite", close: () => db.destroy() };
+}
+
+function openPostgres(databaseUrl: string, options: OpenDatabaseOptions): Database {
+  let url: URL;
+  try {
+    url = new URL(databaseUrl);
+  } catch {
+    throw new Error("DATABASE_URL is not a valid URL");
+  }
+  if (url.protocol !== "postgres:" && url.protocol !== "postgresql:") {
+    throw new Error("DATABASE_URL must start with postgres:// or postgresql://");
+  }
+  if (options.schema !== undefined && !SCHEMA_NAME_RE.test(options.schema)) {
+    throw new Error("schema must match [a-z_][a-z0-9_]{0,62}");
+  }
+  const pool = new pg.Pool({
+    connectionString: databaseUrl,
+    max: options.poolMax ?? 10,
+    ...(options.schema ? { options: `-c search_path=${options.schema}` } : {}),
+  });
+  pool.on("error", (error) => options.onPoolError?.(error));
+  const db = new Kysely<DB>({ dialect: new PostgresDialect({ pool }) });
+  return { db, dialect: "postgres", close: () => db.destroy() };
+}

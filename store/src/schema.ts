@@ -1,0 +1,103 @@
+import type { ColumnType, Generated, Insertable, Selectable } from "kysely";
+
+/** timestamptz: read as Date, written as Date. */
+export type Timestamp = ColumnType<Date, Date, Date>;
+/** timestamptz with a database default. */
+export type DefaultTimestamp = ColumnType<Date, Date | undefined, Date>;
+/**
+ * jsonb: read as parsed JSON, written as JSON text. Writing text (not objects) keeps pg from
+ * turning JS arrays into Postgres array literals, and behaves the same on PGlite.
+ */
+export type Jsonb = ColumnType<unknown, string | null, string | null>;
+/** int8 columns come back as decimal strings on both drivers (precision is never lost). */
+export type Int8 = ColumnType<string, never, never>;
+
+export type RegistryEvent =
+  "added" | "deactivated" | "reactivated" | "definition_changed" | "definition_approved";
+export type TaskSupport = "forbidden" | "optional" | "required";
+
+export type ToolRegistryTable = {
+  scope: string;
+  name: string;
+  active: boolean;
+  enabled: boolean;
+  task_support: TaskSupport | null;
+  timeout_ms: number | null;
+  first_seen_at: DefaultTimestamp;
+  last_seen_at: DefaultTimestamp;
+  deactivated_at: Date | null;
+  approved_definition_digest: string | null;
+  observed_definition_digest: string | null;
+  definition_changed_at: Date | null;
+};
+
+export type ToolRegistryHistoryTable = {
+  id: Generated<Int8>;
+  scope: string;
+  name: string;
+  event: RegistryEvent;
+  at: DefaultTimestamp;
+  details: Jsonb;
+};
+
+export type AuditSource = "ext-authz" | "router";
+export type AuditKind = "decision" | "invocation" | "list" | "task";
+
+export type AuditEventsTable = {
+  id: Generated<Int8>;
+  time: DefaultTimestamp;
+  request_id: string;
+  source: AuditSource;
+  kind: AuditKind;
+  subject: string | null;
+  tenant: string | null;
+  roles: ColumnType<string[], string[] | undefined, string[]>;
+  scope: string | null;
+  method: string | null;
+  tool: string | null;
+  outcome: string;
+  reason: string | null;
+  status: number | null;
+  latency_ms: number | null;
+  request_bytes: number | null;
+  response_bytes: number | null;
+  arguments_digest: string | null;
+  arguments: Jsonb;
+  task_id: string | null;
+};
+
+export type TaskStatus = "working" | "input_required" | "completed" | "failed" | "cancelled";
+
+export type TasksTable = {
+  id: string;
+  owner_subject: string;
+  owner_tenant: string;
+  scope: string;
+  tool: string;
+  status: TaskStatus;
+  status_message: string | null;
+  created_at: Timestamp;
+  updated_at: Timestamp;
+  ttl_ms: number;
+  expires_at: Timestamp;
+  poll_interval_ms: number | null;
+  request: Jsonb;
+  result: Jsonb;
+  error: Jsonb;
+  lease_owner: string | null;
+  lease_expires_at: Date | null;
+  request_id: string | null;
+};
+
+export type DB = {
+  tool_registry: ToolRegistryTable;
+  tool_registry_history: ToolRegistryHistoryTable;
+  audit_events: AuditEventsTable;
+  tasks: TasksTable;
+};
+
+export type ToolRegistryRow = Selectable<ToolRegistryTable>;
+export type ToolRegistryHistoryRow = Selectable<ToolRegistryHistoryTable>;
+export type AuditEventRow = Selectable<AuditEventsTable>;
+export type NewAuditEventRow = Insertable<AuditEventsTable>;
+export type TaskRow = Selectable<TasksTable>;

@@ -1,0 +1,304 @@
+import { randomUUID } from "node:crypto";
+import type { Kysely } from "kysely";
+import type { DB, TaskRow, TaskStatus } from "./schema.ts";
+
+export type TaskOwner = { subject: string; tenant?: string | null };
+
+export type NewTask = {
+  /** Defaults to a random UUID (unguessable, as MCP requires). */
+  id?: string;
+  owner: TaskOwner;
+  scope: string;
+  tool: string;
+  ttlMs: number;
+  pollIntervalMs?: number | null;
+  /** The original tools/call params, kept so a worker can run it. */
+  request?: unknown;
+  requestId?: string | null;
+  statusMessage?: string | null;
+  now?: Date;
+};
+
+export type TaskPage = { tasks: TaskRow[]; nextCursor?: string };
+
+export type CancelResult =
+  { ok: true; task: TaskRow } | { ok: false; reason: "not_found" | "terminal" };
+
+export const TERMINAL_TASK_STATUSES: readonly TaskStatus[] = ["completed", "failed", "cancelled"];
+const ACTIVE_TASK_STATUSES = ["working", "input_required"] as const;
+
+export class InvalidCursorError extends Error {
+  constructor() {
+    super("invalid cursor");
+    this.name = "InvalidCursorError";
+  }
+}
+
+export type TaskStore = {
+  create(input: NewTask): Promise<TaskRow>;
+  /** Only the owner (subject and tenant) sees a task. */
+  get(id: string, owner: TaskOwner): Promise<TaskRow | undefined>;
+  /** For the task runner, which acts for the owner already checked at creation. */
+  getById(id: string): Promise<TaskRow | undefined>;
+  /** Newest first; `nextCursor` is opaque. Throws InvalidCursorError for a cursor it did not issue. */
+  list(owner: TaskOwner, page?: { cursor?: string; limit?: number }): Promise<TaskPage>;
+  /** Changes the status of a non-terminal task (e.g. to input_required and back). */
+  updateStatus(
+    id: string,
+    update: { status: "working" | "input_required"; statusMessage?: string | null; now?: Date },
+  ): Promise<TaskRow | undefined>;
+  /** Stores the result of a non-terminal task and releases its lease; undefined when it was already terminal (e.g. cancelled). */
+  complete(
+    id: string,
+    outcome: { result: unknown; statusMessage?: string | null; now?: Date },
+  ): Promise<TaskRow | undefined>;
+  fail(
+    id: string,
+    outcome: { error: unknown; statusMessage?: string | null; now?: Date },
+  ): Promise<TaskRow | undefined>;
+  cancel(id: string, owner: TaskOwner, now?: Date): Promise<CancelResult>;
+  /** Takes (or renews) the lease of a working task whose lease is free, expired or already ours. */
+  claim(id: string, leaseOwner: string, leaseMs: number, now?: Date): Promise<boolean>;
+  /** Extends our lease; false when it was lost (expired and taken, or the task ended). */
+  heartbeat(id: string, leaseOwner: string, leaseMs: number, now?: Date): Promise<boolean>;
+  /** Fails working tasks whose worker stopped renewing its lease. Returns how many. */
+  failExpiredLeases(now?: Date): Promise<number>;
+  /** Deletes tasks past their ttl. Returns how many. */
+  purgeExpired(now?: Date): Promise<number>;
+};
+
+const tenantKey = (owner: TaskOwner): string => owner.tenant ?? "";
+const json = (value: unknown): string | null =>
+  value === undefined ? null : JSON.stringify(value);
+
+function encodeCursor(row: TaskRow): string {
+  return Buffer.from(JSON.stringify([row.created_at.toISOString(), row.id])).toString("base64url");
+}
+
+function decodeCursor(cursor: string): { createdAt: Date; id: string } {
+  try {
+    const value: unknown = JSON.parse(Buffer.from(cursor, "base64url").toString("utf8"));
+    if (
+      Array.isArray(value) &&
+      value.length === 2 &&
+      typeof value[0] === "string" &&
+      typeof value[1] === "string"
+    ) {
+      const createdAt = new Date(value[0]);
+      if (!Number.isNaN(createdAt.getTime())) return { createdAt, id: value[1] };
+    }
+  } catch {
+    // fall through: any undecodable cursor is the caller's error
+  }
+  throw new InvalidCursorError();
+}
+
+/**
+ * Typed queries for MCP tasks. Timestamps are always written from JS Dates (millisecond
+ * precision) so keyset cursors compare exactly.
+ */
+export function createTaskStore(db: Kysely<DB>): TaskStore {
+  const finish = (
+    id: string,
+    values: {
+      status: "completed" | "failed";
+      result?: string | null;
+      error?: string | null;
+      status_message: string | null;
+    },
+    now: Date,
+  ) =>
+    db
+      .updateTable("tasks")
+      .set({ ...values, updated_at: now, lease_owner: null, lease_expires_at: null })
+      .where("id", "=", id)
+      .where("status", "in", ACTIVE_TASK_STATUSES)
+      .returningAll()
+      .executeTakeFirst();
+
+  const store: TaskStore = {
+    async create(input) {
+      const now = input.now ?? new Date();
+      return db
+        .insertInto("tasks")
+        .values({
+          id: input.id ?? randomUUID(),
+          owner_subject: input.owner.subject,
+          owner_tenant: tenantKey(input.owner),
+          scope: input.scope,
+          tool: input.tool,
+          status: "working",
+          status_message: input.statusMessage ?? null,
+          created_at: now,
+          updated_at: now,
+          ttl_ms: input.ttlMs,
+          expires_at: new Date(now.getTime() + input.ttlMs),
+          poll_interval_ms: input.pollIntervalMs ?? null,
+          request: json(input.request),
+          result: null,
+          error: null,
+          lease_owner: null,
+          lease_expires_at: null,
+          request_id: input.requestId ?? null,
+        })
+        .returningAll()
+        .executeTakeFirstOrThrow();
+    },
+
+    async get(id, owner) {
+      return db
+        .selectFrom("tasks")
+        .selectAll()
+        .where("id", "=", id)
+        .where("owner_subject", "=", owner.subject)
+        .where("owner_tenant", "=", tenantKey(owner))
+        .executeTakeFirst();
+    },
+
+    async getById(id) {
+      return db.selectFrom("tasks").selectAll().where("id", "=", id).executeTakeFirst();
+    },
+
+    async list(owner, page = {}) {
+      const limit = Math.min(Math.max(1, Math.trunc(page.limit ?? 50)), 500);
+      let query = db
+        .selectFrom("tasks")
+        .selectAll()
+        .where("owner_subject", "=", owner.subject)
+        .where("owner_tenant", "=", tenantKey(owner));
+      if (page.cursor !== undefined) {
+        const after = decodeCursor(page.cursor);
+        query = query.where((eb) =>
+          eb.or([
+            eb("created_at", "<", after.createdAt),
+            eb.and([eb("created_at", "=", after.createdAt), eb("id", "<", after.id)]),
+          ]),
+        );
+      }
+      const rows = await query
+        .orderBy("created_at", "desc")
+        .orderBy("id", "desc")
+        .limit(limit + 1)
+        .execute();
+      const tasks = rows.slice(0, limit);
+      const last = tasks.at(-1);
+      return rows.length > limit && last ? { tasks, nextCursor: encodeCursor(last) } : { tasks };
+    },
+
+    async updateStatus(id, update) {
+      return db
+        .updateTable("tasks")
+        .set({
+          status: update.status,
+          status_message: update.statusMessage ?? null,
+          updated_at: update.now ?? new Date(),
+        })
+        .where("id", "=", id)
+        .where("status", "in", ACTIVE_TASK_STATUSES)
+        .returningAll()
+        .executeTakeFirst();
+    },
+
+    async complete(id, outcome) {
+      return finish(
+        id,
+        {
+          status: "completed",
+          result: json(outcome.result) ?? "null",
+          status_message: outcome.statusMessage ?? null,
+        },
+        outcome.now ?? new Date(),
+      );
+    },
+
+    async fail(id, outcome) {
+      return finish(
+        id,
+        {
+          status: "failed",
+          error: json(outcome.error) ?? "null",
+          status_message: outcome.statusMessage ?? null,
+        },
+        outcome.now ?? new Date(),
+      );
+    },
+
+    async cancel(id, owner, now = new Date()) {
+      const row = await db
+        .updateTable("tasks")
+        .set({ status: "cancelled", updated_at: now, lease_owner: null, lease_expires_at: null })
+        .where("id", "=", id)
+        .where("owner_subject", "=", owner.subject)
+        .where("owner_tenant", "=", tenantKey(owner))
+        .where("status", "in", ACTIVE_TASK_STATUSES)
+        .returningAll()
+        .executeTakeFirst();
+      if (row) return { ok: true, task: row };
+      const existing = await store.get(id, owner);
+      return { ok: false, reason: existing ? "terminal" : "not_found" };
+    },
+
+    async claim(id, leaseOwner, leaseMs, now = new Date()) {
+      const row = await db
+        .updateTable("tasks")
+        .set({
+          lease_owner: leaseOwner,
+          lease_expires_at: new Date(now.getTime() + leaseMs),
+          updated_at: now,
+        })
+        .where("id", "=", id)
+        .where("status", "=", "working")
+        .where((eb) =>
+          eb.or([
+            eb("lease_owner", "is", null),
+            eb("lease_owner", "=", leaseOwner),
+            eb("lease_expires_at", "<", now),
+          ]),
+        )
+        .returning("id")
+        .executeTakeFirst();
+      return row !== undefined;
+    },
+
+    async heartbeat(id, leaseOwner, leaseMs, now = new Date()) {
+      const row = await db
+        .updateTable("tasks")
+        .set({ lease_expires_at: new Date(now.getTime() + leaseMs) })
+        .where("id", "=", id)
+        .where("status", "in", ACTIVE_TASK_STATUSES)
+        .where("lease_owner", "=", leaseOwner)
+        .where("lease_expires_at", ">=", now)
+        .returning("id")
+        .executeTakeFirst();
+      return row !== undefined;
+    },
+
+    async failExpiredLeases(now = new Date()) {
+      const rows = await db
+        .updateTable("tasks")
+        .set({
+          status: "failed",
+          status_message: "the worker running this task stopped",
+          error: JSON.stringify({ code: "lease_expired" }),
+          updated_at: now,
+          lease_owner: null,
+          lease_expires_at: null,
+        })
+        .where("status", "in", ACTIVE_TASK_STATUSES)
+        .where("lease_expires_at", "<", now)
+        .returning("id")
+        .execute();
+      return rows.length;
+    },
+
+    async purgeExpired(now = new Date()) {
+      const rows = await db
+        .deleteFrom("tasks")
+        .where("expires_at", "<", now)
+        .returning("id")
+        .execute();
+      return rows.length;
+    },
+  };
+  return store;
+}

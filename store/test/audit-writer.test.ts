@@ -1,0 +1,246 @@
+import type { Kysely } from "kysely";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import {
+  AuditQueueFullError,
+  AuditWriterClosedError,
+  createAuditWriter,
+  type AuditEvent,
+  type AuditWriter,
+  type AuditWriterOptions,
+} from "../src/audit-writer.ts";
+import type { Database } from "../src/open-database.ts";
+import type { DB } from "../src/schema.ts";
+import { DbSpy } from "./db-spy.ts";
+import { backends, requirePostgresInCi } from "./test-databases.ts";
+
+requirePostgresInCi();
+
+type LogCall = { level: "warn" | "error"; object: object; message: string };
+
+function fakeLogger() {
+  const calls: LogCall[] = [];
+  return {
+    calls,
+    warn: (object: object, message: string) => calls.push({ level: "warn", object, message }),
+    error: (object: object, message: string) => calls.push({ level: "error", object, message }),
+  };
+}
+
+const event = (n: number, extra: Partial<AuditEvent> = {}): AuditEvent => ({
+  request_id: `req-${n}`,
+  source: "router",
+  kind: "invocation",
+  subject: "alice",
+  tenant: "acme",
+  roles: ["developer", "analyst"],
+  scope: "calculator",
+  method: "tools/call",
+  tool: "exact_calculate",
+  outcome: "ok",
+  status: 200,
+  latency_ms: 12.6,
+  request_bytes: 120,
+  response_bytes: 300,
+  arguments_digest: "ab".repeat(32),
+  ...extra,
+});
+
+async function storedRequestIds(db: Kysely<DB>): Promise<string[]> {
+  const rows = await db.selectFrom("audit_events").select("request_id").orderBy("id").execute();
+  return rows.map((row) => row.request_id);
+}
+
+describe.each(backends)("audit writer on $name", (backend) => {
+  let database: Database;
+  let spy: DbSpy;
+  let db: Kysely<DB>;
+  let logger: ReturnType<typeof fakeLogger>;
+  const writers: AuditWriter[] = [];
+
+  const newWriter = (options: Partial<AuditWriterOptions> = {}): AuditWriter => {
+    const writer = createAuditWriter({
+      db,
+      logger,
+      flushIntervalMs: 60_000,
+      retry: { initialDelayMs: 1, maxDelayMs: 4 },
+      ...options,
+    });
+    writers.push(writer);
+    return writer;
+  };
+
+  beforeEach(async () => {
+    database = await backend.open({ migrated: true });
+    spy = new DbSpy();
+    db = database.db.withPlugin(spy);
+    logger = fakeLogger();
+  });
+
+  afterEach(async () => {
+    spy.down = false;
+    for (const writer of writers.splice(0)) await writer.close({ timeoutMs: 1000 });
+    await database.close();
+  });
+
+  it("stores every field of an event", async () => {
+    const writer = newWriter();
+    const time = new Date("2026-11-25T10:00:00.123Z");
+    await writer.write(
+      event(1, { time, arguments: { a: [1, 2], b: "x" }, task_id: "t-1", reason: "ok" }),
+    );
+    await writer.write(
+      event(2, {
+        source: "ext-authz",
+        kind: "decision",
+        outcome: "denied",
+        roles: [],
+        tenant: null,
+      }),
+    );
+    await writer.flush();
+    const rows = await db.selectFrom("audit_events").selectAll().orderBy("id").execute();
+    expect(rows[0]).toMatchObject({
+      time,
+      request_id: "req-1",
+      source: "router",
+      kind: "invocation",
+      subject: "alice",
+      tenant: "acme",
+      roles: ["developer", "analyst"],
+      scope: "calculator",
+      method: "tools/call",
+      tool: "exact_calculate",
+      outcome: "ok",
+      reason: "ok",
+      status: 200,
+      latency_ms: 13,
+      request_bytes: 120,
+      response_bytes: 300,
+      arguments_digest: "ab".repeat(32),
+      arguments: { a: [1, 2], b: "x" },
+      task_id: "t-1",
+    });
+    expect(typeof rows[0]?.id).toBe("string");
+    expect(rows[1]).toMatchObject({
+      source: "ext-authz",
+      outcome: "denied",
+      roles: [],
+      tenant: null,
+      arguments: null,
+    });
+  });
+
+  it("writes full batches at once and the rest on flush", async () => {
+    const writer = newWriter({ batchSize: 3 });
+    for (let n = 1; n <= 7; n += 1) await writer.write(event(n));
+    await spy.until(() => writer.stats().written === 6);
+    expect(spy.insertedBatches).toEqual([3, 3]);
+    expect(writer.stats()).toMatchObject({ queued: 1, written: 6 });
+    await writer.flush();
+    expect(spy.insertedBatches).toEqual([3, 3, 1]);
+    expect(await storedRequestIds(db)).toEqual([
+      "req-1",
+      "req-2",
+      "req-3",
+      "req-4",
+      "req-5",
+      "req-6",
+      "req-7",
+    ]);
+  });
+
+  it("writes a partial batch once the flush interval has passed", async () => {
+    const writer = newWriter({ batchSize: 100, flushIntervalMs: 10 });
+    await writer.write(event(1));
+    await writer.write(event(2));
+    expect(writer.stats().written).toBe(0);
+    await spy.until(() => writer.stats().written === 2);
+    expect(spy.insertedBatches).toEqual([2]);
+  });
+
+  it("flushes everything on close and refuses later writes", async () => {
+    const writer = newWriter({ batchSize: 100 });
+    for (let n = 1; n <= 5; n += 1) await writer.write(event(n));
+    expect(await storedRequestIds(db)).toEqual([]);
+    await writer.close();
+    expect(await storedRequestIds(db)).toHaveLength(5);
+    await expect(writer.write(event(6))).rejects.toBeInstanceOf(AuditWriterClosedError);
+  });
+
+  it("keeps events through a database outage and writes all of them after recovery", async () => {
+    const writer = newWriter({ batchSize: 4 });
+    spy.down = true;
+    for (let n = 1; n <= 10; n += 1) await writer.write(event(n));
+    await spy.until(() => writer.stats().retried >= 3);
+    expect(writer.stats()).toMatchObject({ queued: 10, written: 0, failed: 0 });
+    expect(
+      logger.calls.some((call) => call.level === "warn" && call.message.includes("will retry")),
+    ).toBe(true);
+
+    spy.down = false;
+    await writer.flush();
+    expect(writer.stats()).toMatchObject({ queued: 0, written: 10, failed: 0, rejected: 0 });
+    expect(await storedRequestIds(db)).toEqual(
+      Array.from({ length: 10 }, (_, i) => `req-${i + 1}`),
+    );
+  });
+
+  it("makes callers wait when the queue is full, then rejects with AuditQueueFullError", async () => {
+    const writer = newWriter({ batchSize: 2, maxQueue: 3, enqueueTimeoutMs: 30 });
+    spy.down = true;
+    for (let n = 1; n <= 3; n += 1) await writer.write(event(n));
+    const refused = writer.write(event(4));
+    await expect(refused).rejects.toBeInstanceOf(AuditQueueFullError);
+    expect(writer.stats()).toMatchObject({ queued: 3, rejected: 1 });
+    expect(
+      logger.calls.some((call) => call.level === "error" && call.message.includes("queue full")),
+    ).toBe(true);
+
+    spy.down = false;
+    await writer.flush();
+    expect(await storedRequestIds(db)).toEqual(["req-1", "req-2", "req-3"]);
+  });
+
+  it("lets a waiting caller in as soon as the database recovers", async () => {
+    const writer = newWriter({ batchSize: 2, maxQueue: 2, enqueueTimeoutMs: 10_000 });
+    spy.down = true;
+    await writer.write(event(1));
+    await writer.write(event(2));
+    let accepted = false;
+    const waiting = writer.write(event(3)).then(() => {
+      accepted = true;
+    });
+    await spy.until(() => writer.stats().retried >= 1);
+    expect(accepted).toBe(false);
+    expect(writer.stats().waiting).toBe(1);
+    spy.down = false;
+    await waiting;
+    await writer.close();
+    expect(await storedRequestIds(db)).toEqual(["req-1", "req-2", "req-3"]);
+    expect(writer.stats()).toMatchObject({ written: 3, rejected: 0, failed: 0 });
+  });
+
+  it("counts and logs an event the database rejects without losing the rest of its batch", async () => {
+    const writer = newWriter({ batchSize: 10 });
+    await writer.write(event(1));
+    await writer.write(event(2, { source: "bogus" as AuditEvent["source"] }));
+    await writer.write(event(3));
+    await writer.flush();
+    expect(await storedRequestIds(db)).toEqual(["req-1", "req-3"]);
+    expect(writer.stats()).toMatchObject({ written: 2, failed: 1 });
+    const logged = logger.calls.find(
+      (call) => call.message === "audit event rejected by the database",
+    );
+    expect(logged?.object).toMatchObject({ event: { requestId: "req-2" } });
+  });
+
+  it("when close gives up on a database that stays down, counts and logs what is lost", async () => {
+    const writer = newWriter({ batchSize: 10 });
+    spy.down = true;
+    for (let n = 1; n <= 4; n += 1) await writer.write(event(n));
+    await writer.close({ timeoutMs: 30 });
+    expect(writer.stats()).toMatchObject({ queued: 0, written: 0, failed: 4 });
+    const logged = logger.calls.find((call) => call.level === "error" && "lost" in call.object);
+    expect(logged?.object).toMatchObject({ lost: 4 });
+  });
+});

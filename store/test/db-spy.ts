@@ -1,0 +1,80 @@
+import type {
+  KyselyPlugin,
+  QueryId,
+  PluginTransformQueryArgs,
+  PluginTransformResultArgs,
+  QueryResult,
+  RootOperationNode,
+  UnknownRow,
+} from "kysely";
+import { ValuesNode } from "kysely";
+
+/**
+ * A Kysely plugin for tests: records the row count of every audit insert, can make every query
+ * fail as if the database were unreachable, and lets a test await a condition that is re-checked
+ * whenever a query starts or finishes (no sleeping).
+ */
+export class DbSpy implements KyselyPlugin {
+  down = false;
+  attempts = 0;
+  readonly insertedBatches: number[] = [];
+  private waiters: { check: () => boolean; resolve: () => void }[] = [];
+  private pendingInserts = new Map<QueryId, number>();
+
+  transformQuery(args: PluginTransformQueryArgs): RootOperationNode {
+    this.attempts += 1;
+    this.notify();
+    if (this.down) {
+      throw Object.assign(new Error("connect ECONNREFUSED 127.0.0.1:5432"), {
+        code: "ECONNREFUSED",
+      });
+    }
+    const node = args.node;
+    if (node.kind === "InsertQueryNode" && node.into?.table.identifier.name === "audit_events") {
+      this.pendingInserts.set(
+        args.queryId,
+        node.values && ValuesNode.is(node.values) ? node.values.values.length : 0,
+      );
+    }
+    return node;
+  }
+
+  async transformResult(args: PluginTransformResultArgs): Promise<QueryResult<UnknownRow>> {
+    const rows = this.pendingInserts.get(args.queryId);
+    if (rows !== undefined) {
+      this.pendingInserts.delete(args.queryId);
+      this.insertedBatches.push(rows);
+    }
+    this.notify();
+    return args.result;
+  }
+
+  /** Resolves when `check` holds; rejects after `timeoutMs` so a broken writer fails the test instead of hanging it. */
+  until(check: () => boolean, timeoutMs = 5000): Promise<void> {
+    if (check()) return Promise.resolve();
+    return new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.waiters = this.waiters.filter((waiter) => waiter.check !== check);
+        reject(new Error("condition not reached"));
+      }, timeoutMs);
+      this.waiters.push({
+        check,
+        resolve: () => {
+          clearTimeout(timer);
+          resolve();
+        },
+      });
+    });
+  }
+
+  notify(): void {
+    // Let the writer update its counters before conditions are evaluated.
+    queueMicrotask(() => {
+      setImmediate(() => {
+        const ready = this.waiters.filter((waiter) => waiter.check());
+        this.waiters = this.waiters.filter((waiter) => !ready.includes(waiter));
+        for (const waiter of ready) waiter.resolve();
+      });
+    });
+  }
+}

@@ -1,0 +1,111 @@
+import { execFile } from "node:child_process";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { promisify } from "node:util";
+import { sql } from "kysely";
+import { describe, expect, it } from "vitest";
+import { migrations } from "../../migrations/index.ts";
+import { migrateDown, migrateToLatest, migrationStatus, MigrationError } from "../src/migrate.ts";
+import { backends, requirePostgresInCi } from "./test-databases.ts";
+
+requirePostgresInCi();
+
+const names = Object.keys(migrations);
+
+async function tables(db: Parameters<typeof migrateToLatest>[0]): Promise<string[]> {
+  const result = await sql<{ table_name: string }>`
+    select table_name from information_schema.tables
+    where table_schema = current_schema() and table_name not like 'kysely_%' order by table_name`.execute(
+    db,
+  );
+  return result.rows.map((row) => row.table_name);
+}
+
+describe("migration index", () => {
+  it("is sorted by its ISO-date names", () => {
+    expect(names.length).toBeGreaterThan(0);
+    expect([...names].sort()).toEqual(names);
+    for (const name of names) expect(name).toMatch(/^\d{4}-\d{2}-\d{2}T\d{4}-[a-z0-9-]+$/);
+  });
+});
+
+describe.each(backends)("migrations on $name", (backend) => {
+  it("go up to the latest and down to zero", async () => {
+    const database = await backend.open();
+    try {
+      const up = await migrateToLatest(database.db);
+      expect(up.map((step) => step.name)).toEqual(names);
+      expect(await tables(database.db)).toEqual([
+        "audit_events",
+        "mcp_session_revocations",
+        "tasks",
+        "tool_registry",
+        "tool_registry_history",
+      ]);
+      expect(
+        (await migrationStatus(database.db)).every((state) => state.executedAt instanceof Date),
+      ).toBe(true);
+      expect(await migrateToLatest(database.db)).toEqual([]);
+
+      const oneDown = await migrateDown(database.db);
+      expect(oneDown).toEqual([{ name: names.at(-1), direction: "Down", status: "Success" }]);
+      expect(await tables(database.db)).not.toContain("mcp_session_revocations");
+      expect(await tables(database.db)).toContain("tasks");
+
+      const allDown = await migrateDown(database.db, { all: true });
+      expect(allDown.map((step) => step.name)).toEqual(names.slice(0, -1).reverse());
+      expect(await tables(database.db)).toEqual([]);
+      expect(
+        (await migrationStatus(database.db)).every((state) => state.executedAt === undefined),
+      ).toBe(true);
+
+      // And up again: down really undid everything.
+      await migrateToLatest(database.db);
+      expect(await tables(database.db)).toHaveLength(5);
+    } finally {
+      await database.close();
+    }
+  });
+
+  it("reports a failed migration as a MigrationError", async () => {
+    const database = await backend.open();
+    try {
+      await sql`create table audit_events (id int)`.execute(database.db);
+      const failure = await migrateToLatest(database.db).catch((error: unknown) => error);
+      expect(failure).toBeInstanceOf(MigrationError);
+      expect((failure as MigrationError).message).toMatch(
+        /^migration failed at 2026-11-25T0001-create-audit-events:/,
+      );
+      // The failed migration ran in a transaction: nothing of it is left behind.
+      expect(await tables(database.db)).toEqual(["audit_events"]);
+    } finally {
+      await database.close();
+    }
+  });
+});
+
+describe("migrate CLI", () => {
+  const here = path.dirname(fileURLToPath(import.meta.url));
+  const cli = path.join(here, "..", "src", "migrate-cli.ts");
+  const run = promisify(execFile);
+
+  it("migrates a PGlite DATA_DIR up, shows status, goes down to zero, and rejects bad usage", async () => {
+    const dataDir = await mkdtemp(path.join(tmpdir(), "gw-migrate-"));
+    const env = { ...process.env, DATA_DIR: dataDir, DATABASE_URL: "" };
+    const exec = (...args: string[]) =>
+      run(process.execPath, ["--import", "tsx", cli, ...args], { env });
+    try {
+      expect((await exec("up")).stdout).toContain(`up ${names[0]}: Success`);
+      expect((await exec("status")).stdout).toMatch(new RegExp(`applied \\S+  ${names.at(-1)}`));
+      expect((await exec("down", "--all")).stdout).toContain(`down ${names[0]}: Success`);
+      const bad = await exec("sideways").catch(
+        (error: unknown) => error as { code: number; stderr: string },
+      );
+      expect(bad).toMatchObject({ code: 2 });
+    } finally {
+      await rm(dataDir, { recursive: true, force: true });
+    }
+  });
+});
