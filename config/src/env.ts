@@ -1,33 +1,18 @@
 import { z } from "zod";
+import {
+  DEVELOPMENT_NODE_ENVS,
+  devSecretDefault,
+  isDevelopmentNodeEnv,
+  secretWeakness,
+} from "../../contract/src/secret-strength.ts";
 
 export type EnvSource = Readonly<Record<string, string | undefined>>;
 
-/** NODE_ENV values under which documented development defaults for secrets are accepted. */
-export const DEVELOPMENT_NODE_ENVS: readonly string[] = ["development", "test"];
+export { DEVELOPMENT_NODE_ENVS, devSecretDefault };
 
 export function isDevelopment(env: EnvSource): boolean {
-  return DEVELOPMENT_NODE_ENVS.includes(env.NODE_ENV ?? "");
+  return isDevelopmentNodeEnv(env.NODE_ENV);
 }
-
-/**
- * The development default of a secret: deterministic so that every service of a local stack
- * derives the same value, and recognisable so that it is refused outside development.
- */
-export function devSecretDefault(name: string): string {
-  return `dev-insecure-${name.toLowerCase().replaceAll("_", "-")}-do-not-use-in-production`;
-}
-
-const WEAK_SECRETS = new Set([
-  "changeme",
-  "change-me",
-  "secret",
-  "password",
-  "your-secret-key",
-  "your-256-bit-secret",
-  "test",
-  "dev",
-  "development",
-]);
 
 export type SecretOptions = {
   /** Minimum length outside development (default 32). */
@@ -42,13 +27,7 @@ type SecretMeta = { name: string; minLength: number; devDefault: string | null; 
 const secretMeta = new WeakMap<z.ZodType, SecretMeta>();
 
 function weakness(value: string, meta: SecretMeta): string | undefined {
-  if (value.length < meta.minLength)
-    return `too short: at least ${meta.minLength} characters required`;
-  if (value.startsWith("dev-insecure-"))
-    return "a development default is not allowed outside development";
-  if (WEAK_SECRETS.has(value.toLowerCase())) return "a well-known placeholder value";
-  if (new Set(value).size < 8) return "too little variety of characters";
-  return undefined;
+  return secretWeakness(value, meta.minLength);
 }
 
 /**

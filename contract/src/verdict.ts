@@ -26,7 +26,9 @@ export type VerdictRejection =
   "missing" | "malformed" | "bad_signature" | "expired" | "body_mismatch" | "scope_mismatch";
 
 export type VerdictCheck =
-  { ok: true; verdict: VerdictClaims } | { ok: false; reason: VerdictRejection };
+  | { ok: true; verdict: VerdictClaims }
+  /** `claims` is present when the signature was genuine (expired, other body, other scope). */
+  | { ok: false; reason: VerdictRejection; claims?: VerdictClaims };
 
 const MAX_HEADER_LENGTH = 256 * 1024;
 
@@ -61,12 +63,12 @@ export function verifyVerdict(
   const claims = parsed.data;
 
   const nowSeconds = Math.floor((expected.now ?? Date.now()) / 1000);
-  if (claims.exp <= nowSeconds) return { ok: false, reason: "expired" };
+  if (claims.exp <= nowSeconds) return { ok: false, reason: "expired", claims };
   if (!constantTimeEqual(claims.bodyDigest, expected.bodyDigest)) {
-    return { ok: false, reason: "body_mismatch" };
+    return { ok: false, reason: "body_mismatch", claims };
   }
   if (expected.scope !== undefined && claims.scope !== expected.scope) {
-    return { ok: false, reason: "scope_mismatch" };
+    return { ok: false, reason: "scope_mismatch", claims };
   }
   return { ok: true, verdict: claims };
 }

@@ -51,7 +51,9 @@ describe("verdict", () => {
       now,
       ...overrides,
     });
-    expect(check).toEqual({ ok: false, reason });
+    expect(check).toMatchObject({ ok: false, reason });
+    const genuine = ["expired", "body_mismatch", "scope_mismatch"].includes(reason);
+    expect(check.ok === false && check.claims).toEqual(genuine ? claims : undefined);
   });
 
   it("rejects a tampered claims segment", () => {

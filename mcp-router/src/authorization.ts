@@ -4,6 +4,8 @@ import type { AuthzClient } from "../../contract/src/authz-wire.ts";
 import { sha256Hex } from "../../contract/src/digest.ts";
 import { HEADER } from "../../contract/src/headers.ts";
 import { verifyVerdict, type VerdictClaims } from "../../contract/src/verdict.ts";
+import type { Logger } from "../../contract/src/log.ts";
+import { buildAuditEvent, type AuditSink } from "./audit.ts";
 import { applyCheckResponse, buildCheckRequest } from "./direct-authz.ts";
 import {
   rpcErrorResponse,
@@ -48,9 +50,46 @@ export type Authorizer = {
 export function createAuthorizer(options: {
   settings: AuthzSettings;
   verdictKey: string;
+  /** Where the router's own refusals are recorded (ext-authz audits its denials itself). */
+  audit?: AuditSink;
+  logger?: Logger;
   now?: () => number;
 }): Authorizer {
   const now = options.now ?? Date.now;
+  const refuse = (
+    request: RouterRequest,
+    scope: string | undefined,
+    reason: Exclude<AuthzRejection, "denied">,
+    claims?: VerdictClaims,
+  ): AuthorizeResult => {
+    const response = rpcErrorResponse(
+      reason === "authz_unavailable" ? "GW_AUTHZ_UNAVAILABLE" : "GW_VERDICT_INVALID",
+    );
+    const clientRequestId = request.headers[HEADER.requestId];
+    options.audit
+      ?.write(
+        buildAuditEvent({
+          kind: "decision",
+          requestId:
+            claims?.requestId ??
+            (typeof clientRequestId === "string" && clientRequestId.length <= 200
+              ? clientRequestId
+              : randomUUID()),
+          identity: claims ?? null,
+          scope: scope ?? claims?.scope ?? null,
+          method: null,
+          tool: null,
+          outcome: "rejected",
+          rejection: reason,
+          status: response.status,
+          latencyMs: null,
+        }),
+      )
+      .catch((error: unknown) => {
+        options.logger?.error({ err: error, reason }, "could not audit a refused request");
+      });
+    return { ok: false, reason, response };
+  };
   // A verdict is single-use: the same signed header presented twice is refused on this replica.
   const seen = new LRUCache<string, true>({ max: 200_000, ttl: 600_000 });
 
@@ -73,11 +112,7 @@ export function createAuthorizer(options: {
           });
         } catch {
           // Envoy's failure_mode_allow=false with status_on_error 503: fail closed.
-          return {
-            ok: false,
-            reason: "authz_unavailable",
-            response: rpcErrorResponse("GW_AUTHZ_UNAVAILABLE"),
-          };
+          return refuse(request, scope, "authz_unavailable");
         }
         const applied = applyCheckResponse(checkResponse, request.headers);
         if (applied.kind === "deny") {
@@ -94,23 +129,11 @@ export function createAuthorizer(options: {
         ...(scope === undefined ? {} : { scope }),
         now: now(),
       });
-      if (!check.ok) {
-        return {
-          ok: false,
-          reason: `verdict_${check.reason}`,
-          response: rpcErrorResponse("GW_VERDICT_INVALID"),
-        };
-      }
+      if (!check.ok) return refuse(request, scope, `verdict_${check.reason}`, check.claims);
       const signature = (verdictHeader as string).slice(
         (verdictHeader as string).lastIndexOf(".") + 1,
       );
-      if (seen.has(signature)) {
-        return {
-          ok: false,
-          reason: "verdict_replayed",
-          response: rpcErrorResponse("GW_VERDICT_INVALID"),
-        };
-      }
+      if (seen.has(signature)) return refuse(request, scope, "verdict_replayed", check.verdict);
       seen.set(signature, true, { ttl: Math.max(1, check.verdict.exp * 1000 - now() + 1000) });
       return { ok: true, verdict: check.verdict, responseHeaders };
     },

@@ -129,7 +129,12 @@ export async function startRouter(options: StartRouterOptions): Promise<RouterHa
 
   const ctx: RouterContext = {
     config: options.config,
-    authorizer: createAuthorizer({ settings, verdictKey: options.verdictKey }),
+    authorizer: createAuthorizer({
+      settings,
+      verdictKey: options.verdictKey,
+      audit: options.audit,
+      logger,
+    }),
     sessions: createSessionCodec({
       key: options.sessionSecret ?? deriveSessionKey(options.verdictKey),
       ttlSeconds: options.sessionTtlSeconds ?? 86_400,
@@ -183,7 +188,10 @@ export async function startRouter(options: StartRouterOptions): Promise<RouterHa
     }
     if (path === "/ready" || path === "/readyz") return handleReady(probes);
     if (path === "/metrics") return handleMetrics(metrics);
-    if (path === "/docs" || path.startsWith("/docs/")) return handleDocs(request, openApi);
+    // `docs` is also a scope: its MCP endpoints /docs/sse and /docs/mcp are not pages.
+    if ((path === "/docs" || path.startsWith("/docs/")) && !SCOPED_PATH.test(path)) {
+      return handleDocs(request, openApi);
+    }
     if (path === "/mcp/invoke") return handleRestInvoke(ctx, request);
     if (path.startsWith("/.well-known/oauth-protected-resource") && settings.mode === "direct") {
       // ext-authz answers resource metadata itself (a local reply); direct mode relays it.

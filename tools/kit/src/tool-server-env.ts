@@ -1,5 +1,10 @@
 import { z } from "zod";
 import type { Logger } from "pino";
+import {
+  devSecretDefault,
+  isDevelopmentNodeEnv,
+  secretWeakness,
+} from "../../../contract/src/secret-strength.ts";
 import type { ToolServer, ToolServerAuth } from "./tool-server.ts";
 
 const MAX_BODY_CEILING = 64 * 1024 * 1024;
@@ -25,6 +30,7 @@ const BooleanFlagSchema = z
 /** The environment every tool server reads, parsed once in its main.ts. */
 export function toolServerEnvSchema(defaultPort: number) {
   return z.object({
+    NODE_ENV: z.enum(["development", "test", "production"]).default("production"),
     PORT: integerFromEnv("PORT", 0, 65_535).default(defaultPort),
     HOST: z.string().min(1, "HOST must not be empty").default("127.0.0.1"),
     // 32 characters keeps an HMAC key out of brute-force reach; fail closed when absent.
@@ -45,12 +51,23 @@ export function parseToolServerEnv(
   env: Record<string, string | undefined>,
   defaultPort: number,
 ): { ok: true; env: ToolServerEnv } | { ok: false; message: string } {
-  const result = toolServerEnvSchema(defaultPort).safeParse(env);
-  if (result.success) return { ok: true, env: result.data };
-  const message = result.error.issues
-    .map((issue) => `${issue.path.map(String).join(".") || "env"}: ${issue.message}`)
-    .join("; ");
-  return { ok: false, message };
+  const development = isDevelopmentNodeEnv(env.NODE_ENV);
+  const input =
+    development && !env.TOOL_GATEWAY_SHARED_SECRET
+      ? { ...env, TOOL_GATEWAY_SHARED_SECRET: devSecretDefault("TOOL_GATEWAY_SHARED_SECRET") }
+      : env;
+  const result = toolServerEnvSchema(defaultPort).safeParse(input);
+  if (!result.success) {
+    const message = result.error.issues
+      .map((issue) => `${issue.path.map(String).join(".") || "env"}: ${issue.message}`)
+      .join("; ");
+    return { ok: false, message };
+  }
+  const weakness = development ? undefined : secretWeakness(result.data.TOOL_GATEWAY_SHARED_SECRET);
+  if (weakness !== undefined) {
+    return { ok: false, message: `TOOL_GATEWAY_SHARED_SECRET: weak secret: ${weakness}` };
+  }
+  return { ok: true, env: result.data };
 }
 
 export function authFromEnv(env: ToolServerEnv): ToolServerAuth {

@@ -4,7 +4,7 @@ import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
 import { authFromEnv, parseToolServerEnv } from "../src/tool-server-env.ts";
 
-const SECRET = "s".repeat(32);
+const SECRET = "tool-secret-0123456789-abcdefghijklmnop";
 
 describe("parseToolServerEnv", () => {
   it("applies defaults", () => {
@@ -12,6 +12,7 @@ describe("parseToolServerEnv", () => {
     expect(parsed).toEqual({
       ok: true,
       env: {
+        NODE_ENV: "production",
         PORT: 8091,
         HOST: "127.0.0.1",
         TOOL_GATEWAY_SHARED_SECRET: SECRET,
@@ -60,10 +61,27 @@ describe("parseToolServerEnv", () => {
     ],
     [{ TOOL_GATEWAY_SHARED_SECRET: SECRET, LOG_LEVEL: "loud" }, /LOG_LEVEL/],
     [{ TOOL_GATEWAY_SHARED_SECRET: SECRET, HOST: "" }, /HOST must not be empty/],
+    [{ TOOL_GATEWAY_SHARED_SECRET: "a".repeat(40) }, /weak secret: too little variety/],
+    [
+      {
+        TOOL_GATEWAY_SHARED_SECRET:
+          "dev-insecure-tool-gateway-shared-secret-do-not-use-in-production",
+      },
+      /development default is not allowed/,
+    ],
   ])("rejects %j", (env, message) => {
     const parsed = parseToolServerEnv(env, 8091);
     expect(parsed.ok).toBe(false);
     if (!parsed.ok) expect(parsed.message).toMatch(message);
+  });
+
+  it("uses the documented development secret only in development", () => {
+    const parsed = parseToolServerEnv({ NODE_ENV: "development" }, 8091);
+    if (!parsed.ok) throw new Error(parsed.message);
+    expect(parsed.env.TOOL_GATEWAY_SHARED_SECRET).toBe(
+      "dev-insecure-tool-gateway-shared-secret-do-not-use-in-production",
+    );
+    expect(parseToolServerEnv({ NODE_ENV: "production" }, 8091).ok).toBe(false);
   });
 });
 
@@ -97,7 +115,7 @@ describe("tool server main", () => {
   });
 
   it("exits 1 with a clear message when the secret is missing", async () => {
-    const env = { ...process.env };
+    const env: NodeJS.ProcessEnv = { ...process.env, NODE_ENV: "production" };
     delete env.TOOL_GATEWAY_SHARED_SECRET;
     const child = spawn(process.execPath, ["--import", "tsx", main], {
       env,

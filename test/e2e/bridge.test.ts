@@ -1,0 +1,238 @@
+import { spawn } from "node:child_process";
+import { once } from "node:events";
+import { fileURLToPath } from "node:url";
+import { Client } from "@modelcontextprotocol/sdk/client/index.js";
+import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js";
+import { McpError } from "@modelcontextprotocol/sdk/types.js";
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from "vitest";
+import { createIssuer, type Issuer } from "../../dev/jwt-issuer/src/issuer.ts";
+import { signDevToken } from "../../dev/token-cli.ts";
+import { closedPort, startE2eStack, type E2eStack } from "./stack-fixture.ts";
+
+/**
+ * scripts/mcp_http_bridge.js as a child process, driven over stdio by the official SDK client,
+ * against the embedded stack with the dev JWT issuer signing for ext-authz.
+ */
+
+const BRIDGE = fileURLToPath(new URL("../../scripts/mcp_http_bridge.js", import.meta.url));
+const REPO_ROOT = fileURLToPath(new URL("../../", import.meta.url));
+const SHORT_TTL_SECONDS = 3;
+
+let e2e: E2eStack;
+let issuer: Issuer;
+let issuerUrl: string;
+/** `iat` (unix seconds) of every token the issuer signed, in order. */
+const issuedAt: number[] = [];
+/** How many of the next tokens get an `iat` an hour in the future (ext-authz answers 401). */
+let futureTokens = 0;
+const clients: Client[] = [];
+
+beforeAll(async () => {
+  // No clock tolerance, so an expired token is really refused and a refresh is really needed.
+  e2e = await startE2eStack({ JWT_CLOCK_SKEW_SECONDS: "0" });
+  issuer = await createIssuer({
+    issuer: "http://localhost:8010",
+    audience: "mcp-gateway",
+    algorithm: "HS256",
+    secretKey: e2e.env.JWT_SECRET_KEY!,
+    maxExpiresInSeconds: 3600,
+    now: () => {
+      const now = futureTokens > 0 ? Date.now() + 3_600_000 : Date.now();
+      if (futureTokens > 0) futureTokens -= 1;
+      issuedAt.push(Math.floor(now / 1000));
+      return now;
+    },
+  });
+  const address = await issuer.listen(0, "127.0.0.1");
+  issuerUrl = `http://127.0.0.1:${address.port}`;
+});
+afterEach(async () => {
+  for (const client of clients.splice(0)) await client.close().catch(() => undefined);
+  issuedAt.length = 0;
+  futureTokens = 0;
+});
+afterAll(async () => {
+  await issuer?.close();
+  await e2e?.close();
+});
+
+function bridgeArgs(extra: string[] = []): string[] {
+  return [
+    BRIDGE,
+    "--endpoint",
+    e2e.endpoint("calculator"),
+    "--issuer-url",
+    issuerUrl,
+    "--user-id",
+    "demo",
+    "--roles",
+    "developer",
+    "--workspace",
+    "acme",
+    ...extra,
+  ];
+}
+
+async function startBridge(extra: string[] = []): Promise<{ client: Client; stderr: string[] }> {
+  const transport = new StdioClientTransport({
+    command: process.execPath,
+    args: bridgeArgs(extra),
+    cwd: REPO_ROOT,
+    stderr: "pipe",
+  });
+  const stderr: string[] = [];
+  transport.stderr?.on("data", (chunk: Buffer) => stderr.push(chunk.toString("utf8")));
+  const client = new Client({ name: "e2e-bridge-driver", version: "1.0.0" });
+  clients.push(client);
+  await client.connect(transport);
+  return { client, stderr };
+}
+
+async function demoCalls(): Promise<{ outcome: string; tool: string | null }[]> {
+  await e2e.stack.audit.flush();
+  return e2e.stack.database.db
+    .selectFrom("audit_events")
+    .select(["outcome", "tool"])
+    .where("source", "=", "router")
+    .where("kind", "=", "invocation")
+    .where("subject", "=", "demo")
+    .orderBy("id")
+    .execute();
+}
+
+describe("the stdio bridge against the embedded stack", () => {
+  it("relays tools/list and tools/call, and surfaces a gateway refusal as a JSON-RPC error", async () => {
+    const before = (await demoCalls()).length;
+    const { client } = await startBridge();
+    const tools = (await client.listTools()).tools.map((tool) => tool.name);
+    expect(tools).toContain("exact_calculate");
+
+    const result = await client.callTool({
+      name: "exact_calculate",
+      arguments: { operator: "add", operands: ["0.1", "0.2"] },
+    });
+    expect(result.structuredContent).toMatchObject({ result: "0.3" });
+    expect((await demoCalls()).slice(before)).toEqual([{ outcome: "ok", tool: "exact_calculate" }]);
+
+    // ext-authz refuses a tool that does not exist (403); the stdio client sees -32003.
+    const refused = await client.callTool({ name: "no_such_tool", arguments: {} }).then(
+      () => undefined,
+      (error: unknown) => error,
+    );
+    expect(refused).toBeInstanceOf(McpError);
+    expect((refused as McpError).code).toBe(-32003);
+  });
+
+  it("refreshes a short-lived token: a call after the first token expired still succeeds", async () => {
+    // Precondition: this stack refuses a token the moment it expires.
+    const expired = await signDevToken(
+      { user: "demo", roles: ["developer"], tenant: "acme", ttlSeconds: 1 },
+      e2e.env,
+      Date.now() - 5_000,
+    );
+    const probe = await fetch(e2e.endpoint("calculator"), {
+      method: "POST",
+      headers: {
+        authorization: `Bearer ${expired}`,
+        "content-type": "application/json",
+        accept: "application/json, text/event-stream",
+      },
+      body: JSON.stringify({ jsonrpc: "2.0", id: 1, method: "ping" }),
+    });
+    expect(probe.status).toBe(401);
+
+    const before = (await demoCalls()).length;
+    const { client } = await startBridge(["--expires-in", String(SHORT_TTL_SECONDS)]);
+    const first = await client.callTool({
+      name: "exact_calculate",
+      arguments: { operator: "multiply", operands: ["6", "7"] },
+    });
+    expect(first.structuredContent).toMatchObject({ result: "42" });
+    expect(issuedAt.length).toBeGreaterThanOrEqual(1);
+
+    // Wait (bounded) until the first token is past its exp; the gateway allows no clock skew.
+    const firstExpiryMs = (issuedAt[0]! + SHORT_TTL_SECONDS) * 1000;
+    await vi.waitFor(
+      () => {
+        if (Date.now() <= firstExpiryMs) throw new Error("first token not expired yet");
+      },
+      { timeout: (SHORT_TTL_SECONDS + 5) * 1000, interval: 100 },
+    );
+
+    const second = await client.callTool({
+      name: "exact_calculate",
+      arguments: { operator: "subtract", operands: ["10", "0.5"] },
+    });
+    expect(second.structuredContent).toMatchObject({ result: "9.5" });
+    expect(issuedAt.length).toBeGreaterThanOrEqual(2);
+    expect((await demoCalls()).slice(before)).toEqual([
+      { outcome: "ok", tool: "exact_calculate" },
+      { outcome: "ok", tool: "exact_calculate" },
+    ]);
+  });
+
+  it("recovers after a 401: a token the gateway rejects is renewed and the request retried once", async () => {
+    futureTokens = 1;
+    const { client } = await startBridge();
+    // The bridge's first token is refused by ext-authz (issued in the future) at initialize.
+    const result = await client.callTool({
+      name: "exact_calculate",
+      arguments: { operator: "add", operands: ["2", "2"] },
+    });
+    expect(result.structuredContent).toMatchObject({ result: "4" });
+    expect(issuedAt).toHaveLength(2);
+    expect(issuedAt[0]! - issuedAt[1]!).toBeGreaterThan(3_000);
+
+    await e2e.stack.audit.flush();
+    const refusals = await e2e.stack.database.db
+      .selectFrom("audit_events")
+      .selectAll()
+      .where("source", "=", "ext-authz")
+      .where("reason", "=", "token_iat_future")
+      .execute();
+    expect(refusals.length).toBeGreaterThanOrEqual(1);
+    expect(refusals[0]).toMatchObject({ outcome: "denied", status: 401, scope: "calculator" });
+  });
+
+  it("exits non-zero with a clear message when the issuer is unreachable", async () => {
+    const port = await closedPort();
+    const child = spawn(
+      process.execPath,
+      [
+        BRIDGE,
+        "--endpoint",
+        e2e.endpoint("calculator"),
+        "--issuer-url",
+        `http://127.0.0.1:${port}`,
+        "--user-id",
+        "demo",
+      ],
+      { cwd: REPO_ROOT, stdio: ["pipe", "pipe", "pipe"] },
+    );
+    const stderr: string[] = [];
+    const stdout: string[] = [];
+    child.stderr.on("data", (chunk: Buffer) => stderr.push(chunk.toString("utf8")));
+    child.stdout.on("data", (chunk: Buffer) => stdout.push(chunk.toString("utf8")));
+    const guard = setTimeout(() => child.kill("SIGKILL"), 15_000);
+    const [code] = (await once(child, "close")) as [number | null];
+    clearTimeout(guard);
+
+    expect(code).toBe(1);
+    expect(stderr.join("")).toContain("cannot reach the token issuer");
+    expect(stderr.join("")).toContain(`127.0.0.1:${port}`);
+    // stdout carries only the protocol: nothing was written to it.
+    expect(stdout.join("")).toBe("");
+  });
+
+  it("exits with a usage error when a required option is missing", async () => {
+    const child = spawn(process.execPath, [BRIDGE, "--endpoint", e2e.endpoint("calculator")], {
+      cwd: REPO_ROOT,
+      stdio: ["pipe", "pipe", "pipe"],
+    });
+    const stderr: string[] = [];
+    child.stderr.on("data", (chunk: Buffer) => stderr.push(chunk.toString("utf8")));
+    const [code] = (await once(child, "close")) as [number | null];
+    expect(code).toBe(2);
+    expect(stderr.join("")).toContain("a token source is required");
+  });
+});
