@@ -4,20 +4,21 @@ import { createAuditWriter } from "../../store/src/audit-writer.ts";
 import { migrateToLatest } from "../../store/src/migrate.ts";
 import { openDatabase } from "../../store/src/open-database.ts";
 import { syncRegistry } from "../../store/src/registry.ts";
-import { RouterEnvSchema } from "./router-env.ts";
+import { logLevel } from "../../config/src/env.ts";
+import { parseRouterEnv, type RouterEnv } from "./router-env.ts";
 import { startRouter } from "./router.ts";
 
 /** The router as its own process (Compose, Kubernetes): env parsed once, here. */
 
 async function main(): Promise<void> {
-  const parsedEnv = RouterEnvSchema.safeParse(process.env);
-  if (!parsedEnv.success) {
-    for (const issue of parsedEnv.error.issues)
-      console.error(`env ${issue.path.join(".")}: ${issue.message}`);
+  let env: RouterEnv;
+  try {
+    env = parseRouterEnv(process.env);
+  } catch (error) {
+    process.stderr.write(`mcp-router: ${(error as Error).message}\n`);
     process.exit(2);
   }
-  const env = parsedEnv.data;
-  const logger = createLogger({ name: "mcp-router", level: env.LOG_LEVEL });
+  const logger = createLogger({ name: "mcp-router", level: logLevel(env) });
 
   const loaded = await loadConfig({
     ...(env.CONFIG_DIR === undefined ? {} : { dir: env.CONFIG_DIR }),
