@@ -1,6 +1,7 @@
 import { z } from "zod";
 import { createLogger, type Logger } from "../contract/src/log.ts";
 import {
+  auditEnvShape,
   baseEnvShape,
   logLevel,
   parseEnv,
@@ -30,6 +31,7 @@ import { DEFAULT_LIMITS } from "../tools/git/src/tool-context.ts";
  */
 export const EmbeddedEnvSchema = z.object({
   ...baseEnvShape,
+  ...auditEnvShape,
   NODE_ENV: z.enum(["development", "test", "production"]).default("development"),
   HOST: z.string().min(1).default("127.0.0.1"),
   PORT: portNumber.default(8000),
@@ -156,7 +158,7 @@ export async function startEmbeddedStack(
     const sync = await syncRegistry(database.db, config.tools);
     logger.info(sync, "tool registry synced");
 
-    const audit = createAuditWriter({ db: database.db, logger });
+    const audit = createAuditWriter({ db: database.db, logger, maxQueue: env.AUDIT_QUEUE_MAX });
     cleanups.push(() => audit.close());
 
     const extAuthz = await startExtAuthz({

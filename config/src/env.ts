@@ -149,6 +149,12 @@ export const baseEnvShape = {
   DEBUG: booleanString.default(false),
 };
 
+/** Variables of every service that writes the audit log; spread into its env schema. */
+export const auditEnvShape = {
+  /** Events held in memory while the database catches up; when full, requests fail closed. */
+  AUDIT_QUEUE_MAX: positiveIntString.default(10_000),
+};
+
 /** DEBUG=true means debug logging unless LOG_LEVEL asks for something more verbose (trace). */
 export function logLevel(env: {
   LOG_LEVEL?: LogLevel | undefined;

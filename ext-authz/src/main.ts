@@ -226,7 +226,7 @@ async function createAuditSink(
     databaseUrl: env.DATABASE_URL,
     onPoolError: (error) => logger.warn({ err: error.message }, "database pool error"),
   });
-  const writer = createAuditWriter({ db: database.db, logger });
+  const writer = createAuditWriter({ db: database.db, logger, maxQueue: env.AUDIT_QUEUE_MAX });
   cleanups.push(async () => {
     await writer.close();
     await database.close();

@@ -5,6 +5,7 @@
  */
 import { z } from "zod";
 import {
+  auditEnvShape,
   baseEnvShape,
   commaList,
   nonNegativeIntString,
@@ -17,6 +18,7 @@ import {
 
 export const ExtAuthzEnvSchema = z.object({
   ...baseEnvShape,
+  ...auditEnvShape,
   EXT_AUTHZ_HOST: z.string().min(1).default("0.0.0.0"),
   EXT_AUTHZ_PORT: portNumber.default(9191),
   EXT_AUTHZ_METRICS_PORT: portNumber.default(9192),
@@ -29,7 +31,9 @@ export const ExtAuthzEnvSchema = z.object({
   JWT_JWKS_URL: z.url({ protocol: /^https?$/, error: "expected an http(s) URL" }).optional(),
   JWT_ISSUER: z.string().min(1).default("http://localhost:8010"),
   JWT_AUDIENCE: z.string().min(1).default("mcp-gateway"),
-  JWT_ALLOWED_ALGORITHMS: commaList.default(["HS256"]),
+  /** The original product's single-algorithm setting: the allowed list when that is unset. */
+  JWT_ALGORITHM: z.string().min(1).default("HS256"),
+  JWT_ALLOWED_ALGORITHMS: commaList.optional(),
   JWT_CLOCK_SKEW_SECONDS: nonNegativeIntString.pipe(z.number().max(600)).default(30),
   /** 0 disables the age rule (then `iat` is optional); default one day. */
   JWT_MAX_TOKEN_AGE_MINUTES: nonNegativeIntString.default(1440),
@@ -58,11 +62,17 @@ export const ExtAuthzEnvSchema = z.object({
   DATABASE_URL: z.string().optional(),
   SHUTDOWN_GRACE_MS: positiveIntString.default(10_000),
 });
-export type ExtAuthzEnv = z.infer<typeof ExtAuthzEnvSchema>;
+export type ExtAuthzEnv = Omit<z.infer<typeof ExtAuthzEnvSchema>, "JWT_ALLOWED_ALGORITHMS"> & {
+  JWT_ALLOWED_ALGORITHMS: string[];
+};
 
 /** Throws an EnvError listing every bad variable (values never echoed). */
 export function parseExtAuthzEnv(env: EnvSource = process.env): ExtAuthzEnv {
-  const parsed = parseEnv(ExtAuthzEnvSchema, env);
+  const raw = parseEnv(ExtAuthzEnvSchema, env);
+  const parsed: ExtAuthzEnv = {
+    ...raw,
+    JWT_ALLOWED_ALGORITHMS: raw.JWT_ALLOWED_ALGORITHMS ?? [raw.JWT_ALGORITHM],
+  };
   const sources = [
     env.JWT_SECRET_KEY ? "JWT_SECRET_KEY" : undefined,
     parsed.JWT_PUBLIC_KEY ? "JWT_PUBLIC_KEY" : undefined,

@@ -38,7 +38,7 @@ async function main(): Promise<void> {
   await migrateToLatest(database.db);
   const sync = await syncRegistry(database.db, loaded.config.tools);
   logger.info({ added: sync.added, deactivated: sync.deactivated }, "tool registry synced");
-  const audit = createAuditWriter({ db: database.db, logger });
+  const audit = createAuditWriter({ db: database.db, logger, maxQueue: env.AUDIT_QUEUE_MAX });
 
   const router = await startRouter({
     config: loaded.config,

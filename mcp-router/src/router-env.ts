@@ -1,5 +1,6 @@
 import { z } from "zod";
 import {
+  auditEnvShape,
   baseEnvShape,
   commaList,
   parseEnv,
@@ -15,6 +16,7 @@ import {
  */
 export const RouterEnvSchema = z.object({
   ...baseEnvShape,
+  ...auditEnvShape,
   AUTHZ_MODE: z.enum(["envoy", "direct"]).default("envoy"),
   EXT_AUTHZ_ADDRESS: z.string().min(1).default("127.0.0.1:9191"),
   EXT_AUTHZ_TIMEOUT_MS: positiveIntString.default(1000),
