@@ -2,11 +2,11 @@ import { execFile } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { describe, expect, it } from "vitest";
-import { parseTokenArgs, signDevToken } from "../../dev/token-cli.ts";
-import { tokenSettings } from "../src/main.ts";
-import { createTokenVerifier } from "../src/policy/token.ts";
-import { createTokenKeys } from "../src/runtime/keys.ts";
-import { parseExtAuthzEnv } from "../src/settings.ts";
+import { parseTokenArgs, signDevToken } from "../token-cli.ts";
+import { tokenSettings } from "../../ext-authz/src/main.ts";
+import { createTokenVerifier } from "../../ext-authz/src/policy/token.ts";
+import { createTokenKeys } from "../../ext-authz/src/runtime/keys.ts";
+import { parseExtAuthzEnv } from "../../ext-authz/src/settings.ts";
 
 const run = promisify(execFile);
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
