@@ -2,9 +2,14 @@ import { HEADER } from "../../contract/src/headers.ts";
 import type { InboundMessage } from "./json-rpc-message.ts";
 import type { RouterResponse } from "./http-types.ts";
 import { inFlightKey } from "./in-flight.ts";
-import { handleToolsCall, handleToolsList, rpcError, rpcResult } from "./mcp-tools.ts";
+import { handleToolsList, rpcError, rpcResult } from "./mcp-tools.ts";
 import { ALL_VERSIONS, isLegacyVersion, negotiateLegacyVersion } from "./protocol-version.ts";
 import type { McpCall, RouterContext } from "./router-context.ts";
+import {
+  handleTaskRequest,
+  handleToolsCallWithTasks,
+  LEGACY_TASKS_CAPABILITY,
+} from "./tasks/mcp-tasks.ts";
 import type { SessionBinding } from "./session.ts";
 
 /**
@@ -59,7 +64,7 @@ export async function handleLegacyPost(
     const description = ctx.config.tools.scopes[call.scope]?.description;
     const response = rpcResult(call, message.request.id, {
       protocolVersion: version,
-      capabilities: { tools: { listChanged: false } },
+      capabilities: { tools: { listChanged: false }, tasks: LEGACY_TASKS_CAPABILITY },
       serverInfo: ctx.serverInfo,
       ...(description === undefined ? {} : { instructions: description }),
     });
@@ -92,9 +97,12 @@ export async function handleLegacyPost(
     case "tools/list":
       return handleToolsList(ctx, sessionCall, request.id, request.params);
     case "tools/call":
-      return handleToolsCall(ctx, sessionCall, request.id, request.params);
+      return handleToolsCallWithTasks(ctx, sessionCall, request.id, request.params);
     default:
-      return rpcError(sessionCall, "GW_METHOD_NOT_FOUND", request.id);
+      return (
+        (await handleTaskRequest(ctx, sessionCall, request.id, request.method, request.params)) ??
+        rpcError(sessionCall, "GW_METHOD_NOT_FOUND", request.id)
+      );
   }
 }
 

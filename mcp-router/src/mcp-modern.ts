@@ -2,7 +2,7 @@ import { HEADER } from "../../contract/src/headers.ts";
 import type { InboundMessage } from "./json-rpc-message.ts";
 import type { RouterResponse } from "./http-types.ts";
 import { inFlightKey } from "./in-flight.ts";
-import { handleToolsCall, handleToolsList, rpcError, rpcResult } from "./mcp-tools.ts";
+import { handleToolsList, rpcError, rpcResult } from "./mcp-tools.ts";
 import {
   ALL_VERSIONS,
   isModernVersion,
@@ -10,6 +10,8 @@ import {
   SERVER_INFO_META_KEY,
 } from "./protocol-version.ts";
 import type { McpCall, RouterContext } from "./router-context.ts";
+import { handleTaskRequest, handleToolsCallWithTasks } from "./tasks/mcp-tasks.ts";
+import { TASKS_EXTENSION_ID } from "./tasks/task-wire.ts";
 
 /**
  * The stateless 2026-07-28 revision: no initialize, no sessions, the version in every request's
@@ -114,7 +116,10 @@ export async function handleModernPost(
       const description = ctx.config.tools.scopes[call.scope]?.description;
       return rpcResult(call, request.id, {
         supportedVersions: ALL_VERSIONS,
-        capabilities: { tools: { listChanged: false } },
+        capabilities: {
+          tools: { listChanged: false },
+          extensions: { [TASKS_EXTENSION_ID]: {} },
+        },
         ...(description === undefined ? {} : { instructions: description }),
         ttlMs: ctx.listTtlMs,
         cacheScope: "private",
@@ -124,9 +129,13 @@ export async function handleModernPost(
     case "tools/list":
       return handleToolsList(ctx, call, request.id, request.params);
     case "tools/call":
-      return handleToolsCall(ctx, call, request.id, request.params);
+      return handleToolsCallWithTasks(ctx, call, request.id, request.params);
     default:
-      // 2026-07-28: an unknown method is HTTP 404 with -32601 (ping included: it was removed).
-      return rpcError(call, "GW_METHOD_NOT_FOUND", request.id, { status: 404 });
+      // 2026-07-28: an unknown method is HTTP 404 with -32601 (ping, tasks/result and
+      // tasks/list included: removed from this revision).
+      return (
+        (await handleTaskRequest(ctx, call, request.id, request.method, request.params)) ??
+        rpcError(call, "GW_METHOD_NOT_FOUND", request.id, { status: 404 })
+      );
   }
 }

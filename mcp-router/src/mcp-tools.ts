@@ -9,6 +9,7 @@ import { jsonResponse, rpcErrorResponse, sseEvent, type RouterResponse } from ".
 import { inFlightKey } from "./in-flight.ts";
 import { isToolAllowed } from "./invoke-tool.ts";
 import type { McpCall, RouterContext } from "./router-context.ts";
+import { withTaskSupport } from "./tasks/task-support.ts";
 
 /** tools/list and tools/call, shared by both protocol revisions (shaping differs by `call.era`). */
 
@@ -41,11 +42,18 @@ export async function handleToolsList(
   if (params?.cursor !== undefined)
     return rpcError(call, "GW_INVALID_PARAMS", id, { detail: "Unknown cursor" });
   const catalog = await ctx.catalog.get(call.scope);
+  const toolConfigs = ctx.config.tools.scopes[call.scope]?.tools ?? [];
   const tools = catalog.ok
     ? [...catalog.tools.values()]
         .filter((entry) => isToolAllowed(call.verdict.tools, call.scope, entry.name))
         .map((entry) =>
-          call.era === "modern" ? withoutExecution(entry.definition) : entry.definition,
+          call.era === "modern"
+            ? withoutExecution(entry.definition)
+            : // 2025 clients learn from execution.taskSupport what the gateway runs as a task.
+              withTaskSupport(
+                entry.definition,
+                toolConfigs.find((tool) => tool.name === entry.name),
+              ),
         )
     : [];
   const outcome = catalog.ok ? "ok" : "upstream_error";
@@ -160,9 +168,9 @@ export async function handleToolsCall(
   return { status: 200, headers: call.responseHeaders, events };
 }
 
-type Channel<T> = AsyncIterable<T> & { push(item: T): void; close(): void };
+export type Channel<T> = AsyncIterable<T> & { push(item: T): void; close(): void };
 
-function createChannel<T>(): Channel<T> {
+export function createChannel<T>(): Channel<T> {
   const items: T[] = [];
   let closed = false;
   let wake: (() => void) | undefined;

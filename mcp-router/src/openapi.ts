@@ -51,6 +51,60 @@ export function buildOpenApiDocument(tools: ToolsConfig, version: string): Recor
               examples: ["calculator.exact_calculate"],
             },
             arguments: { type: "object", additionalProperties: true },
+            async: {
+              type: "boolean",
+              description:
+                "Run in the background: answered 202 with a job to poll at status_url. Refused " +
+                "for tools whose task support is forbidden; required for tools that require it.",
+            },
+            ttl_ms: {
+              type: "integer",
+              minimum: 1,
+              description:
+                "Job lifetime in ms (async only); clamped to the configured maximum. The job and " +
+                "its result are deleted after it.",
+            },
+          },
+        },
+        JobAccepted: {
+          type: "object",
+          required: ["job_id", "status_url", "status", "request_id", "tool_name", "expires_at"],
+          properties: {
+            job_id: { type: "string", description: "Unguessable; only its owner can read it" },
+            status_url: { type: "string", examples: ["/mcp/jobs/3q2x…"] },
+            status: { type: "string", const: "working" },
+            request_id: { type: "string" },
+            tool_name: { type: "string" },
+            expires_at: { type: "string", format: "date-time" },
+            poll_interval_ms: { type: "integer" },
+          },
+        },
+        Job: {
+          type: "object",
+          required: ["job_id", "status", "tool_name", "created_at", "updated_at", "expires_at"],
+          properties: {
+            job_id: { type: "string" },
+            status: {
+              type: "string",
+              enum: ["working", "input_required", "completed", "failed", "cancelled"],
+            },
+            status_message: { type: "string" },
+            tool_name: { type: "string" },
+            created_at: { type: "string", format: "date-time" },
+            updated_at: { type: "string", format: "date-time" },
+            expires_at: { type: "string", format: "date-time" },
+            poll_interval_ms: { type: "integer", description: "Suggested polling interval" },
+            is_error: { type: "boolean", description: "completed only: result.isError" },
+            result: {
+              type: "object",
+              description: "completed only: the MCP CallToolResult, unchanged",
+            },
+            error: {
+              type: "object",
+              description: "failed only",
+              required: ["code", "message"],
+              properties: { code: { type: "string" }, message: { type: "string" } },
+            },
           },
         },
         InvokeResponse: {
@@ -94,6 +148,12 @@ export function buildOpenApiDocument(tools: ToolsConfig, version: string): Recor
                 "application/json": { schema: { $ref: "#/components/schemas/InvokeResponse" } },
               },
             },
+            "202": {
+              description: "async: the job was created; poll status_url (also in Location)",
+              content: {
+                "application/json": { schema: { $ref: "#/components/schemas/JobAccepted" } },
+              },
+            },
             "400": errorResponse("Malformed body or arguments"),
             "401": errorResponse("Missing or invalid token"),
             "403": errorResponse("Tool not permitted"),
@@ -104,6 +164,47 @@ export function buildOpenApiDocument(tools: ToolsConfig, version: string): Recor
             "502": errorResponse("Tool backend unavailable or invalid"),
             "503": errorResponse("Audit or authorization unavailable"),
             "504": errorResponse("Tool call timed out"),
+          },
+        },
+      },
+      "/mcp/jobs/{job_id}": {
+        parameters: [
+          {
+            name: "job_id",
+            in: "path",
+            required: true,
+            schema: { type: "string", pattern: "^[A-Za-z0-9_-]{1,128}$" },
+          },
+        ],
+        get: {
+          summary: "Status of a job; the result once it completed",
+          description:
+            "Another user's job id is answered exactly like a missing one (404). Expired jobs " +
+            "are gone.",
+          security: [{ bearer: [] }],
+          responses: {
+            "200": {
+              description: "The job",
+              content: { "application/json": { schema: { $ref: "#/components/schemas/Job" } } },
+            },
+            "401": errorResponse("Missing or invalid token"),
+            "403": errorResponse("No access to any tool"),
+            "404": errorResponse("No such job"),
+            "429": errorResponse("Rate limited"),
+          },
+        },
+        delete: {
+          summary: "Cancel a running job (aborts the tool call)",
+          security: [{ bearer: [] }],
+          responses: {
+            "200": {
+              description: "The cancelled job",
+              content: { "application/json": { schema: { $ref: "#/components/schemas/Job" } } },
+            },
+            "401": errorResponse("Missing or invalid token"),
+            "404": errorResponse("No such job"),
+            "409": errorResponse("The job already finished"),
+            "429": errorResponse("Rate limited"),
           },
         },
       },

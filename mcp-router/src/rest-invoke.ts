@@ -9,6 +9,8 @@ import {
   type RouterResponse,
 } from "./http-types.ts";
 import type { RouterContext } from "./router-context.ts";
+import { startJob } from "./tasks/rest-jobs.ts";
+import { checkTaskEligibility } from "./tasks/task-support.ts";
 import { isJsonContentType, isOriginAllowed } from "./transport-checks.ts";
 
 /**
@@ -19,8 +21,10 @@ import { isJsonContentType, isOriginAllowed } from "./transport-checks.ts";
 export const InvokeBodySchema = z.strictObject({
   tool_name: z.string().min(1).max(200),
   arguments: z.record(z.string(), z.unknown()).optional(),
-  /** Background execution (the jobs API); not served by this endpoint. */
+  /** Background execution: answered 202 with a job to poll at `/mcp/jobs/{id}`. */
   async: z.boolean().optional(),
+  /** Job lifetime (async only), bounded by tools.yaml `tasks.max_ttl_ms`. */
+  ttl_ms: z.number().int().positive().max(Number.MAX_SAFE_INTEGER).optional(),
 });
 export type InvokeBody = z.infer<typeof InvokeBodySchema>;
 
@@ -34,6 +38,7 @@ const REST_STATUS: Partial<Record<GatewayErrorCode, number>> = {
   GW_UPSTREAM_RESPONSE_TOO_LARGE: 502,
   GW_UPSTREAM_INVALID: 502,
   GW_METHOD_NOT_FOUND: 404,
+  GW_TASK_NOT_FOUND: 404,
 };
 
 export function restStatus(code: GatewayErrorCode): number {
@@ -43,10 +48,10 @@ export function restStatus(code: GatewayErrorCode): number {
 
 export function restError(
   code: GatewayErrorCode,
-  options: { detail?: string; requestId?: string; headers?: ResponseHeaders } = {},
+  options: { detail?: string; requestId?: string; headers?: ResponseHeaders; status?: number } = {},
 ): RouterResponse {
   return jsonResponse(
-    restStatus(code),
+    options.status ?? restStatus(code),
     {
       error: { code, message: options.detail ?? GATEWAY_ERRORS[code].message },
       ...(options.requestId === undefined ? {} : { request_id: options.requestId }),
@@ -99,11 +104,12 @@ export async function handleRestInvoke(
   }
   const { verdict } = auth;
   const headers = { ...auth.responseHeaders, [HEADER.requestId]: verdict.requestId };
-  const fail = (code: GatewayErrorCode, detail?: string) =>
+  const fail = (code: GatewayErrorCode, detail?: string, status?: number) =>
     restError(code, {
       requestId: verdict.requestId,
       headers,
       ...(detail === undefined ? {} : { detail }),
+      ...(status === undefined ? {} : { status }),
     });
 
   if (!isOriginAllowed(request.headers.origin, ctx.allowedOrigins))
@@ -117,10 +123,13 @@ export async function handleRestInvoke(
   }
   const parsed = InvokeBodySchema.safeParse(raw);
   if (!parsed.success) {
-    return fail("GW_INVALID_PARAMS", "Body must be {tool_name: string, arguments?: object}");
+    return fail(
+      "GW_INVALID_PARAMS",
+      "Body must be {tool_name: string, arguments?: object, async?: boolean, ttl_ms?: integer}",
+    );
   }
-  if (parsed.data.async === true) {
-    return fail("GW_INVALID_PARAMS", "async invocation is served by the jobs API");
+  if (parsed.data.ttl_ms !== undefined && parsed.data.async !== true) {
+    return fail("GW_INVALID_PARAMS", "ttl_ms applies to async invocations only");
   }
   const resolved = resolveToolName(ctx.config.tools, parsed.data.tool_name);
   if (resolved.kind === "ambiguous")
@@ -131,6 +140,32 @@ export async function handleRestInvoke(
   if (verdict.scope !== resolved.scope) {
     ctx.metrics.authzRejections.inc({ reason: "verdict_scope_mismatch" });
     return fail("GW_VERDICT_INVALID");
+  }
+
+  const eligibility = await checkTaskEligibility(ctx, {
+    scope: resolved.scope,
+    toolName: resolved.tool,
+    arguments: parsed.data.arguments,
+    allowedTools: verdict.tools,
+  });
+  // A call invokeTool would refuse is refused (and audited) there, async or not.
+  if (eligibility.ok) {
+    if (parsed.data.async === true && eligibility.support === "forbidden") {
+      return fail("GW_INVALID_PARAMS", "This tool cannot run as a job: call it without async");
+    }
+    if (parsed.data.async !== true && eligibility.support === "required") {
+      return fail("GW_INVALID_PARAMS", "This tool runs as a job only: send async: true");
+    }
+    if (parsed.data.async === true) {
+      return startJob(ctx, {
+        verdict,
+        scope: resolved.scope,
+        tool: resolved.tool,
+        arguments: parsed.data.arguments,
+        ttlMs: parsed.data.ttl_ms,
+        headers,
+      });
+    }
   }
 
   const result = await ctx.invokeTool({

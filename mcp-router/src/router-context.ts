@@ -8,6 +8,7 @@ import type { InFlightCalls } from "./in-flight.ts";
 import type { ToolInvoker } from "./invoke-tool.ts";
 import type { RouterMetrics } from "./metrics.ts";
 import type { SessionCodec, SessionRevocations } from "./session.ts";
+import type { TaskService } from "./tasks/task-service.ts";
 import type { ToolCatalog } from "./tool-catalog.ts";
 
 /** Everything the request handlers share, built once by startRouter. */
@@ -18,6 +19,8 @@ export type RouterContext = {
   revocations: SessionRevocations;
   catalog: ToolCatalog;
   invokeTool: ToolInvoker;
+  /** Background tool calls (MCP tasks and REST jobs). */
+  tasks: TaskService;
   inFlight: InFlightCalls;
   audit: AuditSink;
   metrics: RouterMetrics;

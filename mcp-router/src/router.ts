@@ -5,6 +5,7 @@ import { createAuthzClient, type AuthzClient } from "../../contract/src/authz-wi
 import type { Logger } from "../../contract/src/log.ts";
 import type { GatewayConfig } from "../../config/src/load-config.ts";
 import { listActiveTools, recordObservedDefinition } from "../../store/src/registry.ts";
+import { createTaskStore } from "../../store/src/task-store.ts";
 import type { DB } from "../../store/src/schema.ts";
 import { buildAuditEvent, type AuditSink } from "./audit.ts";
 import { createAuthorizer, type AuthzSettings } from "./authorization.ts";
@@ -19,6 +20,8 @@ import { buildOpenApiDocument } from "./openapi.ts";
 import { handleDocs, handleMetrics, handleReady, type ReadinessProbe } from "./ops-endpoints.ts";
 import { handleRestInvoke } from "./rest-invoke.ts";
 import type { RouterContext } from "./router-context.ts";
+import { handleRestJob, JOBS_PREFIX } from "./tasks/rest-jobs.ts";
+import { createTaskService, type TaskService } from "./tasks/task-service.ts";
 import { chooseRevocations } from "./session-revocations.ts";
 import { createSessionCodec, deriveSessionKey, type SessionRevocations } from "./session.ts";
 import { createToolCatalog, type ToolCatalog } from "./tool-catalog.ts";
@@ -55,6 +58,13 @@ export type StartRouterOptions = {
   catalogRefreshMs?: number;
   /** Where ended sessions are recorded; default: the database table when present, else memory. */
   sessionRevocations?: SessionRevocations;
+  /** Background task runner: lease, heartbeat and sweep timing, and this replica's lease id. */
+  tasks?: {
+    replicaId?: string;
+    leaseMs?: number;
+    heartbeatMs?: number;
+    sweepIntervalMs?: number;
+  };
 };
 
 export type RouterHandle = {
@@ -62,8 +72,11 @@ export type RouterHandle = {
   url: string;
   /** The tools/call path (checks, forwarding, limits, audit) for in-process callers such as tasks. */
   invokeTool: ToolInvoker;
+  /** MCP tasks and REST jobs (shared store; this replica's runner and sweeper). */
+  tasks: TaskService;
   catalog: ToolCatalog;
   metrics: RouterMetrics;
+  /** Stops accepting requests; tasks running here are marked failed (they cannot outlive it). */
   close(): Promise<void>;
 };
 
@@ -126,6 +139,24 @@ export async function startRouter(options: StartRouterOptions): Promise<RouterHa
     },
   });
   const revocations = options.sessionRevocations ?? (await chooseRevocations(options.db, logger));
+  const invokeTool = createToolInvoker({
+    config: options.config,
+    catalog,
+    pools,
+    audit: options.audit,
+    toolSecret: options.toolSecret,
+    logger,
+    metrics,
+  });
+  const tasks = createTaskService({
+    store: createTaskStore(options.db),
+    settings: options.config.tools.tasks,
+    invokeTool,
+    audit: options.audit,
+    logger: logger.child({ component: "tasks" }),
+    onAuditFailure: () => metrics.auditFailures.inc({ reason: "task" }),
+    ...options.tasks,
+  });
 
   const ctx: RouterContext = {
     config: options.config,
@@ -141,15 +172,8 @@ export async function startRouter(options: StartRouterOptions): Promise<RouterHa
     }),
     revocations,
     catalog,
-    invokeTool: createToolInvoker({
-      config: options.config,
-      catalog,
-      pools,
-      audit: options.audit,
-      toolSecret: options.toolSecret,
-      logger,
-      metrics,
-    }),
+    invokeTool,
+    tasks,
     inFlight,
     audit: options.audit,
     metrics,
@@ -193,6 +217,7 @@ export async function startRouter(options: StartRouterOptions): Promise<RouterHa
       return handleDocs(request, openApi);
     }
     if (path === "/mcp/invoke") return handleRestInvoke(ctx, request);
+    if (path.startsWith(JOBS_PREFIX)) return handleRestJob(ctx, request);
     if (path.startsWith("/.well-known/oauth-protected-resource") && settings.mode === "direct") {
       // ext-authz answers resource metadata itself (a local reply); direct mode relays it.
       const read = await request.readBody();
@@ -237,10 +262,12 @@ export async function startRouter(options: StartRouterOptions): Promise<RouterHa
     port: server.port,
     url: `http://${urlHost}:${server.port}`,
     invokeTool: ctx.invokeTool,
+    tasks,
     catalog,
     metrics,
     async close() {
-      await server.close();
+      // Together: a tasks/result stream waiting on a local task ends when the task is failed.
+      await Promise.all([server.close(), tasks.close()]);
       catalog.close();
       await pools.close();
       ownedAuthzClient?.close();
@@ -252,6 +279,7 @@ function routeLabel(path: string): string {
   if (path === "/mcp/invoke" || path === "/health" || path === "/ready" || path === "/metrics")
     return path;
   if (path.startsWith("/docs")) return "/docs";
+  if (path.startsWith(JOBS_PREFIX)) return "/mcp/jobs/{id}";
   const scoped = SCOPED_PATH.exec(path);
   return scoped ? "/{scope}/mcp" : "other";
 }

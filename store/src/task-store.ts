@@ -16,6 +16,8 @@ export type NewTask = {
   request?: unknown;
   requestId?: string | null;
   statusMessage?: string | null;
+  /** Created already leased, so a worker that dies before its first heartbeat still expires. */
+  lease?: { owner: string; ms: number };
   now?: Date;
 };
 
@@ -41,7 +43,10 @@ export type TaskStore = {
   /** For the task runner, which acts for the owner already checked at creation. */
   getById(id: string): Promise<TaskRow | undefined>;
   /** Newest first; `nextCursor` is opaque. Throws InvalidCursorError for a cursor it did not issue. */
-  list(owner: TaskOwner, page?: { cursor?: string; limit?: number }): Promise<TaskPage>;
+  list(
+    owner: TaskOwner,
+    page?: { cursor?: string; limit?: number; scope?: string },
+  ): Promise<TaskPage>;
   /** Changes the status of a non-terminal task (e.g. to input_required and back). */
   updateStatus(
     id: string,
@@ -61,8 +66,18 @@ export type TaskStore = {
   claim(id: string, leaseOwner: string, leaseMs: number, now?: Date): Promise<boolean>;
   /** Extends our lease; false when it was lost (expired and taken, or the task ended). */
   heartbeat(id: string, leaseOwner: string, leaseMs: number, now?: Date): Promise<boolean>;
-  /** Fails working tasks whose worker stopped renewing its lease. Returns how many. */
-  failExpiredLeases(now?: Date): Promise<number>;
+  /**
+   * Renews this worker's leases on the given non-terminal tasks in one statement; returns the ids
+   * still held (a missing id was cancelled or failed elsewhere).
+   */
+  heartbeatMany(
+    ids: readonly string[],
+    leaseOwner: string,
+    leaseMs: number,
+    now?: Date,
+  ): Promise<string[]>;
+  /** Fails working tasks whose worker stopped renewing its lease. Returns the tasks it failed. */
+  failExpiredLeases(now?: Date, error?: unknown): Promise<TaskRow[]>;
   /** Deletes tasks past their ttl. Returns how many. */
   purgeExpired(now?: Date): Promise<number>;
 };
@@ -137,8 +152,9 @@ export function createTaskStore(db: Kysely<DB>): TaskStore {
           request: json(input.request),
           result: null,
           error: null,
-          lease_owner: null,
-          lease_expires_at: null,
+          lease_owner: input.lease?.owner ?? null,
+          lease_expires_at:
+            input.lease === undefined ? null : new Date(now.getTime() + input.lease.ms),
           request_id: input.requestId ?? null,
         })
         .returningAll()
@@ -166,6 +182,7 @@ export function createTaskStore(db: Kysely<DB>): TaskStore {
         .selectAll()
         .where("owner_subject", "=", owner.subject)
         .where("owner_tenant", "=", tenantKey(owner));
+      if (page.scope !== undefined) query = query.where("scope", "=", page.scope);
       if (page.cursor !== undefined) {
         const after = decodeCursor(page.cursor);
         query = query.where((eb) =>
@@ -273,22 +290,39 @@ export function createTaskStore(db: Kysely<DB>): TaskStore {
       return row !== undefined;
     },
 
-    async failExpiredLeases(now = new Date()) {
-      const rows = await db
+    async heartbeatMany(ids, leaseOwner, leaseMs, now = new Date()) {
+      const held: string[] = [];
+      // Bounded statements: PostgreSQL caps bind parameters per query.
+      for (let start = 0; start < ids.length; start += 1000) {
+        // No expiry condition: only the sweeper takes a lease away, by failing the task.
+        const rows = await db
+          .updateTable("tasks")
+          .set({ lease_expires_at: new Date(now.getTime() + leaseMs) })
+          .where("id", "in", ids.slice(start, start + 1000))
+          .where("lease_owner", "=", leaseOwner)
+          .where("status", "in", ACTIVE_TASK_STATUSES)
+          .returning("id")
+          .execute();
+        held.push(...rows.map((row) => row.id));
+      }
+      return held;
+    },
+
+    async failExpiredLeases(now = new Date(), error: unknown = { code: "lease_expired" }) {
+      return db
         .updateTable("tasks")
         .set({
           status: "failed",
           status_message: "the worker running this task stopped",
-          error: JSON.stringify({ code: "lease_expired" }),
+          error: json(error) ?? "null",
           updated_at: now,
           lease_owner: null,
           lease_expires_at: null,
         })
         .where("status", "in", ACTIVE_TASK_STATUSES)
         .where("lease_expires_at", "<", now)
-        .returning("id")
+        .returningAll()
         .execute();
-      return rows.length;
     },
 
     async purgeExpired(now = new Date()) {

@@ -133,7 +133,7 @@ describe.each(backends)("task store on $name", (backend) => {
     expect(await tasks.claim(task.id, "worker-b", 10_000, at(2))).toBe(false);
     expect(await tasks.heartbeat(task.id, "worker-a", 10_000, at(5))).toBe(true);
     expect(await tasks.heartbeat(task.id, "worker-b", 10_000, at(5))).toBe(false);
-    expect(await tasks.failExpiredLeases(at(10))).toBe(0);
+    expect(await tasks.failExpiredLeases(at(10))).toEqual([]);
     // worker-a stopped renewing: its lease ran out at 15s.
     expect(await tasks.heartbeat(task.id, "worker-a", 10_000, at(16))).toBe(false);
     expect(await tasks.claim(task.id, "worker-b", 10_000, at(16))).toBe(true);
@@ -144,7 +144,7 @@ describe.each(backends)("task store on $name", (backend) => {
 
     const other = await create();
     await tasks.claim(other.id, "worker-c", 1000, at(1));
-    expect(await tasks.failExpiredLeases(at(20))).toBe(1);
+    expect((await tasks.failExpiredLeases(at(20))).map((row) => row.id)).toEqual([other.id]);
     expect(await tasks.getById(other.id)).toMatchObject({
       status: "failed",
       error: { code: "lease_expired" },
@@ -152,6 +152,60 @@ describe.each(backends)("task store on $name", (backend) => {
     });
     expect(await tasks.getById(task.id)).toMatchObject({ status: "working" });
     expect(await tasks.claim(other.id, "worker-d", 1000, at(21))).toBe(false);
+  });
+
+  it("creates a task already leased, renews a worker's leases at once, and fails lost ones", async () => {
+    const leased = await tasks.create({
+      owner: alice,
+      scope: "docs",
+      tool: "generate_document",
+      ttlMs: 60_000,
+      lease: { owner: "worker-a", ms: 5000 },
+      now: at(0),
+    });
+    expect(leased).toMatchObject({ lease_owner: "worker-a", lease_expires_at: at(5) });
+    const second = await tasks.create({
+      owner: bob,
+      scope: "docs",
+      tool: "generate_document",
+      ttlMs: 60_000,
+      lease: { owner: "worker-a", ms: 5000 },
+      now: at(0),
+    });
+    const foreign = await create();
+    await tasks.claim(foreign.id, "worker-b", 5000, at(0));
+    await tasks.cancel(second.id, bob, at(1));
+    expect(
+      (
+        await tasks.heartbeatMany([leased.id, second.id, foreign.id], "worker-a", 5000, at(4))
+      ).sort(),
+    ).toEqual([leased.id]);
+    expect(await tasks.heartbeatMany([], "worker-a", 5000, at(4))).toEqual([]);
+    expect(await tasks.getById(leased.id)).toMatchObject({ lease_expires_at: at(9) });
+    const failed = await tasks.failExpiredLeases(at(6), { code: -32603, message: "stopped" });
+    expect(failed.map((row) => row.id)).toEqual([foreign.id]);
+    expect(failed[0]).toMatchObject({
+      status: "failed",
+      error: { code: -32603, message: "stopped" },
+    });
+    // A lease that expired without being taken away is renewed by its worker.
+    expect(await tasks.heartbeatMany([leased.id], "worker-a", 5000, at(20))).toEqual([leased.id]);
+  });
+
+  it("filters an owner's list by scope", async () => {
+    await create(alice, 0, { id: "in-docs" });
+    await tasks.create({
+      id: "in-calc",
+      owner: alice,
+      scope: "calculator",
+      tool: "add",
+      ttlMs: 60_000,
+      now: at(1),
+    });
+    expect((await tasks.list(alice, { scope: "calculator" })).tasks.map((t) => t.id)).toEqual([
+      "in-calc",
+    ]);
+    expect((await tasks.list(alice)).tasks).toHaveLength(2);
   });
 
   it("purges tasks past their ttl", async () => {

@@ -1,0 +1,119 @@
+import type { GatewayErrorCode } from "../../../contract/src/errors.ts";
+import { HEADER } from "../../../contract/src/headers.ts";
+import type { VerdictClaims } from "../../../contract/src/verdict.ts";
+import {
+  jsonResponse,
+  type ResponseHeaders,
+  type RouterRequest,
+  type RouterResponse,
+} from "../http-types.ts";
+import { restError } from "../rest-invoke.ts";
+import type { RouterContext } from "../router-context.ts";
+import { isOriginAllowed } from "../transport-checks.ts";
+import { jobView, TASK_ID_RE } from "./task-wire.ts";
+
+/**
+ * The REST face of tasks: `POST /mcp/invoke {"async": true}` creates one (202), `GET
+ * /mcp/jobs/{id}` reads it (with the result once done), `DELETE /mcp/jobs/{id}` cancels it. Same
+ * task service, store, ownership and audit as MCP tasks.
+ */
+
+export const JOBS_PREFIX = "/mcp/jobs/";
+
+export function jobStatusUrl(id: string): string {
+  return `${JOBS_PREFIX}${id}`;
+}
+
+export async function startJob(
+  ctx: RouterContext,
+  input: {
+    verdict: VerdictClaims;
+    scope: string;
+    tool: string;
+    arguments: Record<string, unknown> | undefined;
+    ttlMs: number | undefined;
+    headers: ResponseHeaders;
+  },
+): Promise<RouterResponse> {
+  const { verdict } = input;
+  const started = await ctx.tasks.start({
+    scope: input.scope,
+    tool: input.tool,
+    arguments: input.arguments,
+    identity: verdict,
+    allowedTools: verdict.tools,
+    requestId: verdict.requestId,
+    ...(input.ttlMs === undefined ? {} : { requestedTtlMs: input.ttlMs }),
+    via: "rest",
+    logger: ctx.logger,
+  });
+  if (!started.ok) {
+    return restError(started.error, { requestId: verdict.requestId, headers: input.headers });
+  }
+  const statusUrl = jobStatusUrl(started.task.id);
+  return jsonResponse(
+    202,
+    {
+      job_id: started.task.id,
+      status_url: statusUrl,
+      status: started.task.status,
+      request_id: verdict.requestId,
+      tool_name: `${input.scope}.${input.tool}`,
+      expires_at: started.task.expires_at.toISOString(),
+      ...(started.task.poll_interval_ms === null
+        ? {}
+        : { poll_interval_ms: started.task.poll_interval_ms }),
+    },
+    { ...input.headers, location: statusUrl },
+  );
+}
+
+export async function handleRestJob(
+  ctx: RouterContext,
+  request: RouterRequest,
+): Promise<RouterResponse> {
+  if (request.method !== "GET" && request.method !== "DELETE") {
+    return restError("GW_METHOD_NOT_ALLOWED", { headers: { allow: "GET, DELETE" } });
+  }
+  const jobId = request.path.slice(JOBS_PREFIX.length);
+  if (!TASK_ID_RE.test(jobId)) return restError("GW_NOT_FOUND");
+  const read = await request.readBody();
+  if (!read.ok) return restError("GW_PAYLOAD_TOO_LARGE");
+  const auth = await ctx.authorizer.authorize({
+    request,
+    body: read.body,
+    // A scope-bound route (Envoy context_extensions) or the "rest" verdict scope: both valid here.
+    scope: undefined,
+    contextExtensions: {},
+  });
+  if (!auth.ok) {
+    ctx.metrics.authzRejections.inc({ reason: auth.reason });
+    ctx.logger.info({ path: "/mcp/jobs", reason: auth.reason }, "request refused before jobs");
+    return auth.response;
+  }
+  const { verdict } = auth;
+  const headers = { ...auth.responseHeaders, [HEADER.requestId]: verdict.requestId };
+  const fail = (code: GatewayErrorCode, detail?: string, status?: number) =>
+    restError(code, {
+      requestId: verdict.requestId,
+      headers,
+      ...(detail === undefined ? {} : { detail }),
+      ...(status === undefined ? {} : { status }),
+    });
+  if (!isOriginAllowed(request.headers.origin, ctx.allowedOrigins)) {
+    return fail("GW_ORIGIN_FORBIDDEN");
+  }
+
+  if (request.method === "GET") {
+    const task = await ctx.tasks.get(jobId, verdict);
+    if (task === undefined) return fail("GW_TASK_NOT_FOUND", "Job not found");
+    return jsonResponse(200, jobView(task), headers);
+  }
+  const cancelled = await ctx.tasks.cancel(jobId, verdict, verdict.requestId);
+  if (!cancelled.ok) {
+    return cancelled.reason === "not_found"
+      ? fail("GW_TASK_NOT_FOUND", "Job not found")
+      : fail("GW_INVALID_PARAMS", "Job already finished", 409);
+  }
+  return jsonResponse(200, jobView(cancelled.task), headers);
+}
