@@ -82,6 +82,8 @@ export const TasksConfigSchema = z
     max_ttl_ms: positiveInt.default(86_400_000),
     max_result_bytes: positiveInt.default(4_194_304),
     poll_interval_ms: positiveInt.default(1000),
+    /** Longest a task's backend call may run, however long the task itself is kept. */
+    max_run_ms: positiveInt.default(900_000),
   })
   .refine((tasks) => tasks.default_ttl_ms <= tasks.max_ttl_ms, {
     path: ["default_ttl_ms"],
@@ -100,6 +102,7 @@ export const ToolsConfigSchema = z.strictObject({
     max_ttl_ms: 86_400_000,
     max_result_bytes: 4_194_304,
     poll_interval_ms: 1000,
+    max_run_ms: 900_000,
   }),
   scopes: z
     .record(ScopeNameSchema, ScopeSchema)

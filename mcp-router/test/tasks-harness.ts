@@ -18,11 +18,11 @@ export const TASKS_EXTENSION = "io.modelcontextprotocol/tasks";
 
 export function tasksConfig(
   backendUrl: string,
-  options: { maxTtlMs?: number } = {},
+  options: { maxTtlMs?: number; maxRunMs?: number } = {},
 ): GatewayConfig {
   const toolsYaml = `
 version: 1
-tasks: { default_ttl_ms: 60000, max_ttl_ms: ${options.maxTtlMs ?? 120000}, max_result_bytes: 20000, poll_interval_ms: 100 }
+tasks: { default_ttl_ms: 60000, max_ttl_ms: ${options.maxTtlMs ?? 120000}, max_result_bytes: 20000, poll_interval_ms: 100, max_run_ms: ${options.maxRunMs ?? 600000} }
 scopes:
   calc:
     backend_url: ${backendUrl}

@@ -294,6 +294,32 @@ describe("2025-11-25 tasks on the wire", () => {
   });
 });
 
+describe("task run time", () => {
+  it("stops a backend call at tasks.max_run_ms even when the task lives much longer", async () => {
+    const bounded = await startRouterFixture({
+      config: (url) => tasksConfig(url, { maxRunMs: 300 }),
+    });
+    try {
+      const boundedEndpoint = `${bounded.router.url}/calc/mcp`;
+      const session = await openSession(boundedEndpoint);
+      const aborted = once(bounded.backend.events, "client-closed");
+      const created = await legacyCall(boundedEndpoint, session, "tools/call", {
+        name: "slow",
+        arguments: { ms: 60_000 },
+        task: { ttl: 60_000 },
+      });
+      const taskId = (created.result?.task as { taskId: string }).taskId;
+      const result = await legacyCall(boundedEndpoint, session, "tasks/result", { taskId });
+      expect(result.error).toMatchObject({ data: { code: "GW_UPSTREAM_TIMEOUT" } });
+      await aborted;
+      const task = await legacyCall(boundedEndpoint, session, "tasks/get", { taskId });
+      expect(task.result).toMatchObject({ status: "failed", ttl: 60_000 });
+    } finally {
+      await bounded.close();
+    }
+  });
+});
+
 describe("2026-07-28 tasks extension", () => {
   it("advertises the extension and answers tools/call with a task when the request declares it", async () => {
     const discover = await modernCall(endpoint, "server/discover");

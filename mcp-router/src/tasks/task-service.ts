@@ -195,8 +195,9 @@ export function createTaskService(options: TaskServiceOptions): TaskService {
         via: "task",
         taskId: task.id,
         signal: controller.signal,
-        // A result after the task expired could never be read: the ttl bounds the call.
-        timeoutMs: task.ttl_ms,
+        // A result after the task expired could never be read, and no backend call may hold a
+        // connection for a whole day: the shorter of ttl and max_run_ms bounds the call.
+        timeoutMs: Math.min(task.ttl_ms, settings.max_run_ms),
         maxResponseBytes: settings.max_result_bytes,
         logger: log,
       });
