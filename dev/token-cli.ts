@@ -1,20 +1,21 @@
 /**
- * Development token: `npm run token -- --user demo --roles developer [--tenant t] [--ttl 3600]`.
+ * Development token:
+ * `NODE_ENV=development npm run token -- --user demo --roles developer [--tenant t] [--ttl 3600]`.
  * Reads the same environment as ext-authz and signs with its HMAC key, so the token is exactly
- * what ext-authz accepts. Prints only the token on stdout; refuses to run with NODE_ENV=production.
+ * what ext-authz accepts. Prints only the token on stdout; runs only with NODE_ENV=development|test.
  */
 import { randomUUID } from "node:crypto";
 import { pathToFileURL } from "node:url";
 import { parseArgs } from "node:util";
 import { SignJWT } from "jose";
-import { EnvError, type EnvSource } from "../config/src/env.ts";
+import { devSecretDefault, EnvError, isDevelopment, type EnvSource } from "../config/src/env.ts";
 import { HMAC_ALGORITHMS } from "../ext-authz/src/policy/token.ts";
 import { parseExtAuthzEnv } from "../ext-authz/src/settings.ts";
 
 export type TokenRequest = { user: string; roles: string[]; tenant?: string; ttlSeconds: number };
 
 const USAGE =
-  "usage: npm run token -- --user <id> --roles <role[,role...]> [--tenant <tenant>] [--ttl <seconds>]";
+  "usage: NODE_ENV=development npm run token -- --user <id> --roles <role[,role...]> [--tenant <tenant>] [--ttl <seconds>]";
 const MAX_TTL_SECONDS = 7 * 24 * 3600;
 
 export function parseTokenArgs(
@@ -60,10 +61,20 @@ export async function signDevToken(
   source: EnvSource,
   nowMs = Date.now(),
 ): Promise<string> {
-  // The token command is a development tool: an unset NODE_ENV means development here.
-  const nodeEnv = source.NODE_ENV ?? "development";
-  if (nodeEnv === "production") throw new Error("refusing to mint tokens with NODE_ENV=production");
-  const env = parseExtAuthzEnv({ ...source, NODE_ENV: nodeEnv });
+  // An unset NODE_ENV is how production hosts often look, and a token minted there with a
+  // production key would be a real credential: without an explicit development NODE_ENV only the
+  // documented development key (JWT_SECRET_KEY unset) may sign.
+  const devKeyOnly =
+    !source.NODE_ENV &&
+    (!source.JWT_SECRET_KEY || source.JWT_SECRET_KEY === devSecretDefault("JWT_SECRET_KEY"));
+  const effective: EnvSource = devKeyOnly ? { ...source, NODE_ENV: "development" } : source;
+  if (!isDevelopment(effective)) {
+    throw new Error(
+      `refusing to mint tokens with NODE_ENV=${source.NODE_ENV || "(unset)"} and a configured key: ` +
+        "set NODE_ENV=development or NODE_ENV=test (development tool only)",
+    );
+  }
+  const env = parseExtAuthzEnv(effective);
   if (env.JWT_SECRET_KEY === undefined) {
     throw new Error(
       "ext-authz verifies with a public key or JWKS; tokens must come from that issuer",

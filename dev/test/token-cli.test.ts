@@ -9,6 +9,7 @@ import { createTokenKeys } from "../../ext-authz/src/runtime/keys.ts";
 import { parseExtAuthzEnv } from "../../ext-authz/src/settings.ts";
 
 const run = promisify(execFile);
+const STRONG_KEY = "jwt-secret-0123456789-abcdefghijklmnopq";
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 
 function verifierFor(env: Record<string, string | undefined>) {
@@ -49,17 +50,39 @@ describe("dev token command", () => {
     });
   });
 
-  it("uses the development defaults when NODE_ENV is unset", async () => {
-    const token = await signDevToken({ user: "demo", roles: ["developer"], ttlSeconds: 60 }, {});
+  it.each(["development", "test"])(
+    "uses the development defaults with NODE_ENV=%s",
+    async (nodeEnv) => {
+      const token = await signDevToken(
+        { user: "demo", roles: ["developer"], ttlSeconds: 60 },
+        { NODE_ENV: nodeEnv },
+      );
+      expect(await verifierFor({ NODE_ENV: "development" }).verify(token)).toMatchObject({
+        ok: true,
+      });
+    },
+  );
+
+  it("signs with the development key when NODE_ENV is unset and no key is configured", async () => {
+    const token = await signDevToken({ user: "u", roles: ["developer"], ttlSeconds: 60 }, {});
     expect(await verifierFor({ NODE_ENV: "development" }).verify(token)).toMatchObject({
       ok: true,
     });
   });
 
-  it("refuses production and public-key setups", async () => {
-    await expect(
-      signDevToken({ user: "u", roles: ["r"], ttlSeconds: 60 }, { NODE_ENV: "production" }),
-    ).rejects.toThrow(/production/);
+  it.each([
+    ["unset with a configured key", { JWT_SECRET_KEY: STRONG_KEY }],
+    ["empty with a configured key", { NODE_ENV: "", JWT_SECRET_KEY: STRONG_KEY }],
+    ["production", { NODE_ENV: "production" }],
+    ["production with a configured key", { NODE_ENV: "production", JWT_SECRET_KEY: STRONG_KEY }],
+    ["staging", { NODE_ENV: "staging" }],
+  ])("refuses NODE_ENV %s with a clear message", async (_label, env) => {
+    await expect(signDevToken({ user: "u", roles: ["r"], ttlSeconds: 60 }, env)).rejects.toThrow(
+      /refusing to mint tokens.*set NODE_ENV=development or NODE_ENV=test/,
+    );
+  });
+
+  it("refuses public-key setups", async () => {
     await expect(
       signDevToken(
         { user: "u", roles: ["r"], ttlSeconds: 60 },
@@ -103,6 +126,20 @@ describe("dev token command", () => {
       ok: true,
       request: { user: "demo", roles: ["developer", "analyst"], tenant: "t", ttlSeconds: 3600 },
     });
+  });
+
+  it("exits 1 with the reason on stderr when NODE_ENV is unset and a key is configured", async () => {
+    const failed = await run(
+      process.execPath,
+      ["--import", "tsx", "dev/token-cli.ts", "--user", "demo", "--roles", "developer"],
+      { cwd: ROOT, env: { PATH: process.env.PATH, JWT_SECRET_KEY: STRONG_KEY } },
+    ).then(
+      () => undefined,
+      (error: { code?: number; stdout?: string; stderr?: string }) => error,
+    );
+    expect(failed?.code).toBe(1);
+    expect(failed?.stdout).toBe("");
+    expect(failed?.stderr).toMatch(/NODE_ENV=\(unset\).*NODE_ENV=development/);
   });
 
   it("prints only the token on stdout", async () => {

@@ -3,6 +3,7 @@
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { parse, parseAllDocuments } from "yaml";
+import { parseExtAuthzEnv } from "../../ext-authz/src/settings.ts";
 
 // The gateway's payload limit (MAX_REQUEST_BYTES default). Envoy must buffer exactly this much
 // for ext-authz: less would refuse bodies the router accepts, more would let ext-authz see a
@@ -54,6 +55,16 @@ describe("envoy.yaml", () => {
     expect(envoy.admin.address.socket_address.address).toBe("127.0.0.1");
   });
 
+  it("waits for ext-authz longer than ext-authz waits for the JWKS", () => {
+    // A JWKS fetch that ext-authz would still complete must not be cut by Envoy's timeout.
+    const jwksTimeoutMs = parseExtAuthzEnv({ NODE_ENV: "test" }).JWT_JWKS_TIMEOUT_MS;
+    expect(seconds(extAuthz.grpc_service.timeout) * 1000).toBeGreaterThan(jwksTimeoutMs);
+  });
+
+  it("validates the header mutations ext-authz returns", () => {
+    expect(extAuthz.validate_mutations).toBe(true);
+  });
+
   it("authorizes fail-closed over gRPC v3 with the whole body", () => {
     expect(extAuthz).toBeDefined();
     expect(extAuthz.transport_api_version).toBe("V3");
@@ -92,6 +103,21 @@ describe("envoy.yaml", () => {
     );
   });
 
+  it("logs paths without their query string (a refused ?access_token= stays out of the log)", () => {
+    const logFormat = hcm.access_log[0].typed_config.log_format;
+    const values = Object.values(logFormat.json_format as Record<string, string>);
+    expect(logFormat.json_format.path).toMatch(/^%REQ_WITHOUT_QUERY\(:PATH\)(:\d+)?%$/);
+    // No other operator may print the path or a URL with its query.
+    for (const value of values) {
+      expect(value).not.toMatch(/%REQ\((:PATH|X-ENVOY-ORIGINAL-PATH|REFERER)[^)]*\)/i);
+      expect(value).not.toMatch(/%PATH\b/);
+    }
+    // REQ_WITHOUT_QUERY is an extension; Envoy rejects the format without it.
+    expect(logFormat.formatters.map((formatter: any) => formatter.name)).toContain(
+      "envoy.formatter.req_without_query",
+    );
+  });
+
   it.each(scopes.flatMap((scope) => [`/${scope}/sse`, `/${scope}/mcp`]))(
     "%s is routed to the router with ext_authz and its scope, SSE-safe",
     (path) => {
@@ -122,16 +148,24 @@ describe("envoy.yaml", () => {
     expect(seconds(route.route.timeout)).toBeGreaterThan(0);
   });
 
-  it.each(["/health", "/ready", "/.well-known/oauth-protected-resource/calculator/mcp"])(
-    "%s reaches the router without authorization",
-    (path) => {
-      const route = routeFor({ path });
-      expect(route?.route?.cluster).toBe("mcp_router");
-      expect(authzOf(route)?.disabled).toBe(true);
-    },
-  );
+  it("publishes only /health without authorization", () => {
+    const route = routeFor({ path: "/health" });
+    expect(route?.route?.cluster).toBe("mcp_router");
+    expect(authzOf(route)?.disabled).toBe(true);
+  });
 
-  it.each(["/sse", "/messages", "/admin", "/calculator/other", "/unknown/mcp"])(
+  it.each([
+    "/.well-known/oauth-protected-resource/calculator/mcp",
+    "/.well-known/oauth-protected-resource/mcp",
+  ])("%s runs ext_authz, which answers it without a token", (path) => {
+    const route = routeFor({ path });
+    expect(route?.route).toBeDefined();
+    expect(authzOf(route)?.disabled).not.toBe(true);
+    // No route scope: ext-authz reads the endpoint from the path.
+    expect(authzOf(route)?.check_settings?.context_extensions?.scope).toBeUndefined();
+  });
+
+  it.each(["/ready", "/sse", "/messages", "/admin", "/calculator/other", "/unknown/mcp"])(
     "%s never reaches the router",
     (path) => {
       const route = routeFor({ path });
@@ -140,13 +174,12 @@ describe("envoy.yaml", () => {
     },
   );
 
-  it("every route that reaches the router either runs ext_authz or is a probe/metadata path", () => {
+  it("every route that reaches the router runs ext_authz, except /health", () => {
     for (const route of routes) {
       if (!route.route) continue;
       const open = authzOf(route)?.disabled === true;
       const path: string = route.match.path ?? route.match.prefix;
-      if (open)
-        expect(["/health", "/ready", "/.well-known/oauth-protected-resource/"]).toContain(path);
+      if (open) expect(path).toBe("/health");
     }
   });
 
@@ -164,6 +197,7 @@ describe("envoy.yaml", () => {
     expect(authzAddress).toEqual({ address: "ext_authz", port_value: 9191 });
 
     const router = clusters.find((cluster) => cluster.name === "mcp_router");
+    // Envoy probes readiness on the upstream directly; the path is not routed for clients.
     expect(router.health_checks[0].http_health_check.path).toBe("/ready");
     const routerAddress =
       router.load_assignment.endpoints[0].lb_endpoints[0].endpoint.address.socket_address;
@@ -177,6 +211,9 @@ describe("Istio example", () => {
 
   it("registers ext-authz fail-closed with the same body limit", () => {
     expect(provider.envoyExtAuthzGrpc.port).toBe(9191);
+    expect(seconds(provider.envoyExtAuthzGrpc.timeout) * 1000).toBeGreaterThan(
+      parseExtAuthzEnv({ NODE_ENV: "test" }).JWT_JWKS_TIMEOUT_MS,
+    );
     expect(provider.envoyExtAuthzGrpc.failOpen).toBe(false);
     expect(provider.envoyExtAuthzGrpc.includeRequestBodyInCheck.maxRequestBytes).toBe(
       MAX_REQUEST_BYTES,
@@ -191,5 +228,10 @@ describe("Istio example", () => {
     const custom = documents.find((document: any) => document.spec?.action === "CUSTOM");
     expect(custom.kind).toBe("AuthorizationPolicy");
     expect(custom.spec.provider.name).toBe(provider.name);
+    // ext-authz answers the RFC 9728 metadata, so those paths must be sent to it.
+    const skipped: string[] = custom.spec.rules.flatMap((rule: any) =>
+      rule.to.flatMap((to: any) => to.operation.notPaths ?? []),
+    );
+    expect(skipped.filter((path) => path.includes(".well-known"))).toEqual([]);
   });
 });

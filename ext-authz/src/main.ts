@@ -4,6 +4,7 @@
  * run it in-process (port 0 → ephemeral ports reported back).
  */
 import { randomUUID } from "node:crypto";
+import { setTimeout as delay } from "node:timers/promises";
 import { pathToFileURL } from "node:url";
 import { Redis } from "ioredis";
 import { loadConfig, type GatewayConfig } from "../../config/src/load-config.ts";
@@ -17,7 +18,7 @@ import { compilePolicy } from "./policy/rbac.ts";
 import { createTokenVerifier, type TokenVerifier } from "./policy/token.ts";
 import { createTokenKeys } from "./runtime/keys.ts";
 import { createMetrics, startMetricsServer, type AuthzMetrics } from "./runtime/metrics.ts";
-import { createQuotaLimiter } from "./runtime/rate-limit.ts";
+import { createQuotaLimiter, redisClientOptions } from "./runtime/rate-limit.ts";
 import { parseExtAuthzEnv, type ExtAuthzEnv } from "./settings.ts";
 
 /** Room for headers and the rest of the CheckRequest on top of the body limit. */
@@ -112,7 +113,16 @@ export async function startExtAuthz(options: StartExtAuthzOptions = {}): Promise
       logger,
       metrics,
     });
-    cleanups.unshift(() => grpcServer.close(env.SHUTDOWN_GRACE_MS));
+    cleanups.unshift(async () => {
+      // Health turns NOT_SERVING first while checks are still answered, so Envoy's health checks
+      // take this replica out of rotation before its port closes and no request meets a reset.
+      grpcServer.setServing(false);
+      if (env.SHUTDOWN_DRAIN_MS > 0) {
+        logger.info({ drainMs: env.SHUTDOWN_DRAIN_MS }, "draining: health reports NOT_SERVING");
+        await delay(env.SHUTDOWN_DRAIN_MS);
+      }
+      await grpcServer.close(env.SHUTDOWN_GRACE_MS);
+    });
 
     const metricsPortOption =
       options.metricsPort === undefined ? env.EXT_AUTHZ_METRICS_PORT : options.metricsPort;
@@ -180,9 +190,8 @@ function createLimiter(
 ): QuotaLimiter {
   if (env.REDIS_URL === undefined)
     return createQuotaLimiter({ keyPrefix: env.RATE_LIMIT_KEY_PREFIX });
-  // No offline queue: while Redis is down a command fails at once and the insurance limiter
-  // decides, instead of checks piling up behind a reconnect.
-  const redis = new Redis(env.REDIS_URL, { enableOfflineQueue: false, maxRetriesPerRequest: 1 });
+  // Redis down or hanging: the insurance limiter decides instead of checks piling up behind it.
+  const redis = new Redis(env.REDIS_URL, redisClientOptions(env.REDIS_COMMAND_TIMEOUT_MS));
   let lastError = "";
   redis.on("error", (error: Error) => {
     // ioredis repeats the same error on every reconnect attempt: log changes only.
@@ -200,7 +209,15 @@ function createLimiter(
   cleanups.push(async () => {
     redis.disconnect();
   });
-  return createQuotaLimiter({ redis, keyPrefix: env.RATE_LIMIT_KEY_PREFIX });
+  return createQuotaLimiter({
+    redis,
+    keyPrefix: env.RATE_LIMIT_KEY_PREFIX,
+    onRefundError: (error) =>
+      logger.warn(
+        { err: error instanceof Error ? error.message : "unknown" },
+        "quota refund failed: the point expires with its window",
+      ),
+  });
 }
 
 async function createAuditSink(

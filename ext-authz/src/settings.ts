@@ -1,13 +1,16 @@
 /**
  * ext-authz environment, parsed once (by main.ts, and by the dev token command that must sign
  * exactly what ext-authz accepts). Secrets follow config/src/env.ts: required and strong outside
- * development, documented dev defaults with NODE_ENV=development|test.
+ * development, documented dev defaults with NODE_ENV=development|test. The same split holds for the
+ * token's issuer and audience (explicit outside development) and the JWKS URL (https outside it).
  */
 import { z } from "zod";
 import {
   auditEnvShape,
   baseEnvShape,
   commaList,
+  EnvError,
+  isDevelopment,
   nonNegativeIntString,
   parseEnv,
   portNumber,
@@ -29,8 +32,9 @@ export const ExtAuthzEnvSchema = z.object({
     .includes("-----BEGIN", { error: "expected a PEM public key" })
     .optional(),
   JWT_JWKS_URL: z.url({ protocol: /^https?$/, error: "expected an http(s) URL" }).optional(),
-  JWT_ISSUER: z.string().min(1).default("http://localhost:8010"),
-  JWT_AUDIENCE: z.string().min(1).default("mcp-gateway"),
+  /** Required outside development; see DEVELOPMENT_DEFAULTS. */
+  JWT_ISSUER: z.string().min(1).optional(),
+  JWT_AUDIENCE: z.string().min(1).optional(),
   /** The original product's single-algorithm setting: the allowed list when that is unset. */
   JWT_ALGORITHM: z.string().min(1).default("HS256"),
   JWT_ALLOWED_ALGORITHMS: commaList.optional(),
@@ -59,19 +63,60 @@ export const ExtAuthzEnvSchema = z.object({
     .url({ protocol: /^rediss?$/, error: "expected a redis:// or rediss:// URL" })
     .optional(),
   RATE_LIMIT_KEY_PREFIX: z.string().min(1).default("mcpgw:rl"),
+  /** A Redis command slower than this falls back to the in-memory insurance limiter. */
+  REDIS_COMMAND_TIMEOUT_MS: positiveIntString.pipe(z.number().max(60_000)).default(100),
   DATABASE_URL: z.string().optional(),
+  /** After SIGTERM: NOT_SERVING while still answering, so Envoy stops sending before the port closes. */
+  SHUTDOWN_DRAIN_MS: nonNegativeIntString.pipe(z.number().max(600_000)).optional(),
   SHUTDOWN_GRACE_MS: positiveIntString.default(10_000),
 });
-export type ExtAuthzEnv = Omit<z.infer<typeof ExtAuthzEnvSchema>, "JWT_ALLOWED_ALGORITHMS"> & {
+export type ExtAuthzEnv = Omit<
+  z.infer<typeof ExtAuthzEnvSchema>,
+  "JWT_ALLOWED_ALGORITHMS" | "JWT_ISSUER" | "JWT_AUDIENCE" | "SHUTDOWN_DRAIN_MS"
+> & {
   JWT_ALLOWED_ALGORITHMS: string[];
+  JWT_ISSUER: string;
+  JWT_AUDIENCE: string;
+  SHUTDOWN_DRAIN_MS: number;
 };
+
+/**
+ * Used only with NODE_ENV=development|test. In production a token check against a guessed
+ * issuer or audience would silently accept tokens minted for something else.
+ */
+const DEVELOPMENT_DEFAULTS = {
+  JWT_ISSUER: "http://localhost:8010",
+  JWT_AUDIENCE: "mcp-gateway",
+  SHUTDOWN_DRAIN_MS: 0,
+} as const;
+const PRODUCTION_DRAIN_MS = 10_000;
 
 /** Throws an EnvError listing every bad variable (values never echoed). */
 export function parseExtAuthzEnv(env: EnvSource = process.env): ExtAuthzEnv {
   const raw = parseEnv(ExtAuthzEnvSchema, env);
+  const development = isDevelopment({ NODE_ENV: raw.NODE_ENV });
+  if (!development) {
+    const problems: string[] = [];
+    if (raw.JWT_ISSUER === undefined) {
+      problems.push("JWT_ISSUER: required outside development (the iss of accepted tokens)");
+    }
+    if (raw.JWT_AUDIENCE === undefined) {
+      problems.push("JWT_AUDIENCE: required outside development (the aud of accepted tokens)");
+    }
+    // Keys fetched over plain HTTP could be swapped in transit, and with them every token.
+    if (raw.JWT_JWKS_URL !== undefined && new URL(raw.JWT_JWKS_URL).protocol !== "https:") {
+      problems.push("JWT_JWKS_URL: expected an https URL outside development");
+    }
+    if (problems.length > 0) throw new EnvError(problems);
+  }
   const parsed: ExtAuthzEnv = {
     ...raw,
     JWT_ALLOWED_ALGORITHMS: raw.JWT_ALLOWED_ALGORITHMS ?? [raw.JWT_ALGORITHM],
+    JWT_ISSUER: raw.JWT_ISSUER ?? DEVELOPMENT_DEFAULTS.JWT_ISSUER,
+    JWT_AUDIENCE: raw.JWT_AUDIENCE ?? DEVELOPMENT_DEFAULTS.JWT_AUDIENCE,
+    SHUTDOWN_DRAIN_MS:
+      raw.SHUTDOWN_DRAIN_MS ??
+      (development ? DEVELOPMENT_DEFAULTS.SHUTDOWN_DRAIN_MS : PRODUCTION_DRAIN_MS),
   };
   const sources = [
     env.JWT_SECRET_KEY ? "JWT_SECRET_KEY" : undefined,

@@ -8,7 +8,8 @@ import {
 } from "../src/policy/decide.ts";
 import { compilePolicy } from "../src/policy/rbac.ts";
 import { resolveRoute } from "../src/policy/route.ts";
-import { decisionDeps, makeToken, NOW_S, testConfig } from "./fixture-config.ts";
+import { parseConfigText } from "../../config/src/load-config.ts";
+import { decisionDeps, makeToken, NOW_S, testConfig, TOOLS_YAML } from "./fixture-config.ts";
 
 const rpc = (method: string, params?: Record<string, unknown>, id: number | string = 1) =>
   JSON.stringify({ jsonrpc: "2.0", id, method, ...(params ? { params } : {}) });
@@ -263,25 +264,26 @@ describe("decide: MCP endpoints", () => {
     expect(put.allow).toEqual(["POST", "GET", "DELETE"]);
   });
 
-  it("authorizes every message of a 2025-03-26 batch", async () => {
+  it("refuses every JSON-RPC batch, 2025-03-26 included, without spending quota", async () => {
+    const deps = decisionDeps();
     const token = await makeToken({ roles: ["limited"] });
-    const ok = JSON.stringify([
+    const batch = JSON.stringify([
       { jsonrpc: "2.0", id: 1, method: "tools/call", params: { name: "exact_calculate" } },
       { jsonrpc: "2.0", method: "notifications/initialized" },
     ]);
-    expectAllow(await run({ path: "/calculator/mcp", body: ok }, token));
-    const bad = JSON.stringify([
-      { jsonrpc: "2.0", id: 1, method: "tools/call", params: { name: "exact_calculate" } },
-      { jsonrpc: "2.0", id: 2, method: "tools/call", params: { name: "statistics" } },
-    ]);
-    expectDeny(await run({ path: "/calculator/mcp", body: bad }, token), "tool_not_allowed");
-    expectDeny(
-      await run(
-        { path: "/calculator/mcp", body: ok, headers: { "mcp-protocol-version": "2025-11-25" } },
-        token,
-      ),
-      "batch_not_allowed",
-    );
+    const variants: Record<string, string>[] = [{}, { "mcp-protocol-version": "2025-03-26" }];
+    for (const headers of variants) {
+      for (let i = 0; i < 4; i += 1) {
+        const denied = expectDeny(
+          await run({ path: "/calculator/mcp", body: batch, headers }, token, deps),
+          "batch_not_allowed",
+        );
+        expect(denied.error).toBe("GW_BATCH_NOT_SUPPORTED");
+      }
+    }
+    // The per-user quota (3 for "limited") is untouched by the eight refused batches.
+    for (let i = 0; i < 3; i += 1)
+      expectAllow(await run({ path: "/calculator/mcp", body: rpc("ping") }, token, deps));
   });
 });
 
@@ -543,6 +545,175 @@ describe("decide: quotas", () => {
     );
     expectAllow(
       await run({ path: "/calculator/mcp", body: stats }, await makeToken({ sub: "u2" }), deps),
+    );
+  });
+});
+
+describe("decide: quota order and refunds", () => {
+  const QUOTA_POLICY = `
+version: 1
+roles:
+  developer:
+    allow: ["calculator.*", "git.*", "docs.*"]
+  small:
+    allow: ["docs.*", "calculator.*"]
+  tiny:
+    allow: ["docs.*"]
+deny: []
+quotas:
+  per_user:
+    default: { points: 1000, duration: 1m }
+    roles: { small: { points: 3, duration: 1m }, tiny: { points: 5, duration: 1m } }
+  per_tool:
+    default: { points: 1000, duration: 1m }
+    tools:
+      calculator.statistics: { points: 3, duration: 1m }
+      docs.generate_document: { points: 1, duration: 1m }
+  per_user_tool:
+    default: { points: 1000, duration: 1m }
+    tools: { calculator.statistics: { points: 1, duration: 1m } }
+protected_resource:
+  resource_base_url: https://gw.example
+  authorization_servers: ["https://issuer.example"]
+`;
+  const quotaDeps = () => {
+    const parsed = parseConfigText({ toolsYaml: TOOLS_YAML, policyYaml: QUOTA_POLICY, env: {} });
+    if (!parsed.ok) throw new Error(parsed.errors.join("\n"));
+    return decisionDeps({ policy: compilePolicy(parsed.config.tools, parsed.config.policy) });
+  };
+  const call = (name: string) => rpc("tools/call", { name, arguments: {} });
+
+  it("a user refused by their own per-tool limit never drains the tool's shared pool", async () => {
+    const deps = quotaDeps();
+    const u1 = await makeToken({ sub: "u1" });
+    expectAllow(await run({ path: "/calculator/mcp", body: call("statistics") }, u1, deps));
+    for (let i = 0; i < 5; i += 1) {
+      expectDeny(
+        await run({ path: "/calculator/mcp", body: call("statistics") }, u1, deps),
+        "rate_limited_user_tool",
+      );
+    }
+    // The pool of 3 still has two calls left for everyone else.
+    for (const sub of ["u2", "u3"]) {
+      expectAllow(
+        await run(
+          { path: "/calculator/mcp", body: call("statistics") },
+          await makeToken({ sub }),
+          deps,
+        ),
+      );
+    }
+    expectDeny(
+      await run(
+        { path: "/calculator/mcp", body: call("statistics") },
+        await makeToken({ sub: "u4" }),
+        deps,
+      ),
+      "rate_limited_tool",
+    );
+  });
+
+  it("gives the per-user points back when the shared tool pool refuses", async () => {
+    const deps = quotaDeps();
+    const token = await makeToken({ sub: "s1", roles: ["small"] });
+    expectAllow(await run({ path: "/docs/mcp", body: call("generate_document") }, token, deps));
+    for (let i = 0; i < 4; i += 1) {
+      expectDeny(
+        await run({ path: "/docs/mcp", body: call("generate_document") }, token, deps),
+        "rate_limited_tool",
+      );
+    }
+    // One point spent of three: two more requests pass, the next is over the user's limit.
+    for (let i = 0; i < 2; i += 1)
+      expectAllow(await run({ path: "/docs/mcp", body: rpc("ping") }, token, deps));
+    expectDeny(
+      await run({ path: "/docs/mcp", body: rpc("ping") }, token, deps),
+      "rate_limited_user",
+    );
+  });
+
+  it("keeps one per-user counter whatever roles the user's token carries", async () => {
+    const deps = quotaDeps();
+    const small = await makeToken({ sub: "s2", roles: ["small"] });
+    const tiny = await makeToken({ sub: "s2", roles: ["tiny"] });
+    for (let i = 0; i < 3; i += 1)
+      expectAllow(await run({ path: "/docs/mcp", body: rpc("ping") }, small, deps));
+    expectDeny(
+      await run({ path: "/docs/mcp", body: rpc("ping") }, small, deps),
+      "rate_limited_user",
+    );
+    // Another role set (limit 5) continues the same count (now 4) instead of starting afresh.
+    expectAllow(await run({ path: "/docs/mcp", body: rpc("ping") }, tiny, deps));
+    expectDeny(
+      await run({ path: "/docs/mcp", body: rpc("ping") }, tiny, deps),
+      "rate_limited_user",
+    );
+    expectDeny(
+      await run({ path: "/docs/mcp", body: rpc("ping") }, small, deps),
+      "rate_limited_user",
+    );
+  });
+});
+
+describe("decide: audience (RFC 8707 resource indicators)", () => {
+  it("accepts a token for the exact endpoint and refuses it on every other", async () => {
+    const forCalculator = await makeToken({ aud: "https://gw.example/calculator/mcp" });
+    const allowed = expectAllow(
+      await run({ path: "/calculator/mcp", body: rpc("tools/list") }, forCalculator),
+    );
+    expect(allowed.scope).toBe("calculator");
+    const deps = decisionDeps();
+    expectAllow(await run({ path: "/calculator/mcp", body: rpc("ping") }, forCalculator, deps));
+    // Same verifier (the token is now cached): the audience is still checked per endpoint.
+    for (const path of ["/git/mcp", "/calculator/sse", "/mcp/invoke"]) {
+      const denied = expectDeny(
+        await run({ path, body: rpc("ping") }, forCalculator, deps),
+        "token_wrong_audience",
+      );
+      expect(denied.challenge?.error).toBe("invalid_token");
+    }
+  });
+
+  it("refuses a token for /git/mcp on /calculator/mcp", async () => {
+    const forGit = await makeToken({ aud: ["https://gw.example/git/mcp"] });
+    expectAllow(await run({ path: "/git/mcp", body: rpc("ping") }, forGit));
+    expectDeny(
+      await run({ path: "/calculator/mcp", body: rpc("ping") }, forGit),
+      "token_wrong_audience",
+    );
+  });
+
+  it("accepts JWT_AUDIENCE anywhere in an audience list, and the REST API's resource", async () => {
+    const both = await makeToken({ aud: ["https://other.example", "mcp-gateway"] });
+    expectAllow(await run({ path: "/git/mcp", body: rpc("ping") }, both));
+    const rest = await makeToken({ aud: "https://gw.example/mcp" });
+    expectAllow(
+      await run(
+        { path: "/mcp/invoke", body: JSON.stringify({ tool_name: "calculator.statistics" }) },
+        rest,
+      ),
+    );
+    expectAllow(await run({ method: "GET", path: "/mcp/jobs/job-1" }, rest));
+    expectDeny(
+      await run({ path: "/calculator/mcp", body: rpc("ping") }, rest),
+      "token_wrong_audience",
+    );
+  });
+
+  it.each([
+    ["no audience", undefined, "token_wrong_audience"],
+    ["a prefix of the resource", "https://gw.example/calculator", "token_wrong_audience"],
+    [
+      "the resource with a trailing slash",
+      "https://gw.example/calculator/mcp/",
+      "token_wrong_audience",
+    ],
+    ["a non-string audience", 42, "token_bad_claims"],
+    ["an audience list with a non-string", ["mcp-gateway", 7], "token_bad_claims"],
+  ])("refuses %s", async (_label, aud, reason) => {
+    expectDeny(
+      await run({ path: "/calculator/mcp", body: rpc("ping") }, await makeToken({ aud })),
+      reason,
     );
   });
 });

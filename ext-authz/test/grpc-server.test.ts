@@ -321,4 +321,42 @@ describe("startExtAuthz lifecycle", () => {
       client.close();
     }
   });
+
+  it("on close reports NOT_SERVING and keeps answering checks for the drain period", async () => {
+    const running = await startExtAuthz({
+      env: { ...TEST_ENV, SHUTDOWN_DRAIN_MS: "1500" },
+      config: testConfig(),
+      host: "127.0.0.1",
+      port: 0,
+      metricsPort: null,
+      audit: recordingAudit(),
+      logger: silentLogger,
+      now: () => NOW_MS,
+    });
+    const client = createAuthzClient(`127.0.0.1:${running.port}`);
+    try {
+      expect(await client.health()).toEqual({ status: "SERVING" });
+      let closed = false;
+      const closing = running.close().then(() => {
+        closed = true;
+      });
+      // Envoy's health checks see the replica leave while its checks still succeed.
+      expect(await client.health()).toEqual({ status: "NOT_SERVING" });
+      const token = await makeToken();
+      const answered = await client.check(
+        checkRequest({
+          path: "/calculator/mcp",
+          headers: { authorization: `Bearer ${token}` },
+          body: '{"jsonrpc":"2.0","id":1,"method":"ping"}',
+        }),
+        { deadlineMs: 1000 },
+      );
+      expect(answered.status?.code).toBe(0);
+      expect(closed).toBe(false);
+      await closing;
+      await expect(client.health(undefined, { deadlineMs: 500 })).rejects.toBeTruthy();
+    } finally {
+      client.close();
+    }
+  });
 });

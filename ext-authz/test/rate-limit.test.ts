@@ -8,7 +8,11 @@ import { randomUUID } from "node:crypto";
 import { Redis } from "ioredis";
 import { afterAll, describe, expect, it } from "vitest";
 import type { QuotaCharge } from "../src/policy/quota.ts";
-import { createQuotaLimiter, windowSeconds } from "../src/runtime/rate-limit.ts";
+import {
+  createQuotaLimiter,
+  redisClientOptions,
+  windowSeconds,
+} from "../src/runtime/rate-limit.ts";
 import { decide } from "../src/policy/decide.ts";
 import { decisionDeps, makeToken } from "./fixture-config.ts";
 
@@ -44,11 +48,33 @@ describe("memory quotas", () => {
     expect(await limiter.consume(charge("b"))).toEqual({ ok: true });
   });
 
-  it("keeps counters of different rules apart", async () => {
+  it("keeps one counter per key whatever limit applies to it", async () => {
+    const limiter = createQuotaLimiter({ keyPrefix: `mem-${randomUUID()}` });
+    for (let i = 0; i < 3; i += 1)
+      expect(await limiter.consume(charge("a", 3))).toEqual({ ok: true });
+    expect(await limiter.consume(charge("a", 3))).toMatchObject({ ok: false, limit: 3 });
+    // A higher limit (another role set) compares against the same count: 5th point of 5.
+    expect(await limiter.consume(charge("a", 5))).toEqual({ ok: true });
+    expect(await limiter.consume(charge("a", 5))).toMatchObject({ ok: false, limit: 5 });
+    expect(await limiter.consume(charge("a", 3))).toMatchObject({ ok: false, limit: 3 });
+  });
+
+  it("keeps kinds and window lengths apart", async () => {
     const limiter = createQuotaLimiter({ keyPrefix: `mem-${randomUUID()}` });
     expect(await limiter.consume(charge("a", 1))).toEqual({ ok: true });
     expect(await limiter.consume(charge("a", 1))).toMatchObject({ ok: false });
-    expect(await limiter.consume(charge("a", 2))).toEqual({ ok: true });
+    expect(await limiter.consume({ ...charge("a", 1), kind: "tool" })).toEqual({ ok: true });
+    expect(
+      await limiter.consume({ ...charge("a", 1), rule: { points: 1, durationMs: 3_600_000 } }),
+    ).toEqual({ ok: true });
+  });
+
+  it("gives a refunded point back", async () => {
+    const limiter = createQuotaLimiter({ keyPrefix: `mem-${randomUUID()}` });
+    for (let i = 0; i < 3; i += 1) expect(await limiter.consume(charge("a"))).toEqual({ ok: true });
+    await limiter.refund(charge("a"));
+    expect(await limiter.consume(charge("a"))).toEqual({ ok: true });
+    expect(await limiter.consume(charge("a"))).toMatchObject({ ok: false });
   });
 
   it("rounds sub-second windows up to one second", () => {
@@ -97,6 +123,19 @@ describe.skipIf(!REDIS_URL)("Redis quotas", () => {
     await a.del(...keys);
   });
 
+  it("refunds on Redis too", async () => {
+    const prefix = `test-ext-authz:${randomUUID()}`;
+    const redis = client();
+    await ready(redis);
+    const limiter = createQuotaLimiter({ redis, keyPrefix: prefix });
+    for (let i = 0; i < 3; i += 1) expect(await limiter.consume(charge("r"))).toEqual({ ok: true });
+    await limiter.refund(charge("r"));
+    expect(await limiter.consume(charge("r"))).toEqual({ ok: true });
+    expect(await limiter.consume(charge("r"))).toMatchObject({ ok: false, limit: 3 });
+    const keys = await redis.keys(`${prefix}*`);
+    if (keys.length > 0) await redis.del(...keys);
+  });
+
   it("keeps deciding on the insurance limiter when Redis goes away mid-test", async () => {
     const prefix = `test-ext-authz:${randomUUID()}`;
     const redis = client();
@@ -142,5 +181,111 @@ describe.skipIf(!REDIS_URL)("Redis quotas", () => {
       reasons.push(decision.outcome === "deny" ? decision.reason : decision.outcome);
     }
     expect(reasons).toEqual(["allow", "allow", "allow", "rate_limited_user"]);
+  });
+});
+
+/**
+ * A Redis that accepts connections and stops answering. With `answerHandshake` it first answers
+ * the client's connection handshake (HELLO, CLIENT, INFO), so the client is "ready" and then hangs on
+ * the counter command itself, the case only a command timeout can end.
+ */
+async function silentRedis(
+  answerHandshake: boolean,
+): Promise<{ url: string; close(): Promise<void> }> {
+  const sockets = new Set<net.Socket>();
+  const server = net.createServer((socket) => {
+    sockets.add(socket);
+    socket.on("close", () => sockets.delete(socket));
+    socket.on("error", () => undefined);
+    let pending = "";
+    socket.on("data", (chunk) => {
+      if (!answerHandshake) return;
+      pending += chunk.toString("latin1");
+      for (;;) {
+        const command = takeCommand(pending);
+        if (command === undefined) return;
+        pending = pending.slice(command.length);
+        const name = command.name.toUpperCase();
+        if (name === "INFO") {
+          const info = "# Server\r\nredis_version:7.0.0\r\nloading:0\r\n";
+          socket.write(`$${Buffer.byteLength(info)}\r\n${info}\r\n`);
+        } else if (name === "HELLO") {
+          socket.write("-ERR unknown command 'HELLO'\r\n");
+        } else if (name === "CLIENT" || name === "SELECT") {
+          socket.write("+OK\r\n");
+        }
+        // Anything else (the counter's script) is never answered.
+      }
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const port = (server.address() as net.AddressInfo).port;
+  return {
+    url: `redis://127.0.0.1:${port}`,
+    close: async () => {
+      for (const socket of sockets) socket.destroy();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
+
+/** One complete RESP array command at the start of `buffer`: its name and its length. */
+function takeCommand(buffer: string): { name: string; length: number } | undefined {
+  const header = /^\*(\d+)\r\n/.exec(buffer);
+  if (!header) return undefined;
+  let offset = header[0].length;
+  let name = "";
+  for (let i = 0; i < Number(header[1]); i += 1) {
+    const bulk = /^\$(\d+)\r\n/.exec(buffer.slice(offset));
+    if (!bulk) return undefined;
+    const start = offset + bulk[0].length;
+    const end = start + Number(bulk[1]);
+    if (buffer.length < end + 2) return undefined;
+    if (i === 0) name = buffer.slice(start, end);
+    offset = end + 2;
+  }
+  return { name, length: offset };
+}
+
+describe("a Redis that hangs", () => {
+  it.each([
+    ["after the handshake (ready, then silent)", true],
+    ["from the first byte (never ready)", false],
+  ])(
+    "falls back to the insurance limiter within the command timeout: %s",
+    async (_label, handshake) => {
+      const fake = await silentRedis(handshake);
+      const redis = new Redis(fake.url, { ...redisClientOptions(100), lazyConnect: true });
+      redis.on("error", () => undefined);
+      try {
+        if (handshake) {
+          await redis.connect();
+          expect(redis.status).toBe("ready");
+        } else {
+          void redis.connect().catch(() => undefined);
+          await once(redis, "connect");
+        }
+        const limiter = createQuotaLimiter({ redis, keyPrefix: `hang-${randomUUID()}` });
+        const started = performance.now();
+        const outcomes = [];
+        for (let i = 0; i < 4; i += 1) outcomes.push((await limiter.consume(charge("h"))).ok);
+        // The insurance limiter counts: three allowed, then limited.
+        expect(outcomes).toEqual([true, true, true, false]);
+        // Four decisions well inside Envoy's ext_authz timeout, not stuck behind Redis.
+        expect(performance.now() - started).toBeLessThan(1500);
+        await limiter.refund(charge("h"));
+      } finally {
+        redis.disconnect();
+        await fake.close();
+      }
+    },
+    10_000,
+  );
+
+  it("sets a command timeout and no offline queue", () => {
+    expect(redisClientOptions(250)).toMatchObject({
+      commandTimeout: 250,
+      enableOfflineQueue: false,
+    });
   });
 });

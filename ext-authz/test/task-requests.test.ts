@@ -16,6 +16,7 @@ function recordingLimiter(): QuotaLimiter & { kinds: QuotaCharge["kind"][] } {
       kinds.push(charge.kind);
       return { ok: true };
     },
+    refund: async () => undefined,
   };
 }
 
@@ -84,7 +85,7 @@ describe("tasks/* and job polling in the decision", () => {
       await makeToken(),
       mcp,
     );
-    expect(mcp.kinds).toEqual(["user", "tool", "user_tool"]);
+    expect(mcp.kinds).toEqual(["user_tool", "user", "tool"]);
     const rest = recordingLimiter();
     await run(
       {
@@ -94,7 +95,7 @@ describe("tasks/* and job polling in the decision", () => {
       await makeToken(),
       rest,
     );
-    expect(rest.kinds).toEqual(["user", "tool", "user_tool"]);
+    expect(rest.kinds).toEqual(["user_tool", "user", "tool"]);
   });
 
   it("needs a valid token and access to the scope", async () => {

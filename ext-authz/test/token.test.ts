@@ -94,6 +94,20 @@ describe("token verification", () => {
       ["token_bad_claims"],
     ],
     ["tenant not a string", () => makeToken({ tenant: ["a"] }), ["token_bad_claims"]],
+    // Subject, tenant and roles become header values and log fields: visible ASCII only.
+    ["subject with CR LF", () => makeToken({ sub: "alice\r\nx-admin: 1" }), ["token_bad_claims"]],
+    ["subject with a NUL", () => makeToken({ sub: "alice\u0000" }), ["token_bad_claims"]],
+    ["subject with a space", () => makeToken({ sub: "alice smith" }), ["token_bad_claims"]],
+    ["subject with a tab", () => makeToken({ sub: "alice\tbob" }), ["token_bad_claims"]],
+    ["subject with DEL", () => makeToken({ sub: "alice\u007f" }), ["token_bad_claims"]],
+    ["non-ASCII subject", () => makeToken({ sub: "al\u00efce" }), ["token_bad_claims"]],
+    ["subject with a line separator", () => makeToken({ sub: "a\u2028b" }), ["token_bad_claims"]],
+    ["tenant with LF", () => makeToken({ tenant: "acme\nother" }), ["token_bad_claims"]],
+    ["non-ASCII tenant", () => makeToken({ tenant: "\u00e9cole" }), ["token_bad_claims"]],
+    ["role with CR", () => makeToken({ roles: ["developer\r"] }), ["token_bad_claims"]],
+    ["role with a tab", () => makeToken({ roles: "developer\tadmin" }), ["token_bad_claims"]],
+    ["non-ASCII role", () => makeToken({ roles: ["d\u00e9v"] }), ["token_bad_claims"]],
+    ["empty role", () => makeToken({ roles: ["developer", ""] }), ["token_bad_claims"]],
     ["oversized", () => makeToken({ padding: "x".repeat(9000) }), ["token_too_large"]],
     ["not a JWS", async () => "not-a-token", ["token_malformed"]],
     ["JWE-shaped", async () => "a.b.c.d.e", ["token_malformed"]],
@@ -219,6 +233,36 @@ describe("token verification", () => {
     const tokens = verifier({ cacheSize: 3 });
     for (let i = 0; i < 10; i += 1) await tokens.verify(await makeToken({ sub: `user-${i}` }));
     expect(tokens.cacheSize()).toBe(3);
+  });
+
+  it("accepts visible-ASCII identities such as emails and provider ids", async () => {
+    const result = await verifier().verify(
+      await makeToken({ sub: "auth0|alice@example.com", tenant: "acme-1", roles: ["dev:read"] }),
+    );
+    expect(result).toMatchObject({
+      ok: true,
+      identity: { subject: "auth0|alice@example.com", tenant: "acme-1", roles: ["dev:read"] },
+    });
+  });
+
+  it("accepts the configured audience or the called endpoint's resource, per call", async () => {
+    const tokens = verifier();
+    const resource = "https://gw.example/calculator/mcp";
+    const perEndpoint = await makeToken({ aud: resource });
+    expect(await tokens.verify(perEndpoint)).toMatchObject({
+      ok: false,
+      reason: "token_wrong_audience",
+    });
+    expect(await tokens.verify(perEndpoint, resource)).toMatchObject({ ok: true, cached: false });
+    expect(await tokens.verify(perEndpoint, resource)).toMatchObject({ ok: true, cached: true });
+    // A cache hit is no way around the audience.
+    expect(await tokens.verify(perEndpoint, "https://gw.example/git/mcp")).toMatchObject({
+      ok: false,
+      reason: "token_wrong_audience",
+    });
+    const general = await makeToken({ aud: [AUDIENCE] });
+    expect(await tokens.verify(general, resource)).toMatchObject({ ok: true });
+    expect(await tokens.verify(general)).toMatchObject({ ok: true });
   });
 
   it("does not cache failures", async () => {

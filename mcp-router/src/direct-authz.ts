@@ -51,9 +51,11 @@ export function buildCheckRequest(input: {
           path: request.target,
           host: authority,
           scheme: "http",
-          size: body.length,
+          size: body.byteLength,
           protocol: `HTTP/${request.httpVersion}`,
-          body: body.toString("utf8"),
+          // As Envoy with pack_as_bytes: the exact bytes. A UTF-8 string would replace invalid
+          // sequences, and the verdict's digest would then not match the body forwarded.
+          raw_body: body,
         },
       },
       context_extensions: input.contextExtensions,

@@ -19,7 +19,8 @@ export const RouterEnvSchema = z.object({
   ...auditEnvShape,
   AUTHZ_MODE: z.enum(["envoy", "direct"]).default("envoy"),
   EXT_AUTHZ_ADDRESS: z.string().min(1).default("127.0.0.1:9191"),
-  EXT_AUTHZ_TIMEOUT_MS: positiveIntString.default(1000),
+  // Above ext-authz's JWKS fetch timeout, like Envoy's ext_authz timeout.
+  EXT_AUTHZ_TIMEOUT_MS: positiveIntString.default(2000),
   GATEWAY_VERDICT_KEY: secretSchema("GATEWAY_VERDICT_KEY"),
   TOOL_GATEWAY_SHARED_SECRET: secretSchema("TOOL_GATEWAY_SHARED_SECRET"),
   SESSION_SECRET: secretSchema("SESSION_SECRET", { optional: true, devDefault: null }),

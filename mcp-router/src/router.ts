@@ -95,7 +95,7 @@ export async function startRouter(options: StartRouterOptions): Promise<RouterHa
     options.authz.mode === "direct" ? (options.authz.client ?? ownedAuthzClient) : undefined;
   const settings: AuthzSettings =
     options.authz.mode === "direct" && authzClient !== undefined
-      ? { mode: "direct", client: authzClient, deadlineMs: options.authz.deadlineMs ?? 1_000 }
+      ? { mode: "direct", client: authzClient, deadlineMs: options.authz.deadlineMs ?? 2_000 }
       : { mode: "envoy" };
 
   const inFlight = createInFlightCalls();

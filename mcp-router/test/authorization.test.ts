@@ -221,7 +221,7 @@ async function startFakeAuthz(decide: () => FakeDecision) {
           roles: ["developer"],
           scope: call.request.attributes?.context_extensions?.scope ?? "calc",
           tools: ["add"],
-          bodyDigest: sha256Hex(http?.body ?? ""),
+          bodyDigest: sha256Hex(http?.raw_body ?? http?.body ?? ""),
           exp: Math.floor(Date.now() / 1000) + 30,
         },
         VERDICT_KEY,
@@ -316,7 +316,9 @@ describe("direct mode: the router plays Envoy's ext_authz filter", () => {
       authorization: "Bearer carol",
     });
     expect(request.request?.http?.headers?.[":authority"]).toContain("127.0.0.1");
-    expect(JSON.parse(request.request?.http?.body ?? "")).toMatchObject({ method: "initialize" });
+    expect(
+      JSON.parse(Buffer.from(request.request?.http?.raw_body ?? []).toString("utf8")),
+    ).toMatchObject({ method: "initialize" });
     const sessionId = init.headers.get(HEADER.mcpSessionId)!;
     const call = await post(
       {

@@ -1,5 +1,9 @@
 import { describe, expect, it } from "vitest";
-import { applyCheckResponse } from "../src/direct-authz.ts";
+import { decodeCheckRequest, encodeCheckRequest } from "../../contract/src/authz-wire.ts";
+import { sha256Hex } from "../../contract/src/digest.ts";
+import { signVerdict, verifyVerdict } from "../../contract/src/verdict.ts";
+import { applyCheckResponse, buildCheckRequest } from "../src/direct-authz.ts";
+import type { RouterRequest } from "../src/http-types.ts";
 
 describe("applying a CheckResponse as Envoy does", () => {
   const request = {
@@ -72,5 +76,81 @@ describe("applying a CheckResponse as Envoy does", () => {
   it("deny without a denied_response is a bare 403", () => {
     const applied = applyCheckResponse({ status: { code: 7 } }, request);
     expect(applied).toMatchObject({ kind: "deny", status: 403 });
+  });
+});
+
+describe("building the CheckRequest as Envoy does (pack_as_bytes)", () => {
+  const request: RouterRequest = {
+    method: "DELETE",
+    path: "/calculator/mcp",
+    target: "/calculator/mcp",
+    headers: { host: "gw.example", "content-type": "application/octet-stream" },
+    remoteAddress: "127.0.0.1",
+    remotePort: 50000,
+    localAddress: "127.0.0.1",
+    localPort: 8000,
+    httpVersion: "1.1",
+    readBody: () => Promise.reject(new Error("not read here")),
+    signal: new AbortController().signal,
+  };
+  const build = (body: Buffer) =>
+    buildCheckRequest({
+      request,
+      body,
+      requestId: "req-1",
+      streamId: "1",
+      contextExtensions: { scope: "calculator" },
+    });
+  /** The bytes an Envoy-compatible server decides on (and whose digest its verdict signs). */
+  const bytesSeenByServer = (http: NonNullable<ReturnType<typeof decodeHttp>>): Uint8Array =>
+    http.raw_body !== undefined && http.raw_body.byteLength > 0
+      ? http.raw_body
+      : Buffer.from(http.body ?? "", "utf8");
+  function decodeHttp(checkRequest: ReturnType<typeof build>) {
+    return decodeCheckRequest(encodeCheckRequest(checkRequest)).attributes?.request?.http;
+  }
+
+  it("sends a non-UTF-8 body as exact bytes, so the verdict digest matches the body", () => {
+    const body = Buffer.from([0x7b, 0xff, 0xfe, 0x80, 0xc3, 0x7d]);
+    const http = decodeHttp(build(body));
+    expect(http).toBeDefined();
+    expect(Buffer.from(http!.raw_body!)).toEqual(body);
+    expect(http!.body ?? "").toBe("");
+    expect(Number(http!.size)).toBe(6);
+
+    const digestSigned = sha256Hex(bytesSeenByServer(http!));
+    expect(digestSigned).toBe(sha256Hex(body));
+    const key = "verdict-key-0123456789-abcdefghijklmnop-XYZ";
+    const now = Date.UTC(2026, 0, 1);
+    const verdict = signVerdict(
+      {
+        requestId: "req-1",
+        subject: "alice",
+        tenant: null,
+        roles: ["developer"],
+        scope: "calculator",
+        tools: [],
+        bodyDigest: digestSigned,
+        exp: now / 1000 + 30,
+      },
+      key,
+    );
+    // The router checks the verdict against the bytes it forwards.
+    expect(
+      verifyVerdict(verdict, { key, bodyDigest: sha256Hex(body), scope: "calculator", now }).ok,
+    ).toBe(true);
+  });
+
+  it("counts size in bytes, not characters", () => {
+    const body = Buffer.from('{"q":"é€"}', "utf8");
+    const http = decodeHttp(build(body));
+    expect(Number(http!.size)).toBe(body.byteLength);
+    expect(Buffer.from(http!.raw_body!)).toEqual(body);
+  });
+
+  it("sends no body fields' content for an empty body", () => {
+    const http = decodeHttp(build(Buffer.alloc(0)));
+    expect(Number(http!.size)).toBe(0);
+    expect(http!.raw_body?.byteLength ?? 0).toBe(0);
   });
 });

@@ -10,9 +10,10 @@ import { sha256Hex } from "../../../contract/src/digest.ts";
 import {
   protectedResourceMetadata,
   resourceMetadataUrl,
+  resourceUrl,
   type ResourceServerSettings,
 } from "./protected-resource.ts";
-import { quotaCharges, type QuotaKind, type QuotaLimiter } from "./quota.ts";
+import { quotaCharges, spendQuota, type QuotaKind, type QuotaLimiter } from "./quota.ts";
 import type { CompiledPolicy } from "./rbac.ts";
 import { hasTokenInQuery, resolveRoute, type Route } from "./route.ts";
 import { parseInvokeBody, parseRpcBody, type BodyFailure, type RpcMessage } from "./rpc-body.ts";
@@ -294,7 +295,7 @@ export async function decide(input: CheckInput, deps: DecisionDeps): Promise<Dec
   }
   const verified =
     bearer.kind === "token"
-      ? await deps.tokens.verify(bearer.token)
+      ? await deps.tokens.verify(bearer.token, resourceUrl(deps.resourceServer, route.endpoint))
       : ({
           ok: false,
           reason: "token_malformed",
@@ -356,8 +357,7 @@ export async function decide(input: CheckInput, deps: DecisionDeps): Promise<Dec
         body.kind === "rpc" && body.result.ok ? body.result.messages : [];
       const first = messages[0];
       if (first !== undefined) {
-        context.method =
-          messages.length > 1 ? "batch" : first.kind === "response" ? "response" : first.method;
+        context.method = first.kind === "response" ? "response" : first.method;
       }
       if (tools.length === 0) return insufficient();
       for (const message of messages) {
@@ -403,7 +403,7 @@ export async function decide(input: CheckInput, deps: DecisionDeps): Promise<Dec
     }
   }
 
-  // Quotas: per user on every request; per tool and per user+tool on tool calls only.
+  // Quotas: per user on every request; per user+tool and per tool on tool calls only.
   const charges = quotaCharges({
     tenant: identity.tenant,
     subject: identity.subject,
@@ -414,12 +414,14 @@ export async function decide(input: CheckInput, deps: DecisionDeps): Promise<Dec
       userToolRule: deps.policy.userToolQuota(call.scope, call.tool),
     })),
   });
-  for (const charge of charges) {
-    const spent = await deps.limiter.consume(charge);
-    if (!spent.ok) {
-      const reason: DenialReason = `rate_limited_${charge.kind}`;
-      return deny(reason, { rpcId, rateLimit: { ...spent, kind: charge.kind } });
-    }
+  const spent = await spendQuota(deps.limiter, charges);
+  if (!spent.ok) {
+    const { kind } = spent.charge;
+    const { limit, remaining, resetMs, retryAfterMs } = spent.outcome;
+    return deny(`rate_limited_${kind}`, {
+      rpcId,
+      rateLimit: { limit, remaining, resetMs, retryAfterMs, kind },
+    });
   }
 
   return {

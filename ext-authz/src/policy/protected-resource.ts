@@ -21,6 +21,11 @@ function base(settings: ResourceServerSettings): string {
   return settings.resourceBaseUrl.replace(/\/+$/, "");
 }
 
+/** The endpoint's resource identifier: the `resource` of its metadata and an accepted `aud`. */
+export function resourceUrl(settings: ResourceServerSettings, endpoint: string): string {
+  return `${base(settings)}${endpoint}`;
+}
+
 export function resourceMetadataUrl(settings: ResourceServerSettings, endpoint: string): string {
   return `${base(settings)}${RESOURCE_METADATA_PREFIX}${endpoint}`;
 }
@@ -37,7 +42,7 @@ export function protectedResourceMetadata(
   else if (scoped && hasScope(scoped[1] ?? "")) name = `MCP Gateway: ${scoped[1]} tools`;
   else return undefined;
   return {
-    resource: `${base(settings)}${endpoint}`,
+    resource: resourceUrl(settings, endpoint),
     authorization_servers: [...settings.authorizationServers],
     bearer_methods_supported: ["header"],
     resource_name: name,

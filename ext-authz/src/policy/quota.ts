@@ -15,6 +15,8 @@ export type QuotaOutcome =
 export type QuotaLimiter = {
   /** Spends one point; rejects only on an internal fault (the caller then fails closed). */
   consume(charge: QuotaCharge): Promise<QuotaOutcome>;
+  /** Gives back a point spent by `consume`; best effort, never rejects. */
+  refund(charge: QuotaCharge): Promise<void>;
 };
 
 /** Stable counter keys; components are URI-encoded so a crafted subject cannot forge another key. */
@@ -22,6 +24,11 @@ export function userKey(tenant: string | null, subject: string): string {
   return `${encodeURIComponent(tenant ?? "")}/${encodeURIComponent(subject)}`;
 }
 
+/**
+ * Narrowest counter first: user+tool, then user, then the tool's counter shared by every user.
+ * A request refused by the caller's own limits therefore never reaches the shared pool, and
+ * spendQuota gives back what earlier counters took when a later one refuses.
+ */
 export function quotaCharges(input: {
   tenant: string | null;
   subject: string;
@@ -34,11 +41,42 @@ export function quotaCharges(input: {
   }[];
 }): QuotaCharge[] {
   const user = userKey(input.tenant, input.subject);
-  const charges: QuotaCharge[] = [{ kind: "user", key: user, rule: input.userRule }];
-  for (const call of input.toolCalls) {
-    const tool = `${call.scope}.${call.tool}`;
-    charges.push({ kind: "tool", key: tool, rule: call.toolRule });
-    charges.push({ kind: "user_tool", key: `${user}/${tool}`, rule: call.userToolRule });
+  const calls = input.toolCalls.map((call) => ({ ...call, name: `${call.scope}.${call.tool}` }));
+  return [
+    ...calls.map((call): QuotaCharge => ({
+      kind: "user_tool",
+      key: `${user}/${call.name}`,
+      rule: call.userToolRule,
+    })),
+    { kind: "user", key: user, rule: input.userRule },
+    ...calls.map((call): QuotaCharge => ({ kind: "tool", key: call.name, rule: call.toolRule })),
+  ];
+}
+
+/**
+ * Spends every charge in order. On the first refusal the points already taken are given back,
+ * so a refused request costs nothing on the counters that allowed it.
+ */
+export async function spendQuota(
+  limiter: QuotaLimiter,
+  charges: readonly QuotaCharge[],
+): Promise<
+  { ok: true } | { ok: false; charge: QuotaCharge; outcome: QuotaOutcome & { ok: false } }
+> {
+  const spent: QuotaCharge[] = [];
+  for (const charge of charges) {
+    let outcome: QuotaOutcome;
+    try {
+      outcome = await limiter.consume(charge);
+    } catch (error) {
+      await Promise.all(spent.map((done) => limiter.refund(done)));
+      throw error;
+    }
+    if (!outcome.ok) {
+      await Promise.all(spent.map((done) => limiter.refund(done)));
+      return { ok: false, charge, outcome };
+    }
+    spent.push(charge);
   }
-  return charges;
+  return { ok: true };
 }

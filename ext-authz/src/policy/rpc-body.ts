@@ -1,7 +1,7 @@
 /**
  * Request body → what the decision needs: for MCP endpoints the JSON-RPC method, id and (for
  * tools/call) the tool name; for REST invoke the tool_name. Strict JSON-RPC 2.0: exact envelope,
- * bounded ids, no unknown members, batches only for the revision that allowed them.
+ * bounded ids, no unknown members, no batches (the gateway serves none).
  */
 import type { JsonRpcId } from "../../../contract/src/json-rpc.ts";
 import { parseStrictJson } from "./strict-json.ts";
@@ -27,14 +27,13 @@ export type BodyFailure =
   | "missing_required_header";
 
 export type RpcBody =
-  | { ok: true; messages: RpcMessage[]; batch: boolean; id: JsonRpcId }
+  | { ok: true; messages: RpcMessage[]; id: JsonRpcId }
   | { ok: false; reason: BodyFailure; id: JsonRpcId };
 
 export type InvokeBody = { ok: true; toolName: string } | { ok: false; reason: BodyFailure };
 
 export const MAX_ID_LENGTH = 256;
 const MAX_METHOD_LENGTH = 256;
-const MAX_BATCH_LENGTH = 64;
 const TOOL_NAME_RE = /^[A-Za-z0-9_.-]{1,128}$/;
 /** Methods whose target the 2026-07-28 revision repeats in the Mcp-Name header. */
 const NAMED_METHODS: Record<string, string> = {
@@ -45,8 +44,6 @@ const NAMED_METHODS: Record<string, string> = {
 const PROTOCOL_VERSION_META_KEY = "io.modelcontextprotocol/protocolVersion";
 /** 2025-era revisions; anything newer is the stateless family. */
 const LEGACY_VERSIONS = new Set(["2025-11-25", "2025-06-18", "2025-03-26", "2024-11-05"]);
-/** The only revision with JSON-RPC batching; also assumed when a client sends no version header. */
-const BATCH_VERSION = "2025-03-26";
 
 export type McpHeaders = {
   protocolVersion: string | undefined;
@@ -118,30 +115,9 @@ export function parseRpcBody(text: string, headers: McpHeaders, maxDepth: number
   }
   const value = parsed.value;
 
-  if (Array.isArray(value)) {
-    const version = headers.protocolVersion;
-    if (version !== undefined && version !== BATCH_VERSION) {
-      return { ok: false, reason: "batch_not_allowed", id: null };
-    }
-    if (value.length === 0 || value.length > MAX_BATCH_LENGTH) {
-      return { ok: false, reason: "invalid_request", id: null };
-    }
-    const messages: RpcMessage[] = [];
-    for (const entry of value) {
-      const message = parseMessage(entry);
-      if (message === undefined) return { ok: false, reason: "invalid_request", id: null };
-      // A batch cannot speak the stateless revision, which forbids batching.
-      const claimed = metaVersion(message);
-      if (claimed !== undefined && claimed !== BATCH_VERSION) {
-        return { ok: false, reason: "batch_not_allowed", id: null };
-      }
-      messages.push(message);
-    }
-    if (headers.method !== undefined || headers.name !== undefined) {
-      return { ok: false, reason: "header_mismatch", id: null };
-    }
-    return { ok: true, messages, batch: true, id: null };
-  }
+  // Only 2025-03-26 allowed batches, and the router serves none: refusing them here too keeps a
+  // batch from being charged to quotas for a request that can never be answered.
+  if (Array.isArray(value)) return { ok: false, reason: "batch_not_allowed", id: null };
 
   const id = echoableId(value);
   const message = parseMessage(value);
@@ -151,7 +127,6 @@ export function parseRpcBody(text: string, headers: McpHeaders, maxDepth: number
   return {
     ok: true,
     messages: [message],
-    batch: false,
     id: message.kind === "response" ? null : id,
   };
 }

@@ -102,9 +102,19 @@ const MAX_ROLE_LENGTH = 128;
 const MAX_SUBJECT_LENGTH = 256;
 const MAX_TENANT_LENGTH = 256;
 const COMPACT_JWS_RE = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$/;
+/**
+ * Subject, tenant and roles travel on as header values (x-user-id), audit fields and log labels:
+ * visible ASCII only, so no control character can split a header or forge a log line.
+ */
+const VISIBLE_ASCII_RE = /^[\x21-\x7e]+$/;
 
 export type TokenVerifier = {
-  verify(token: string): Promise<TokenResult>;
+  /**
+   * `resource`: the exact URL of the endpoint being called (RFC 8707 / RFC 9728 `resource`). A
+   * token is accepted when its `aud` holds the configured audience or that URL, so a token minted
+   * for one endpoint is refused on every other.
+   */
+  verify(token: string, resource?: string): Promise<TokenResult>;
   /** Entries currently cached (for tests and metrics). */
   cacheSize(): number;
 };
@@ -116,7 +126,10 @@ export function createTokenVerifier(deps: {
 }): TokenVerifier {
   const { settings, keys, now } = deps;
   assertAlgorithmsMatchKeys(settings.algorithms, keys);
-  const cache = new LRUCache<string, { identity: Identity; validUntilMs: number }>({
+  const cache = new LRUCache<
+    string,
+    { identity: Identity; audiences: readonly string[]; validUntilMs: number }
+  >({
     max: Math.max(1, settings.cacheSize),
   });
   const skewMs = settings.clockSkewSeconds * 1000;
@@ -128,23 +141,31 @@ export function createTokenVerifier(deps: {
     description: TOKEN_FAILURE_DESCRIPTION[reason],
   });
 
-  async function verify(token: string): Promise<TokenResult> {
+  // The audience depends on the endpoint called, so it is checked on every call, cached or not.
+  const audienceAccepted = (audiences: readonly string[], resource: string | undefined) =>
+    audiences.includes(settings.audience) ||
+    (resource !== undefined && audiences.includes(resource));
+
+  async function verify(token: string, resource?: string): Promise<TokenResult> {
     if (Buffer.byteLength(token) > settings.maxTokenBytes) return fail("token_too_large");
     if (!COMPACT_JWS_RE.test(token)) return fail("token_malformed");
     const nowMs = now();
     const digest = sha256Hex(token);
     const hit = cache.get(digest);
     if (hit !== undefined) {
-      if (nowMs < hit.validUntilMs) return { ok: true, identity: hit.identity, cached: true };
+      if (nowMs < hit.validUntilMs) {
+        if (!audienceAccepted(hit.audiences, resource)) return fail("token_wrong_audience");
+        return { ok: true, identity: hit.identity, cached: true };
+      }
       cache.delete(digest);
     }
 
     let payload: JWTPayload;
     try {
+      // No `audience` here: jose would accept only fixed values, the resource varies per call.
       const options = {
         algorithms: [...settings.algorithms],
         issuer: settings.issuer,
-        audience: settings.audience,
         clockTolerance: settings.clockSkewSeconds,
         currentDate: new Date(nowMs),
       };
@@ -157,6 +178,10 @@ export function createTokenVerifier(deps: {
       return fail(classifyJoseError(error, keys.kind));
     }
 
+    const audiences = parseAudiences(payload.aud);
+    if (audiences === undefined) return fail("token_bad_claims");
+    if (!audienceAccepted(audiences, resource)) return fail("token_wrong_audience");
+
     const mapped = mapClaims(payload, settings, nowMs, maxAgeSeconds);
     if (!mapped.ok) return fail(mapped.reason);
     const { identity, iat } = mapped;
@@ -164,7 +189,7 @@ export function createTokenVerifier(deps: {
     if (maxAgeSeconds > 0 && iat !== undefined) {
       validUntilMs = Math.min(validUntilMs, (iat + maxAgeSeconds) * 1000 + skewMs);
     }
-    cache.set(digest, { identity, validUntilMs });
+    cache.set(digest, { identity, audiences, validUntilMs });
     return { ok: true, identity, cached: false };
   }
 
@@ -230,6 +255,14 @@ function classifyJoseError(error: unknown, keyKind: TokenKeys["kind"]): TokenFai
   return "token_invalid";
 }
 
+/** `aud` (RFC 7519 §4.1.3): one string or an array of strings; absent = no audience. */
+function parseAudiences(value: unknown): string[] | undefined {
+  if (value === undefined) return [];
+  if (typeof value === "string") return [value];
+  if (Array.isArray(value) && value.every((entry) => typeof entry === "string")) return value;
+  return undefined;
+}
+
 type MappedClaims =
   { ok: true; identity: Identity; iat: number | undefined } | { ok: false; reason: TokenFailure };
 
@@ -279,11 +312,15 @@ function mapClaims(
   if (typeof subject !== "string" || subject.trim() === "" || subject.length > MAX_SUBJECT_LENGTH) {
     return { ok: false, reason: "token_missing_subject" };
   }
+  if (!VISIBLE_ASCII_RE.test(subject)) return { ok: false, reason: "token_bad_claims" };
 
   const tenantValue = readClaim(payload, settings.claims.tenant);
   let tenant: string | null = null;
   if (tenantValue !== undefined && tenantValue !== null) {
     if (typeof tenantValue !== "string" || tenantValue.length > MAX_TENANT_LENGTH) {
+      return { ok: false, reason: "token_bad_claims" };
+    }
+    if (tenantValue !== "" && !VISIBLE_ASCII_RE.test(tenantValue)) {
       return { ok: false, reason: "token_bad_claims" };
     }
     tenant = tenantValue === "" ? null : tenantValue;
@@ -319,7 +356,8 @@ function parseRoles(value: unknown): string[] | undefined {
   if (!Array.isArray(list) || list.length > MAX_ROLES) return undefined;
   const roles: string[] = [];
   for (const role of list) {
-    if (typeof role !== "string" || role === "" || role.length > MAX_ROLE_LENGTH) return undefined;
+    if (typeof role !== "string" || role.length > MAX_ROLE_LENGTH) return undefined;
+    if (!VISIBLE_ASCII_RE.test(role)) return undefined;
     if (!roles.includes(role)) roles.push(role);
   }
   return roles;
