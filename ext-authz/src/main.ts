@@ -82,7 +82,7 @@ export async function startExtAuthz(options: StartExtAuthzOptions = {}): Promise
   try {
     const limiter = createLimiter(env, logger, cleanups);
     const audit = options.audit ?? (await createAuditSink(env, logger, cleanups));
-    const metrics = createMetrics();
+    const metrics = createMetrics({ audit });
 
     const check = createCheckHandler({
       decision: {

@@ -77,4 +77,13 @@ describe("denial audit through the store", () => {
     });
     expect(JSON.stringify(rows)).not.toContain(token);
   });
+
+  it("exports the audit writer's totals and queue on its Prometheus registry", async () => {
+    await writer.flush();
+    const text = await server.metrics.registry.metrics();
+    expect(text).toContain(`ext_authz_audit_events_written_total ${writer.stats().written}`);
+    expect(writer.stats().written).toBeGreaterThan(0);
+    expect(text).toContain("ext_authz_audit_events_failed_total 0");
+    expect(text).toContain("ext_authz_audit_queue_events 0");
+  });
 });

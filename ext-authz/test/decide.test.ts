@@ -6,8 +6,10 @@ import {
   type CheckInput,
   type Decision,
 } from "../src/policy/decide.ts";
+import type { QuotaLimiter } from "../src/policy/quota.ts";
 import { compilePolicy } from "../src/policy/rbac.ts";
 import { resolveRoute } from "../src/policy/route.ts";
+import { createQuotaLimiter } from "../src/runtime/rate-limit.ts";
 import { parseConfigText } from "../../config/src/load-config.ts";
 import { decisionDeps, makeToken, NOW_S, testConfig, TOOLS_YAML } from "./fixture-config.ts";
 
@@ -264,26 +266,141 @@ describe("decide: MCP endpoints", () => {
     expect(put.allow).toEqual(["POST", "GET", "DELETE"]);
   });
 
-  it("refuses every JSON-RPC batch, 2025-03-26 included, without spending quota", async () => {
-    const deps = decisionDeps();
-    const token = await makeToken({ roles: ["limited"] });
-    const batch = JSON.stringify([
-      { jsonrpc: "2.0", id: 1, method: "tools/call", params: { name: "exact_calculate" } },
-      { jsonrpc: "2.0", method: "notifications/initialized" },
-    ]);
-    const variants: Record<string, string>[] = [{}, { "mcp-protocol-version": "2025-03-26" }];
-    for (const headers of variants) {
+  describe("JSON-RPC batches", () => {
+    const message = (id: number, name?: string) =>
+      name === undefined
+        ? { jsonrpc: "2.0", id, method: "tools/list" }
+        : { jsonrpc: "2.0", id, method: "tools/call", params: { name, arguments: {} } };
+    const batchOf = (...messages: unknown[]) => JSON.stringify(messages);
+
+    it("allows a 2025-03-26 batch whose calls are all allowed; the verdict covers the body", async () => {
+      const token = await makeToken();
+      const body = batchOf(message(1), message(2, "exact_calculate"), {
+        jsonrpc: "2.0",
+        method: "notifications/initialized",
+      });
+      const variants: Record<string, string>[] = [{}, { "mcp-protocol-version": "2025-03-26" }];
+      for (const headers of variants) {
+        const allowed = expectAllow(await run({ path: "/calculator/mcp", body, headers }, token));
+        expect(allowed.bodyDigest).toBe(sha256Hex(body));
+        expect(allowed.context).toMatchObject({ method: "batch", tool: "exact_calculate" });
+      }
+    });
+
+    it("refuses the whole batch when one call is not allowed, spending nothing", async () => {
+      const deps = decisionDeps();
+      const token = await makeToken({ roles: ["limited"] });
+      const body = batchOf(message(1, "exact_calculate"), message(2, "statistics"));
       for (let i = 0; i < 4; i += 1) {
         const denied = expectDeny(
-          await run({ path: "/calculator/mcp", body: batch, headers }, token, deps),
+          await run({ path: "/calculator/mcp", body }, token, deps),
+          "tool_not_allowed",
+        );
+        expect(denied.error).toBe("GW_TOOL_FORBIDDEN");
+        expect(denied.rpcId).toBeNull();
+      }
+      // The per-user quota (3 for "limited") is untouched by the four refused batches.
+      for (let i = 0; i < 3; i += 1)
+        expectAllow(await run({ path: "/calculator/mcp", body: rpc("ping") }, token, deps));
+    });
+
+    /** The real limiter, recording what the decision spends and gives back. */
+    function recordingLimiter() {
+      const real = createQuotaLimiter({ keyPrefix: `test:${Math.random()}` });
+      const log: string[] = [];
+      const limiter: QuotaLimiter = {
+        async consume(charge) {
+          const outcome = await real.consume(charge);
+          log.push(`${outcome.ok ? "spend" : "refused"} ${charge.kind} ${charge.key}`);
+          return outcome;
+        },
+        async refund(charge) {
+          log.push(`refund ${charge.kind} ${charge.key}`);
+          await real.refund(charge);
+        },
+      };
+      return { limiter, log };
+    }
+
+    it("charges every call of a batch and gives back what a refused batch took", async () => {
+      const { limiter, log } = recordingLimiter();
+      const deps = decisionDeps({ limiter });
+      const token = await makeToken({ sub: "bo" });
+      const call = "docs.generate_document";
+      // docs.generate_document: 2 calls per minute for everyone, so three in one batch is refused.
+      const three = batchOf(
+        message(1, "generate_document"),
+        message(2, "generate_document"),
+        message(3, "generate_document"),
+      );
+      expectDeny(await run({ path: "/docs/mcp", body: three }, token, deps), "rate_limited_tool");
+      const spent = [
+        `user_tool /bo/${call}`,
+        `user_tool /bo/${call}`,
+        `user_tool /bo/${call}`,
+        "user /bo",
+        `tool ${call}`,
+        `tool ${call}`,
+      ];
+      expect(log.slice(0, 7)).toEqual([
+        ...spent.map((charge) => `spend ${charge}`),
+        `refused tool ${call}`,
+      ]);
+      expect(log.slice(7).sort()).toEqual(spent.map((charge) => `refund ${charge}`).sort());
+
+      // Within the limits: the user counter once, the two per-call counters twice each.
+      const fresh = recordingLimiter();
+      const two = batchOf(message(1, "generate_document"), message(2, "generate_document"));
+      expectAllow(
+        await run(
+          { path: "/docs/mcp", body: two },
+          token,
+          decisionDeps({ limiter: fresh.limiter }),
+        ),
+      );
+      expect(fresh.log).toEqual([
+        `spend user_tool /bo/${call}`,
+        `spend user_tool /bo/${call}`,
+        "spend user /bo",
+        `spend tool ${call}`,
+        `spend tool ${call}`,
+      ]);
+    });
+
+    it("refuses batches under later revisions and malformed batches with a clear error", async () => {
+      const token = await makeToken();
+      const body = batchOf(message(1), message(2));
+      for (const version of ["2025-06-18", "2025-11-25", "2026-07-28"]) {
+        const denied = expectDeny(
+          await run(
+            { path: "/calculator/mcp", body, headers: { "mcp-protocol-version": version } },
+            token,
+          ),
           "batch_not_allowed",
         );
         expect(denied.error).toBe("GW_BATCH_NOT_SUPPORTED");
       }
-    }
-    // The per-user quota (3 for "limited") is untouched by the eight refused batches.
-    for (let i = 0; i < 3; i += 1)
-      expectAllow(await run({ path: "/calculator/mcp", body: rpc("ping") }, token, deps));
+      const tooLong = batchOf(...Array.from({ length: 33 }, (_, i) => message(i)));
+      const long = expectDeny(
+        await run({ path: "/calculator/mcp", body: tooLong }, token),
+        "batch_too_large",
+      );
+      expect(long).toMatchObject({
+        error: "GW_INVALID_REQUEST",
+        detail: "A JSON-RPC batch may hold at most 32 messages",
+      });
+      const init = expectDeny(
+        await run(
+          {
+            path: "/calculator/mcp",
+            body: batchOf({ jsonrpc: "2.0", id: 1, method: "initialize", params: {} }),
+          },
+          token,
+        ),
+        "batch_initialize",
+      );
+      expect(init.error).toBe("GW_INVALID_REQUEST");
+    });
   });
 });
 

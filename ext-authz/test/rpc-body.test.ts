@@ -123,11 +123,31 @@ describe("JSON-RPC body", () => {
 
   describe("batches", () => {
     const batch = JSON.stringify([
-      { jsonrpc: "2.0", id: 1, method: "ping" },
-      { jsonrpc: "2.0", method: "notifications/initialized" },
+      { jsonrpc: "2.0", id: 1, method: "tools/list" },
+      { jsonrpc: "2.0", id: 2, method: "tools/call", params: { name: "statistics" } },
+      { jsonrpc: "2.0", method: "notifications/cancelled", params: { requestId: 0 } },
+      { jsonrpc: "2.0", id: "a", result: {} },
     ]);
-    // The router answers no batch, so none may pass authorization (and spend quota).
-    it.each([undefined, "2025-03-26", "2025-06-18", "2025-11-25", "2026-07-28"])(
+    it.each([undefined, "2025-03-26"])("are parsed message by message under %s", (version) => {
+      expect(parse(batch, { protocolVersion: version })).toEqual({
+        ok: true,
+        batch: true,
+        id: null,
+        messages: [
+          { kind: "request", method: "tools/list", id: 1, toolName: undefined, params: undefined },
+          {
+            kind: "request",
+            method: "tools/call",
+            id: 2,
+            toolName: "statistics",
+            params: { name: "statistics" },
+          },
+          { kind: "notification", method: "notifications/cancelled", params: { requestId: 0 } },
+          { kind: "response", id: "a" },
+        ],
+      });
+    });
+    it.each(["2025-06-18", "2025-11-25", "2026-07-28", "2024-11-05"])(
       "are refused for protocol version %s",
       (version) => {
         expect(parse(batch, { protocolVersion: version })).toEqual({
@@ -137,12 +157,52 @@ describe("JSON-RPC body", () => {
         });
       },
     );
+    const ping = (id: number) => ({ jsonrpc: "2.0", id, method: "ping" });
     it.each([
-      "[]",
-      "[5]",
-      '[{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"x"}}]',
-    ])("are refused whatever they hold: %s", (body) => {
-      expect(parse(body)).toMatchObject({ ok: false, reason: "batch_not_allowed" });
+      ["empty", "[]", "invalid_request"],
+      ["a scalar member", "[5]", "invalid_request"],
+      [
+        "an invalid member",
+        '[{"jsonrpc":"2.0","id":1,"method":"ping"},{"jsonrpc":"1.0"}]',
+        "invalid_request",
+      ],
+      [
+        "a tools/call without a valid name",
+        '[{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"x y"}}]',
+        "invalid_request",
+      ],
+      ["a repeated request id", JSON.stringify([ping(1), ping(1)]), "invalid_request"],
+      [
+        "initialize",
+        JSON.stringify([{ jsonrpc: "2.0", id: 1, method: "initialize", params: {} }]),
+        "batch_initialize",
+      ],
+      [
+        "33 messages",
+        JSON.stringify(Array.from({ length: 33 }, (_, i) => ping(i))),
+        "batch_too_large",
+      ],
+      [
+        "a 2026 message",
+        JSON.stringify([
+          {
+            ...ping(1),
+            params: { _meta: { "io.modelcontextprotocol/protocolVersion": "2026-07-28" } },
+          },
+        ]),
+        "batch_not_allowed",
+      ],
+      ["a nested batch", JSON.stringify([[ping(1)]]), "invalid_request"],
+    ])("refuses a batch holding %s", (_name, body, reason) => {
+      expect(parse(body)).toEqual({ ok: false, reason, id: null });
+    });
+    it("accepts the largest batch", () => {
+      const body = JSON.stringify(Array.from({ length: 32 }, (_, i) => ping(i)));
+      expect(parse(body)).toMatchObject({ ok: true, batch: true });
+    });
+    it("refuses Mcp-Method / Mcp-Name on a batch", () => {
+      expect(parse(batch, { method: "tools/list" })).toMatchObject({ reason: "header_mismatch" });
+      expect(parse(batch, { name: "statistics" })).toMatchObject({ reason: "header_mismatch" });
     });
   });
 

@@ -17,19 +17,38 @@ export type HttpServerHandle = {
   close(): Promise<void>;
 };
 
+/**
+ * Slow-loris bounds. Both cover receiving the request only (headers, then the whole body); once it
+ * is in, a long tool call or an SSE response is not cut short by them. Node checks them every
+ * `checkIntervalMs`, so a stalled request is closed (408) within timeout + interval.
+ */
+export type RequestTimeouts = { headersMs: number; requestMs: number; checkIntervalMs: number };
+
+export const DEFAULT_REQUEST_TIMEOUTS: RequestTimeouts = {
+  headersMs: 20_000,
+  requestMs: 30_000,
+  checkIntervalMs: 5_000,
+};
+
 export async function listen(options: {
   handler: RequestHandler;
   host: string;
   port: number;
   maxRequestBytes: number;
   logger: Logger;
+  timeouts?: RequestTimeouts;
 }): Promise<HttpServerHandle> {
-  const server = http.createServer((req, res) => {
-    void serve(req, res, options);
-  });
-  // Slow-loris bounds; SSE responses are not affected by these request-side timers.
-  server.headersTimeout = 30_000;
-  server.requestTimeout = 0;
+  const timeouts = options.timeouts ?? DEFAULT_REQUEST_TIMEOUTS;
+  const server = http.createServer(
+    {
+      headersTimeout: timeouts.headersMs,
+      requestTimeout: timeouts.requestMs,
+      connectionsCheckingInterval: timeouts.checkIntervalMs,
+    },
+    (req, res) => {
+      void serve(req, res, options);
+    },
+  );
   server.keepAliveTimeout = 65_000;
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);

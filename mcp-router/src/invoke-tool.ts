@@ -262,8 +262,16 @@ export function createToolInvoker(deps: {
               sizes,
             );
           case "cancelled":
+            // The contract has no cancelled code; the detail keeps it from reading as an outage.
+            // MCP callers that cancelled get no answer at all (see handleToolsCall).
             return finish(
-              { ok: false, outcome: "cancelled", error: "GW_UPSTREAM_UNAVAILABLE", latencyMs },
+              {
+                ok: false,
+                outcome: "cancelled",
+                error: "GW_UPSTREAM_UNAVAILABLE",
+                detail: "Request cancelled",
+                latencyMs,
+              },
               sizes,
             );
           case "too_large":

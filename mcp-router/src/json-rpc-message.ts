@@ -2,7 +2,7 @@ import { z } from "zod";
 import type { GatewayErrorCode } from "../../contract/src/errors.ts";
 import type { JsonRpcId } from "../../contract/src/json-rpc.ts";
 
-/** One inbound JSON-RPC message of a Streamable HTTP POST, classified. */
+/** The inbound JSON-RPC message (or 2025-03-26 batch) of a Streamable HTTP POST, classified. */
 
 const IdSchema = z.union([z.string().max(256), z.number().int().safe()]);
 const ParamsSchema = z.record(z.string(), z.unknown());
@@ -32,9 +32,13 @@ export type InboundMessage =
   | { kind: "notification"; notification: JsonRpcNotification }
   | { kind: "response" };
 
+/** Same bound as ext-authz: every tools/call of a batch is authorized and charged there. */
+export const MAX_BATCH_LENGTH = 32;
+
 export type InboundParse =
-  | { ok: true; message: InboundMessage; raw: unknown }
-  | { ok: false; error: GatewayErrorCode; id: JsonRpcId };
+  | { ok: true; batch: false; message: InboundMessage; raw: unknown }
+  | { ok: true; batch: true; messages: InboundMessage[]; raw: unknown[] }
+  | { ok: false; error: GatewayErrorCode; id: JsonRpcId; detail?: string };
 
 export function parseInbound(body: Buffer): InboundParse {
   let raw: unknown;
@@ -43,16 +47,52 @@ export function parseInbound(body: Buffer): InboundParse {
   } catch {
     return { ok: false, error: "GW_PARSE_ERROR", id: null };
   }
-  if (Array.isArray(raw)) return { ok: false, error: "GW_BATCH_NOT_SUPPORTED", id: null };
+  if (!Array.isArray(raw)) {
+    const single = classify(raw);
+    return single.ok ? { ok: true, batch: false, message: single.message, raw } : single;
+  }
+  // Whether this revision has batches is decided by the caller (header and session version).
+  if (raw.length === 0) return { ok: false, error: "GW_INVALID_REQUEST", id: null };
+  if (raw.length > MAX_BATCH_LENGTH) {
+    return {
+      ok: false,
+      error: "GW_INVALID_REQUEST",
+      id: null,
+      detail: `A JSON-RPC batch may hold at most ${MAX_BATCH_LENGTH} messages`,
+    };
+  }
+  const messages: InboundMessage[] = [];
+  const ids = new Set<string | number>();
+  for (const item of raw) {
+    const classified = Array.isArray(item) ? undefined : classify(item);
+    if (classified === undefined || !classified.ok) {
+      return { ok: false, error: "GW_INVALID_REQUEST", id: null };
+    }
+    const { message } = classified;
+    if (message.kind === "request") {
+      // Answers are matched by id: a repeated id in one batch would make them ambiguous.
+      if (ids.has(message.request.id)) {
+        return { ok: false, error: "GW_INVALID_REQUEST", id: null };
+      }
+      ids.add(message.request.id);
+    }
+    messages.push(message);
+  }
+  return { ok: true, batch: true, messages, raw };
+}
+
+function classify(
+  raw: unknown,
+): { ok: true; message: InboundMessage } | { ok: false; error: GatewayErrorCode; id: JsonRpcId } {
   const request = JsonRpcRequestSchema.safeParse(raw);
-  if (request.success)
-    return { ok: true, message: { kind: "request", request: request.data }, raw };
+  if (request.success) return { ok: true, message: { kind: "request", request: request.data } };
   const notification = JsonRpcNotificationSchema.safeParse(raw);
   if (notification.success) {
-    return { ok: true, message: { kind: "notification", notification: notification.data }, raw };
+    return { ok: true, message: { kind: "notification", notification: notification.data } };
   }
-  if (JsonRpcResponseSchema.safeParse(raw).success)
-    return { ok: true, message: { kind: "response" }, raw };
+  if (JsonRpcResponseSchema.safeParse(raw).success) {
+    return { ok: true, message: { kind: "response" } };
+  }
   return { ok: false, error: "GW_INVALID_REQUEST", id: idOf(raw) };
 }
 

@@ -1,9 +1,14 @@
 import { HEADER } from "../../contract/src/headers.ts";
 import { rpcErrorResponse, type RouterRequest, type RouterResponse } from "./http-types.ts";
 import { parseInbound } from "./json-rpc-message.ts";
-import { handleLegacyDelete, handleLegacyPost } from "./mcp-legacy.ts";
+import {
+  BATCH_PROTOCOL_VERSION,
+  handleLegacyBatch,
+  handleLegacyDelete,
+  handleLegacyPost,
+} from "./mcp-legacy.ts";
 import { handleModernPost } from "./mcp-modern.ts";
-import { chooseRevision, isModernVersion } from "./protocol-version.ts";
+import { chooseRevision, isModernVersion, metaProtocolVersion } from "./protocol-version.ts";
 import type { McpCall, RouterContext } from "./router-context.ts";
 import {
   acceptsMediaType,
@@ -85,7 +90,21 @@ export async function handleMcpEndpoint(
   if (!acceptsStreamableHttp(headers.accept)) return fail("GW_NOT_ACCEPTABLE");
   const parsed = parseInbound(read.body);
   if (!parsed.ok) {
-    return rpcErrorResponse(parsed.error, parsed.id, { headers: call.responseHeaders });
+    return rpcErrorResponse(parsed.error, parsed.id, {
+      headers: call.responseHeaders,
+      ...(parsed.detail === undefined ? {} : { detail: parsed.detail }),
+    });
+  }
+  if (parsed.batch) {
+    // Only 2025-03-26 has batches; an absent header means 2025-03-26 (the session must agree).
+    const batchRevision =
+      (headerVersion === undefined || headerVersion === BATCH_PROTOCOL_VERSION) &&
+      parsed.raw.every((raw) => {
+        const claim = metaProtocolVersion(raw);
+        return claim === undefined || claim === BATCH_PROTOCOL_VERSION;
+      });
+    if (!batchRevision) return fail("GW_BATCH_NOT_SUPPORTED");
+    return handleLegacyBatch(ctx, call, parsed.messages, headers);
   }
   const revision = chooseRevision(parsed.raw, headerVersion);
   if (revision.era === "modern") {

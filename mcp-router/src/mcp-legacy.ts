@@ -1,9 +1,17 @@
+import { GATEWAY_ERRORS } from "../../contract/src/errors.ts";
 import { HEADER } from "../../contract/src/headers.ts";
+import { buildAuditEvent, reasonCode } from "./audit.ts";
 import type { InboundMessage } from "./json-rpc-message.ts";
-import type { RouterResponse } from "./http-types.ts";
+import { jsonResponse, type RouterResponse } from "./http-types.ts";
 import { inFlightKey } from "./in-flight.ts";
+import { isToolAllowed } from "./invoke-tool.ts";
 import { handleToolsList, rpcError, rpcResult } from "./mcp-tools.ts";
-import { ALL_VERSIONS, isLegacyVersion, negotiateLegacyVersion } from "./protocol-version.ts";
+import {
+  ALL_VERSIONS,
+  isLegacyVersion,
+  negotiateLegacyVersion,
+  type LegacyVersion,
+} from "./protocol-version.ts";
 import type { McpCall, RouterContext } from "./router-context.ts";
 import {
   handleTaskRequest,
@@ -21,7 +29,11 @@ export function sessionBinding(call: McpCall): SessionBinding {
   return { subject: call.verdict.subject, tenant: call.verdict.tenant, scope: call.scope };
 }
 
-type SessionLookup = { ok: true; sessionId: string } | { ok: false; response: RouterResponse };
+/** The only revision whose Streamable HTTP has JSON-RPC batches (later ones forbid them). */
+export const BATCH_PROTOCOL_VERSION: LegacyVersion = "2025-03-26";
+
+type SessionLookup =
+  { ok: true; sessionId: string; version: string } | { ok: false; response: RouterResponse };
 
 export async function requireSession(
   ctx: RouterContext,
@@ -39,7 +51,7 @@ export async function requireSession(
     call.logger.info({ reason: check.ok ? "revoked" : check.reason }, "session refused");
     return { ok: false, response: rpcError(call, "GW_SESSION_NOT_FOUND", id) };
   }
-  return { ok: true, sessionId: check.claims.sid };
+  return { ok: true, sessionId: check.claims.sid, version: check.claims.ver };
 }
 
 export async function handleLegacyPost(
@@ -73,8 +85,95 @@ export async function handleLegacyPost(
 
   const session = await requireSession(ctx, call, headers, id);
   if (!session.ok) return session.response;
-  const sessionCall: McpCall = { ...call, sessionId: session.sessionId };
+  return handleSessionMessage(ctx, { ...call, sessionId: session.sessionId }, message);
+}
 
+/**
+ * A 2025-03-26 batch: authorized whole by ext-authz (every tools/call allowed and charged), then
+ * each message handled as if sent alone. Requests are answered in one JSON array (no SSE: one
+ * stream cannot carry several calls' progress here); notifications and responses get nothing.
+ */
+export async function handleLegacyBatch(
+  ctx: RouterContext,
+  call: McpCall,
+  messages: readonly InboundMessage[],
+  headers: Record<string, string>,
+): Promise<RouterResponse> {
+  if (messages.some((m) => m.kind === "request" && m.request.method === "initialize")) {
+    return rpcError(call, "GW_INVALID_REQUEST", null, {
+      detail: "initialize cannot be sent in a JSON-RPC batch",
+    });
+  }
+  const session = await requireSession(ctx, call, headers, null);
+  if (!session.ok) return session.response;
+  if (session.version !== BATCH_PROTOCOL_VERSION) {
+    return rpcError(call, "GW_BATCH_NOT_SUPPORTED", null);
+  }
+  // The verdict must cover every call; if one is missing nothing in the batch runs.
+  for (const message of messages) {
+    if (message.kind !== "request" || message.request.method !== "tools/call") continue;
+    const name = message.request.params?.name;
+    if (typeof name !== "string" || isToolAllowed(call.verdict.tools, call.scope, name)) continue;
+    return refuseBatch(ctx, call, name);
+  }
+  const batchCall: McpCall = { ...call, sessionId: session.sessionId, acceptsSse: false };
+  const answers = await Promise.all(
+    messages.map(async (message) =>
+      finalMessage(await handleSessionMessage(ctx, batchCall, message)),
+    ),
+  );
+  const responses = answers.filter((answer) => answer !== undefined);
+  if (responses.length === 0) return { status: 202, headers: call.responseHeaders };
+  return jsonResponse(200, responses, call.responseHeaders);
+}
+
+async function refuseBatch(ctx: RouterContext, call: McpCall, tool: string) {
+  call.logger.info({ tool, reason: "tool_forbidden" }, "batch refused");
+  try {
+    await ctx.audit.write(
+      buildAuditEvent({
+        kind: "invocation",
+        requestId: call.requestId,
+        identity: call.verdict,
+        scope: call.scope,
+        method: "tools/call",
+        tool,
+        outcome: "rejected",
+        rejection: reasonCode("GW_TOOL_FORBIDDEN"),
+        status: GATEWAY_ERRORS.GW_TOOL_FORBIDDEN.httpStatus,
+        latencyMs: 0,
+      }),
+    );
+  } catch (error) {
+    call.logger.error({ err: error }, "audit write refused; answering 503");
+    return rpcError(call, "GW_AUDIT_UNAVAILABLE", null);
+  }
+  return rpcError(call, "GW_TOOL_FORBIDDEN", null);
+}
+
+/** The JSON-RPC response a single-message answer carries, if any (SSE: its response event). */
+async function finalMessage(response: RouterResponse): Promise<unknown> {
+  if (!("events" in response)) {
+    if (response.body === undefined || response.body.length === 0) return undefined;
+    return JSON.parse(Buffer.from(response.body).toString("utf8"));
+  }
+  let last: unknown;
+  for await (const event of response.events) {
+    for (const line of event.split("\n")) {
+      if (!line.startsWith("data: ")) continue;
+      const message = JSON.parse(line.slice("data: ".length)) as Record<string, unknown>;
+      if (message.method === undefined) last = message;
+    }
+  }
+  return last;
+}
+
+/** Everything after initialize and the session check, for one message. */
+async function handleSessionMessage(
+  ctx: RouterContext,
+  call: McpCall,
+  message: InboundMessage,
+): Promise<RouterResponse> {
   if (message.kind === "response") return { status: 202, headers: call.responseHeaders };
   if (message.kind === "notification") {
     const { method, params } = message.notification;
@@ -82,7 +181,7 @@ export async function handleLegacyPost(
       const requestId = params?.requestId;
       if (typeof requestId === "string" || typeof requestId === "number") {
         const cancelled = ctx.inFlight.cancel(
-          inFlightKey(call.verdict.subject, session.sessionId, requestId),
+          inFlightKey(call.verdict.subject, call.sessionId, requestId),
         );
         call.logger.info({ cancelled }, "notifications/cancelled");
       }
@@ -93,15 +192,15 @@ export async function handleLegacyPost(
   const { request } = message;
   switch (request.method) {
     case "ping":
-      return rpcResult(sessionCall, request.id, {});
+      return rpcResult(call, request.id, {});
     case "tools/list":
-      return handleToolsList(ctx, sessionCall, request.id, request.params);
+      return handleToolsList(ctx, call, request.id, request.params);
     case "tools/call":
-      return handleToolsCallWithTasks(ctx, sessionCall, request.id, request.params);
+      return handleToolsCallWithTasks(ctx, call, request.id, request.params);
     default:
       return (
-        (await handleTaskRequest(ctx, sessionCall, request.id, request.method, request.params)) ??
-        rpcError(sessionCall, "GW_METHOD_NOT_FOUND", request.id)
+        (await handleTaskRequest(ctx, call, request.id, request.method, request.params)) ??
+        rpcError(call, "GW_METHOD_NOT_FOUND", request.id)
       );
   }
 }

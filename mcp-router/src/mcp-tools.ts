@@ -154,15 +154,22 @@ export async function handleToolsCall(
           result.detail === undefined ? {} : { detail: result.detail },
         );
 
+  // The spec says a cancelled request SHOULD NOT be answered, and the client has already
+  // forgotten its id (the SDK clients report a response for an unknown id as an error).
+  const cancelledByClient = (result: Awaited<typeof invocation>) =>
+    result.outcome === "cancelled" && tracked.signal.aborted;
+
   const first = await Promise.race([invocation.then(() => "done" as const), firstEvent]);
   if (first === "done") {
     const result = await invocation;
+    // 202 without a body: what both SDK clients accept silently for a POST they sent.
+    if (cancelledByClient(result)) return { status: 202, headers: call.responseHeaders };
     const status = result.ok ? 200 : GATEWAY_ERRORS[result.error].httpStatus;
     return jsonResponse(status, toMessage(result), call.responseHeaders);
   }
   // The backend streams (progress): answer as SSE, its notifications first, the response last.
   void invocation.then((result) => {
-    events.push(sseEvent(toMessage(result)));
+    if (!cancelledByClient(result)) events.push(sseEvent(toMessage(result)));
     events.close();
   });
   return { status: 200, headers: call.responseHeaders, events };

@@ -1,4 +1,5 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
+import { hasAuditStats, registerAuditWriterMetrics } from "../../store/src/audit-metrics.ts";
 
 /** One registry per router instance, so several routers (tests, the embedded stack) never clash. */
 export type RouterMetrics = {
@@ -13,9 +14,15 @@ export type RouterMetrics = {
   inFlight: Gauge;
 };
 
-export function createRouterMetrics(options: { inFlight: () => number }): RouterMetrics {
+export function createRouterMetrics(options: {
+  inFlight: () => number;
+  /** The router's audit sink: when it is the store's writer, its queue and totals are exported. */
+  audit?: object;
+}): RouterMetrics {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: "mcp_router_" });
+  if (options.audit !== undefined && hasAuditStats(options.audit))
+    registerAuditWriterMetrics(registry, options.audit, { prefix: "mcp_router_" });
   return {
     registry,
     httpRequests: new Counter({

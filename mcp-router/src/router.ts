@@ -99,7 +99,7 @@ export async function startRouter(options: StartRouterOptions): Promise<RouterHa
       : { mode: "envoy" };
 
   const inFlight = createInFlightCalls();
-  const metrics = createRouterMetrics({ inFlight: () => inFlight.size() });
+  const metrics = createRouterMetrics({ inFlight: () => inFlight.size(), audit: options.audit });
   const pools = createBackendPools();
   const catalog = createToolCatalog({
     tools: options.config.tools,

@@ -46,7 +46,12 @@ export type DefinitionChange = {
 };
 
 export type ToolCatalog = {
+  /**
+   * The scope's listing. Blocks on the backend only while nothing was ever loaded; a due or stale
+   * listing is served as is while one background refresh (per scope) replaces it.
+   */
   get(scope: string): Promise<ScopeCatalog>;
+  /** Loads now (joining a refresh already in flight); resolves with the listing then served. */
   refresh(scope: string): Promise<ScopeCatalog>;
   /** Called when a backend announces notifications/tools/list_changed. */
   markStale(scope: string): void;
@@ -65,17 +70,22 @@ export function createToolCatalog(options: {
   toolSecret: string;
   logger: Logger;
   refreshIntervalMs?: number;
+  /** After a failed refresh, how long the last good listing is served before trying again. */
+  retryBackoffMs?: number;
   onDefinitionChange?: (change: DefinitionChange) => void;
   now?: () => number;
 }): ToolCatalog {
   const now = options.now ?? Date.now;
   const refreshIntervalMs = options.refreshIntervalMs ?? 60_000;
+  const retryBackoffMs = Math.min(options.retryBackoffMs ?? 5_000, refreshIntervalMs);
   const loaded = new Map<
     string,
     { ok: true; tools: Map<string, CatalogEntry>; loadedAt: number }
   >();
   const loading = new Map<string, Promise<ScopeCatalog>>();
   const stale = new Set<string>();
+  /** Scope → when a failed refresh may be retried by get(). */
+  const retryAt = new Map<string, number>();
   /** Approved definitions seen by this process, so `pin` can keep serving them. */
   const approvedSeen = new Map<string, { digest: string; definition: Record<string, unknown> }>();
   const reported = new Set<string>();
@@ -85,9 +95,9 @@ export function createToolCatalog(options: {
     if (scopeConfig === undefined) return { ok: false, reason: "backend_unavailable" };
     const listed = await listBackendTools(scope, scopeConfig.backend_url, scopeConfig.timeout_ms);
     if (listed === undefined) {
-      const previous = loaded.get(scope);
+      retryAt.set(scope, now() + retryBackoffMs);
       // Keep serving the last good listing while a backend blips; calls fail on their own.
-      return previous ?? { ok: false, reason: "backend_unavailable" };
+      return loaded.get(scope) ?? { ok: false, reason: "backend_unavailable" };
     }
     const active = await options.registry.activeTools(scope);
     const enabled = new Set(scopeConfig.tools.filter((t) => t.enabled).map((t) => t.name));
@@ -135,6 +145,7 @@ export function createToolCatalog(options: {
     const entry = { ok: true as const, tools, loadedAt: now() };
     loaded.set(scope, entry);
     stale.delete(scope);
+    retryAt.delete(scope);
     return entry;
   }
 
@@ -185,6 +196,7 @@ export function createToolCatalog(options: {
       pending = load(scope)
         .catch((error: unknown): ScopeCatalog => {
           options.logger.error({ err: error, scope }, "tool catalog refresh failed");
+          retryAt.set(scope, now() + retryBackoffMs);
           return loaded.get(scope) ?? { ok: false, reason: "backend_unavailable" };
         })
         .finally(() => loading.delete(scope));
@@ -201,18 +213,18 @@ export function createToolCatalog(options: {
   return {
     async get(scope) {
       const current = loaded.get(scope);
-      if (
-        current !== undefined &&
-        !stale.has(scope) &&
-        now() - current.loadedAt < refreshIntervalMs
-      ) {
-        return current;
-      }
-      return refresh(scope);
+      if (current === undefined) return refresh(scope);
+      const due = stale.has(scope) || now() - current.loadedAt >= refreshIntervalMs;
+      // A hanging backend must not make every list and call wait out its timeout: serve the
+      // last good listing, refresh once in the background, and back off after a failure.
+      if (due && now() >= (retryAt.get(scope) ?? 0)) void refresh(scope);
+      return current;
     },
     refresh,
     markStale(scope) {
       stale.add(scope);
+      // The backend just spoke, so the back-off of an earlier failure no longer applies.
+      retryAt.delete(scope);
     },
     loadedAll: () => Object.keys(options.tools.scopes).every((scope) => loaded.has(scope)),
     close() {

@@ -27,7 +27,6 @@ describe("parseInbound", () => {
   it.each([
     ["not JSON", "{", "GW_PARSE_ERROR"],
     ["empty", "", "GW_PARSE_ERROR"],
-    ["a batch", '[{"jsonrpc":"2.0","id":1,"method":"ping"}]', "GW_BATCH_NOT_SUPPORTED"],
     ["wrong version", '{"jsonrpc":"1.0","id":1,"method":"ping"}', "GW_INVALID_REQUEST"],
     ["array params", '{"jsonrpc":"2.0","id":1,"method":"ping","params":[1]}', "GW_INVALID_REQUEST"],
     ["object id", '{"jsonrpc":"2.0","id":{},"method":"ping"}', "GW_INVALID_REQUEST"],
@@ -38,6 +37,44 @@ describe("parseInbound", () => {
     ["null", "null", "GW_INVALID_REQUEST"],
   ])("rejects %s", (_name, text, error) => {
     expect(parse(text)).toMatchObject({ ok: false, error });
+  });
+
+  it("classifies each message of a batch", () => {
+    expect(
+      parse(
+        JSON.stringify([
+          { jsonrpc: "2.0", id: 1, method: "tools/list" },
+          { jsonrpc: "2.0", method: "notifications/initialized" },
+          { jsonrpc: "2.0", id: "x", result: {} },
+        ]),
+      ),
+    ).toMatchObject({
+      ok: true,
+      batch: true,
+      messages: [
+        { kind: "request", request: { id: 1, method: "tools/list" } },
+        { kind: "notification" },
+        { kind: "response" },
+      ],
+    });
+    expect(parse('{"jsonrpc":"2.0","id":1,"method":"ping"}')).toMatchObject({ batch: false });
+  });
+
+  const ping = (id: number) => ({ jsonrpc: "2.0", id, method: "ping" });
+  it.each([
+    ["empty", "[]"],
+    ["a scalar member", "[1]"],
+    ["an invalid member", JSON.stringify([ping(1), { jsonrpc: "1.0", id: 2, method: "ping" }])],
+    ["a nested batch", JSON.stringify([[ping(1)]])],
+    ["a repeated id", JSON.stringify([ping(1), ping(1)])],
+    ["33 messages", JSON.stringify(Array.from({ length: 33 }, (_, i) => ping(i)))],
+  ])("rejects a batch holding %s, whole", (_name, text) => {
+    expect(parse(text)).toMatchObject({ ok: false, error: "GW_INVALID_REQUEST", id: null });
+  });
+
+  it("accepts a batch of the largest size", () => {
+    const text = JSON.stringify(Array.from({ length: 32 }, (_, i) => ping(i)));
+    expect(parse(text)).toMatchObject({ ok: true, batch: true });
   });
 
   it("keeps the id of an invalid request for the error answer", () => {

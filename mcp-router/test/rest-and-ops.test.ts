@@ -148,6 +148,10 @@ describe("paths, health, readiness, metrics and docs", () => {
     const text = await response.text();
     expect(text).toContain("mcp_router_tool_calls_total");
     expect(text).toContain("mcp_router_http_requests_total");
+    // The harness passes the store's audit writer: its totals and queue are exported.
+    expect(text).toMatch(/^mcp_router_audit_events_written_total \d+$/m);
+    expect(text).toMatch(/^mcp_router_audit_queue_events \d+$/m);
+    expect(text).toContain("mcp_router_audit_events_failed_total 0");
   });
 
   it("serves the OpenAPI 3.1 document and a rendered page with its assets", async () => {

@@ -69,14 +69,16 @@ export async function startStandInBackend(): Promise<StandInBackend> {
     },
     slow: {
       description: "Waits until cancelled or for ms milliseconds",
-      run: (args, extra) =>
-        new Promise((resolve) => {
+      run: async (args, extra) => {
+        if (args.progress === true) await extra.sendProgress(1);
+        return new Promise((resolve) => {
           const timer = setTimeout(
             () => resolve({ content: [{ type: "text", text: "done" }] }),
             Number(args.ms ?? 60_000),
           );
           extra.signal.addEventListener("abort", () => clearTimeout(timer));
-        }),
+        });
+      },
     },
     big: {
       description: "Returns a large text",

@@ -151,6 +151,9 @@ describe("tools/call forwarding, limits and audit", () => {
     expect(cancel.status).toBe(202);
     await closed;
     const response = await pending;
+    // A cancelled request is not answered (spec: SHOULD NOT): 202 and no JSON-RPC message.
+    expect(response.status).toBe(202);
+    expect(await response.text()).toBe("");
     const [row] = await fixture.auditRows({ request_id: response.headers.get(HEADER.requestId)! });
     expect(row).toMatchObject({ outcome: "cancelled", reason: "cancelled" });
   });
@@ -339,5 +342,66 @@ describe("backend failures", () => {
     } finally {
       await fixture.close();
     }
+  });
+});
+
+describe("cancelled calls are not answered", () => {
+  let fixture: RouterFixture;
+  let endpoint: string;
+  let sessionId: string;
+  beforeAll(async () => {
+    // A long tool timeout, so only the cancellation can end these calls.
+    fixture = await startRouterFixture({ config: (url) => testConfig(url, { timeoutMs: 60_000 }) });
+    endpoint = `${fixture.router.url}/calc/mcp`;
+    sessionId = await openSession(endpoint);
+  });
+  afterAll(async () => {
+    await fixture.close();
+  });
+
+  const send = (message: unknown) =>
+    postMcp(endpoint, message, { headers: sessionHeaders(sessionId) });
+
+  it("ends an SSE answer without a response when the call is cancelled", async () => {
+    const response = await send(
+      call(79, "slow", { ms: 10_000, progress: true }, { progressToken: 1 }),
+    );
+    expect(response.headers.get("content-type")).toContain("text/event-stream");
+    const closed = once(fixture.backend.events, "client-closed");
+    const cancel = await send({
+      jsonrpc: "2.0",
+      method: "notifications/cancelled",
+      params: { requestId: 79 },
+    });
+    expect(cancel.status).toBe(202);
+    await closed;
+    const messages = await readMessages(response);
+    expect(messages.map((m) => m.method ?? "response")).toEqual(["notifications/progress"]);
+  });
+
+  it("lets the SDK client cancel a call without reporting a stray response", async () => {
+    const client = new Client({ name: "sdk1", version: "1" });
+    const errors: Error[] = [];
+    client.onerror = (error) => errors.push(error);
+    await client.connect(
+      new StreamableHTTPClientTransport(new URL(endpoint), {
+        fetch: verdictSigningFetch(ALICE, "calc"),
+      }),
+    );
+    const started = once(fixture.backend.events, "call");
+    const closed = once(fixture.backend.events, "client-closed");
+    const controller = new AbortController();
+    const pending = client.callTool({ name: "slow", arguments: { ms: 10_000 } }, undefined, {
+      signal: controller.signal,
+    });
+    await started;
+    controller.abort("user gave up");
+    await expect(pending).rejects.toThrow();
+    await closed;
+    // A full round trip on the same client: the cancelled call's HTTP answer is handled by then.
+    await client.listTools();
+    await client.listTools();
+    expect(errors).toEqual([]);
+    await client.close();
   });
 });

@@ -1,7 +1,14 @@
+import { EventEmitter, once } from "node:events";
+import http from "node:http";
+import type { AddressInfo } from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
 import { approveDefinition, getRegistryTool } from "../../store/src/registry.ts";
+import { createBackendPools, type BackendPools } from "../src/forwarding.ts";
+import { createToolCatalog } from "../src/tool-catalog.ts";
 import {
   openSession,
+  quietLogger,
+  TOOL_SECRET,
   postMcp,
   readMessages,
   sessionHeaders,
@@ -97,5 +104,158 @@ describe("definition pinning", () => {
       "progress",
       "slow",
     ]);
+  });
+});
+
+describe("refresh while a backend is slow or down", () => {
+  type Mode = "ok" | "hang" | "fail";
+
+  /** A backend whose tools/list answers, hangs until released, or fails with 500. */
+  async function startListBackend() {
+    const state = { mode: "ok" as Mode, description: "v1" };
+    const events = new EventEmitter();
+    const held: http.ServerResponse[] = [];
+    const server = http.createServer((req, res) => {
+      req.resume();
+      req.on("end", () => {
+        if (state.mode === "hang") {
+          held.push(res);
+          events.emit("hanging");
+          return;
+        }
+        if (state.mode === "fail") {
+          res.writeHead(500).end();
+          return;
+        }
+        res.writeHead(200, { "content-type": "application/json" }).end(
+          JSON.stringify({
+            jsonrpc: "2.0",
+            id: 1,
+            result: {
+              tools: [
+                {
+                  name: "add",
+                  description: state.description,
+                  inputSchema: { type: "object" },
+                },
+              ],
+            },
+          }),
+        );
+      });
+    });
+    server.listen(0, "127.0.0.1");
+    await once(server, "listening");
+    const { port } = server.address() as AddressInfo;
+    return {
+      url: `http://127.0.0.1:${port}`,
+      state,
+      events,
+      releaseWith500: () => {
+        for (const res of held.splice(0)) res.writeHead(500).end();
+      },
+      close: () =>
+        new Promise<void>((resolve) => {
+          server.close(() => resolve());
+          server.closeAllConnections();
+        }),
+    };
+  }
+
+  function countingPools(real: BackendPools) {
+    const counter = { calls: 0 };
+    const pools: BackendPools = {
+      pool(origin) {
+        // callUpstream asks for the pool synchronously, so this counts upstream calls as issued.
+        counter.calls++;
+        return real.pool(origin);
+      },
+      close: () => real.close(),
+    };
+    return { pools, counter };
+  }
+
+  it("serves the last listing while one background refresh runs, and backs off after a failure", async () => {
+    const backend = await startListBackend();
+    const real = createBackendPools();
+    const { pools, counter } = countingPools(real);
+    let clock = 1_000_000;
+    const catalog = createToolCatalog({
+      // A hanging tools/list would hold a blocking get() for a minute.
+      tools: testConfig(backend.url, { timeoutMs: 60_000 }).tools,
+      registry: {
+        activeTools: async () => new Set(["add"]),
+        observeDefinition: async () => "approved",
+      },
+      pools,
+      toolSecret: TOOL_SECRET,
+      logger: quietLogger,
+      refreshIntervalMs: 60_000,
+      retryBackoffMs: 5_000,
+      now: () => clock,
+    });
+    try {
+      const first = await catalog.get("calc");
+      expect(first.ok && first.tools.get("add")?.definition.description).toBe("v1");
+      expect(counter.calls).toBe(1);
+
+      backend.state.mode = "hang";
+      const hanging = once(backend.events, "hanging");
+      catalog.markStale("calc");
+      for (let i = 0; i < 3; i++) expect(await catalog.get("calc")).toBe(first);
+      await hanging;
+      expect(counter.calls).toBe(2);
+
+      // The background refresh fails: the old listing stays, and get() does not retry at once.
+      const joined = catalog.refresh("calc");
+      backend.releaseWith500();
+      expect(await joined).toBe(first);
+      backend.state.mode = "fail";
+      expect(await catalog.get("calc")).toBe(first);
+      expect(await catalog.get("calc")).toBe(first);
+      expect(counter.calls).toBe(2);
+
+      // After the back-off one refresh runs, again without making the caller wait.
+      clock += 5_001;
+      backend.state.mode = "ok";
+      backend.state.description = "v2";
+      expect(await catalog.get("calc")).toBe(first);
+      expect(counter.calls).toBe(3);
+      const fresh = await catalog.refresh("calc");
+      expect(counter.calls).toBe(3);
+      expect(fresh.ok && fresh.tools.get("add")?.definition.description).toBe("v2");
+      expect(await catalog.get("calc")).toBe(fresh);
+      expect(counter.calls).toBe(3);
+    } finally {
+      catalog.close();
+      await backend.close();
+      await real.close();
+    }
+  });
+
+  it("blocks only while nothing was ever loaded", async () => {
+    const backend = await startListBackend();
+    backend.state.mode = "fail";
+    const real = createBackendPools();
+    const catalog = createToolCatalog({
+      tools: testConfig(backend.url).tools,
+      registry: {
+        activeTools: async () => new Set(["add"]),
+        observeDefinition: async () => "approved",
+      },
+      pools: real,
+      toolSecret: TOOL_SECRET,
+      logger: quietLogger,
+    });
+    try {
+      expect(await catalog.get("calc")).toEqual({ ok: false, reason: "backend_unavailable" });
+      backend.state.mode = "ok";
+      const loaded = await catalog.get("calc");
+      expect(loaded.ok && [...loaded.tools.keys()]).toEqual(["add"]);
+    } finally {
+      catalog.close();
+      await backend.close();
+      await real.close();
+    }
   });
 });

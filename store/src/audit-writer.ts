@@ -118,27 +118,54 @@ type DoneWaiter = { seq: number; resolve: () => void };
 const roundOrNull = (value: number | null | undefined): number | null =>
   value === undefined || value === null || !Number.isFinite(value) ? null : Math.round(value);
 
+// PostgreSQL refuses NUL in text and jsonb, and unpaired surrogates in jsonb (\u escapes): a
+// client could otherwise keep its own calls out of the audit log by putting them in its input.
+// Both become U+FFFD, so the row is always insertable and the tampering stays visible.
+const toWellFormed = (value: string): string =>
+  (value as string & { toWellFormed(): string }).toWellFormed();
+
+/** `value` with NUL and lone surrogates replaced by U+FFFD. */
+export function storableText<T extends string>(value: T): T {
+  return toWellFormed(value).replaceAll("\u0000", "\uFFFD") as T;
+}
+
+const storableTextOrNull = (value: string | null | undefined): string | null =>
+  value === undefined || value === null ? null : storableText(value);
+
+/** JSON text PostgreSQL's jsonb accepts: every string and object key made storable first. */
+export function storableJson(value: unknown): string {
+  return JSON.stringify(value, (_key, item: unknown) => {
+    if (typeof item === "string") return storableText(item);
+    if (item !== null && typeof item === "object" && !Array.isArray(item)) {
+      const entries = Object.entries(item);
+      if (entries.every(([key]) => storableText(key) === key)) return item;
+      return Object.fromEntries(entries.map(([key, nested]) => [storableText(key), nested]));
+    }
+    return item;
+  });
+}
+
 export function toAuditRow(event: AuditEvent, now: Date = new Date()): NewAuditEventRow {
   return {
     time: event.time ?? now,
-    request_id: event.request_id,
-    source: event.source,
-    kind: event.kind,
-    subject: event.subject ?? null,
-    tenant: event.tenant ?? null,
-    roles: [...(event.roles ?? [])],
-    scope: event.scope ?? null,
-    method: event.method ?? null,
-    tool: event.tool ?? null,
-    outcome: event.outcome,
-    reason: event.reason ?? null,
+    request_id: storableText(event.request_id),
+    source: storableText(event.source),
+    kind: storableText(event.kind),
+    subject: storableTextOrNull(event.subject),
+    tenant: storableTextOrNull(event.tenant),
+    roles: (event.roles ?? []).map((role) => storableText(role)),
+    scope: storableTextOrNull(event.scope),
+    method: storableTextOrNull(event.method),
+    tool: storableTextOrNull(event.tool),
+    outcome: storableText(event.outcome),
+    reason: storableTextOrNull(event.reason),
     status: roundOrNull(event.status),
     latency_ms: roundOrNull(event.latency_ms),
     request_bytes: roundOrNull(event.request_bytes),
     response_bytes: roundOrNull(event.response_bytes),
-    arguments_digest: event.arguments_digest ?? null,
-    arguments: event.arguments === undefined ? null : JSON.stringify(event.arguments),
-    task_id: event.task_id ?? null,
+    arguments_digest: storableTextOrNull(event.arguments_digest),
+    arguments: event.arguments === undefined ? null : storableJson(event.arguments),
+    task_id: storableTextOrNull(event.task_id),
   };
 }
 

@@ -1,5 +1,5 @@
 import { migrateDown, migrateToLatest, migrationStatus, type MigrationStep } from "./migrate.ts";
-import { databaseOptionsFromEnv, openDatabase } from "./open-database.ts";
+import { databaseOptionsFromEnv, openDatabase, type Database } from "./open-database.ts";
 
 const USAGE = "usage: npm run migrate -- up | down [--all] | status";
 
@@ -22,7 +22,13 @@ async function main(args: readonly string[]): Promise<number> {
     return 2;
   }
   const options = databaseOptionsFromEnv(process.env);
-  const database = await openDatabase(options);
+  let database: Database;
+  try {
+    database = await openDatabase(options);
+  } catch (error) {
+    console.error(error instanceof Error ? error.message : String(error));
+    return 1;
+  }
   console.log(
     `database: ${database.dialect === "postgres" ? "PostgreSQL (DATABASE_URL)" : `PGlite in ${options.dataDir}`}`,
   );

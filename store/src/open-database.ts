@@ -1,9 +1,9 @@
 import { mkdir } from "node:fs/promises";
 import path from "node:path";
-import { PGlite } from "@electric-sql/pglite";
 import { Kysely, PostgresDialect } from "kysely";
 import { PGliteDialect } from "kysely-pglite-dialect";
 import pg from "pg";
+import { acquireDataDirLock } from "./data-dir-lock.ts";
 import type { DB } from "./schema.ts";
 
 export type DatabaseDialect = "postgres" | "pglite";
@@ -17,7 +17,10 @@ export type Database = {
 export type OpenDatabaseOptions = {
   /** postgres:// or postgresql:// URL; when set, PostgreSQL is used through a pg pool. */
   databaseUrl?: string;
-  /** PGlite data directory (default ./data); the database lives in `<dataDir>/pglite`. */
+  /**
+   * PGlite data directory (default ./data); the database lives in `<dataDir>/pglite`. One process
+   * at a time: `<dataDir>/pglite.lock` makes a second one fail with DataDirLockedError.
+   */
   dataDir?: string;
   /** PGlite in memory (tests). Takes precedence over the other options. */
   inMemory?: boolean;
@@ -37,7 +40,7 @@ export async function openDatabase(options: OpenDatabaseOptions = {}): Promise<D
   if (options.databaseUrl) return openPostgres(options.databaseUrl, options);
   const dataDir = options.dataDir ?? "./data";
   await mkdir(dataDir, { recursive: true });
-  return openPglite(path.join(dataDir, "pglite"));
+  return openPglite(dataDir);
 }
 
 /** DATABASE_URL selects PostgreSQL; otherwise PGlite under DATA_DIR (default ./data). */
@@ -49,14 +52,39 @@ export function databaseOptionsFromEnv(
     : { dataDir: env.DATA_DIR || "./data" };
 }
 
+/**
+ * PGlite's default shared_buffers (128 MB) costs about 110 MB of resident memory; the gateway's
+ * working set is small, so 16 MB is plenty.
+ */
+const PGLITE_SHARED_BUFFERS = "16MB";
+
 async function openPglite(dataDir: string | undefined): Promise<Database> {
-  // int8 as a decimal string, as pg does, so both drivers return the same shapes.
-  const client = await PGlite.create({
-    ...(dataDir === undefined ? {} : { dataDir }),
-    parsers: { [INT8_OID]: (value: string) => value },
-  });
-  const db = new Kysely<DB>({ dialect: new PGliteDialect(client) });
-  return { db, dialect: "pglite", close: () => db.destroy() };
+  const lock = dataDir === undefined ? undefined : await acquireDataDirLock(dataDir);
+  try {
+    // Loaded here so that PostgreSQL deployments never load the WASM build.
+    const { PGlite } = await import("@electric-sql/pglite");
+    // int8 as a decimal string, as pg does, so both drivers return the same shapes.
+    const client = await PGlite.create({
+      ...(dataDir === undefined ? {} : { dataDir: path.join(dataDir, "pglite") }),
+      startParams: [...PGlite.defaultStartParams, "-c", `shared_buffers=${PGLITE_SHARED_BUFFERS}`],
+      parsers: { [INT8_OID]: (value: string) => value },
+    });
+    const db = new Kysely<DB>({ dialect: new PGliteDialect(client) });
+    return {
+      db,
+      dialect: "pglite",
+      async close() {
+        try {
+          await db.destroy();
+        } finally {
+          await lock?.release();
+        }
+      },
+    };
+  } catch (error) {
+    await lock?.release();
+    throw error;
+  }
 }
 
 function openPostgres(databaseUrl: string, options: OpenDatabaseOptions): Database {

@@ -247,3 +247,36 @@ export async function approveDefinition(
     return true;
   });
 }
+
+export type PendingDefinitionChange = {
+  scope: string;
+  name: string;
+  active: boolean;
+  approved_definition_digest: string;
+  observed_definition_digest: string;
+  definition_changed_at: Date | null;
+};
+
+/** Tools whose last observed definition differs from the approved one, ordered by scope and name. */
+export async function listPendingDefinitionChanges(
+  db: Kysely<DB>,
+): Promise<PendingDefinitionChange[]> {
+  return (
+    db
+      .selectFrom("tool_registry")
+      .select([
+        "scope",
+        "name",
+        "active",
+        "approved_definition_digest",
+        "observed_definition_digest",
+        "definition_changed_at",
+      ])
+      // `<>` is never true when either side is null.
+      .whereRef("observed_definition_digest", "<>", "approved_definition_digest")
+      .$narrowType<{ approved_definition_digest: string; observed_definition_digest: string }>()
+      .orderBy("scope")
+      .orderBy("name")
+      .execute()
+  );
+}

@@ -234,6 +234,52 @@ describe.each(backends)("audit writer on $name", (backend) => {
     expect(logged?.object).toMatchObject({ event: { requestId: "req-2" } });
   });
 
+  it("stores events whose text or arguments hold NUL or lone surrogates instead of losing them", async () => {
+    const writer = newWriter();
+    const nul = "\u0000";
+    const lone = "\ud800";
+    await writer.write(
+      event(1, {
+        subject: `ali${nul}ce`,
+        tenant: `ac${lone}me`,
+        roles: [`dev${nul}`, `x${"\udc00"}`],
+        scope: `calc${nul}`,
+        method: `tools/call${lone}`,
+        tool: `add${nul}${lone}`,
+        reason: `r${nul}`,
+        task_id: `t${lone}`,
+        arguments: {
+          text: `a${nul}b`,
+          half: `c${lone}d`,
+          [`k${nul}ey`]: [`v${"\udfff"}`, { [`in${lone}ner`]: nul }],
+          pair: "\ud83d\ude00",
+        },
+      }),
+    );
+    await writer.write(event(2, { request_id: `req-${nul}2`, arguments: `${nul}${lone}` }));
+    await writer.flush();
+    expect(writer.stats()).toMatchObject({ written: 2, failed: 0 });
+    const rows = await db.selectFrom("audit_events").selectAll().orderBy("id").execute();
+    const r = "\uFFFD";
+    expect(rows[0]).toMatchObject({
+      subject: `ali${r}ce`,
+      tenant: `ac${r}me`,
+      roles: [`dev${r}`, `x${r}`],
+      scope: `calc${r}`,
+      method: `tools/call${r}`,
+      tool: `add${r}${r}`,
+      reason: `r${r}`,
+      task_id: `t${r}`,
+      arguments: {
+        text: `a${r}b`,
+        half: `c${r}d`,
+        [`k${r}ey`]: [`v${r}`, { [`in${r}ner`]: r }],
+        pair: "\ud83d\ude00",
+      },
+    });
+    expect(rows[1]).toMatchObject({ request_id: `req-${r}2`, arguments: `${r}${r}` });
+  });
+
   it("when close gives up on a database that stays down, counts and logs what is lost", async () => {
     const writer = newWriter({ batchSize: 10 });
     spy.down = true;

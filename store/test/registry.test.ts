@@ -3,6 +3,7 @@ import {
   approveDefinition,
   getRegistryTool,
   listActiveTools,
+  listPendingDefinitionChanges,
   listRegistryHistory,
   recordObservedDefinition,
   syncRegistry,
@@ -159,8 +160,20 @@ describe.each(backends)("tool registry on $name", (backend) => {
       definition_changed_at: t1,
     });
     expect(await recordObservedDefinition(database.db, "calculator", "nope", "x")).toBe("unknown");
+    await recordObservedDefinition(database.db, "docs", "generate_document", "ccc");
+    expect(await listPendingDefinitionChanges(database.db)).toEqual([
+      {
+        scope: "calculator",
+        name: "exact_calculate",
+        active: true,
+        approved_definition_digest: "aaa",
+        observed_definition_digest: "bbb",
+        definition_changed_at: t1,
+      },
+    ]);
 
     expect(await approveDefinition(database.db, "calculator", "exact_calculate", t2)).toBe(true);
+    expect(await listPendingDefinitionChanges(database.db)).toEqual([]);
     expect(await approveDefinition(database.db, "calculator", "exact_calculate", t2)).toBe(false);
     expect(await approveDefinition(database.db, "calculator", "nope")).toBe(false);
     expect(await check("bbb")).toBe("approved");

@@ -16,7 +16,13 @@ import {
 import { quotaCharges, spendQuota, type QuotaKind, type QuotaLimiter } from "./quota.ts";
 import type { CompiledPolicy } from "./rbac.ts";
 import { hasTokenInQuery, resolveRoute, type Route } from "./route.ts";
-import { parseInvokeBody, parseRpcBody, type BodyFailure, type RpcMessage } from "./rpc-body.ts";
+import {
+  MAX_BATCH_LENGTH,
+  parseInvokeBody,
+  parseRpcBody,
+  type BodyFailure,
+  type RpcMessage,
+} from "./rpc-body.ts";
 import { bearerToken, type Identity, type TokenFailure, type TokenVerifier } from "./token.ts";
 
 /** Closed set of denial reasons: the log field, the metric label and the audit reason. */
@@ -72,6 +78,8 @@ export const DENIAL_ERROR: Record<DenialReason, GatewayErrorCode> = {
   too_deep: "GW_INVALID_REQUEST",
   duplicate_key: "GW_INVALID_REQUEST",
   batch_not_allowed: "GW_BATCH_NOT_SUPPORTED",
+  batch_too_large: "GW_INVALID_REQUEST",
+  batch_initialize: "GW_INVALID_REQUEST",
   header_mismatch: "GW_HEADER_MISMATCH",
   missing_required_header: "GW_MISSING_REQUIRED_HEADER",
   insufficient_scope: "GW_INSUFFICIENT_SCOPE",
@@ -91,6 +99,8 @@ const DENIAL_DETAIL: Partial<Record<DenialReason, string>> = {
   duplicate_key: "Request body repeats an object key",
   token_in_query: "Send the access token in the Authorization header, not the URL",
   tool_ambiguous: "tool_name is ambiguous: use <scope>.<tool>",
+  batch_too_large: `A JSON-RPC batch may hold at most ${MAX_BATCH_LENGTH} messages`,
+  batch_initialize: "initialize cannot be sent in a JSON-RPC batch",
 };
 
 /** The verdict scope of `/mcp/jobs/{id}` when Envoy's route names no scope. */
@@ -356,10 +366,14 @@ export async function decide(input: CheckInput, deps: DecisionDeps): Promise<Dec
       const messages: RpcMessage[] =
         body.kind === "rpc" && body.result.ok ? body.result.messages : [];
       const first = messages[0];
-      if (first !== undefined) {
+      if (body.kind === "rpc" && body.result.ok && body.result.batch) {
+        context.method = "batch";
+      } else if (first !== undefined) {
         context.method = first.kind === "response" ? "response" : first.method;
       }
       if (tools.length === 0) return insufficient();
+      // Every tools/call of a batch must be allowed, and each is charged below (one denial
+      // refuses the whole batch; spendQuota gives back what the batch already took).
       for (const message of messages) {
         if (message.kind !== "request" || message.toolName === undefined) continue;
         context.tool = message.toolName;

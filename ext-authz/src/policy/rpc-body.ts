@@ -1,7 +1,7 @@
 /**
  * Request body → what the decision needs: for MCP endpoints the JSON-RPC method, id and (for
  * tools/call) the tool name; for REST invoke the tool_name. Strict JSON-RPC 2.0: exact envelope,
- * bounded ids, no unknown members, no batches (the gateway serves none).
+ * bounded ids, no unknown members. Batches only where the protocol revision has them (2025-03-26).
  */
 import type { JsonRpcId } from "../../../contract/src/json-rpc.ts";
 import { parseStrictJson } from "./strict-json.ts";
@@ -23,16 +23,22 @@ export type BodyFailure =
   | "too_deep"
   | "duplicate_key"
   | "batch_not_allowed"
+  | "batch_too_large"
+  | "batch_initialize"
   | "header_mismatch"
   | "missing_required_header";
 
 export type RpcBody =
-  | { ok: true; messages: RpcMessage[]; id: JsonRpcId }
+  | { ok: true; messages: RpcMessage[]; id: JsonRpcId; batch: boolean }
   | { ok: false; reason: BodyFailure; id: JsonRpcId };
 
 export type InvokeBody = { ok: true; toolName: string } | { ok: false; reason: BodyFailure };
 
 export const MAX_ID_LENGTH = 256;
+/** Messages in one JSON-RPC batch: every tools/call in it is authorized and charged. */
+export const MAX_BATCH_LENGTH = 32;
+/** The only revision whose Streamable HTTP accepts batches (absent header = 2025-03-26). */
+export const BATCH_PROTOCOL_VERSION = "2025-03-26";
 const MAX_METHOD_LENGTH = 256;
 const TOOL_NAME_RE = /^[A-Za-z0-9_.-]{1,128}$/;
 /** Methods whose target the 2026-07-28 revision repeats in the Mcp-Name header. */
@@ -115,9 +121,7 @@ export function parseRpcBody(text: string, headers: McpHeaders, maxDepth: number
   }
   const value = parsed.value;
 
-  // Only 2025-03-26 allowed batches, and the router serves none: refusing them here too keeps a
-  // batch from being charged to quotas for a request that can never be answered.
-  if (Array.isArray(value)) return { ok: false, reason: "batch_not_allowed", id: null };
+  if (Array.isArray(value)) return parseBatch(value, headers);
 
   const id = echoableId(value);
   const message = parseMessage(value);
@@ -128,7 +132,42 @@ export function parseRpcBody(text: string, headers: McpHeaders, maxDepth: number
     ok: true,
     messages: [message],
     id: message.kind === "response" ? null : id,
+    batch: false,
   };
+}
+
+/**
+ * A batch is authorized whole: every message must be valid, and the decision checks (and
+ * charges) every tools/call in it. Only 2025-03-26 has batches; later revisions forbid them.
+ */
+function parseBatch(values: unknown[], headers: McpHeaders): RpcBody {
+  const fail = (reason: BodyFailure): RpcBody => ({ ok: false, reason, id: null });
+  if (headers.protocolVersion !== undefined && headers.protocolVersion !== BATCH_PROTOCOL_VERSION)
+    return fail("batch_not_allowed");
+  if (values.length === 0) return fail("invalid_request");
+  if (values.length > MAX_BATCH_LENGTH) return fail("batch_too_large");
+  // Mcp-Method / Mcp-Name name one message; they belong to the stateless revision anyway.
+  if (headers.method !== undefined || headers.name !== undefined) return fail("header_mismatch");
+  const messages: RpcMessage[] = [];
+  const ids = new Set<string | number>();
+  for (const value of values) {
+    const message = parseMessage(value);
+    if (message === undefined) return fail("invalid_request");
+    if (message.kind !== "response") {
+      const claimed = metaVersion(message);
+      if (claimed !== undefined && claimed !== BATCH_PROTOCOL_VERSION)
+        return fail("batch_not_allowed");
+    }
+    if (message.kind === "request") {
+      // initialize negotiates the version that decides whether batches exist at all.
+      if (message.method === "initialize") return fail("batch_initialize");
+      // Answers are matched by id: a repeated request id would make them ambiguous.
+      if (ids.has(message.id)) return fail("invalid_request");
+      ids.add(message.id);
+    }
+    messages.push(message);
+  }
+  return { ok: true, messages, id: null, batch: true };
 }
 
 /**

@@ -2,6 +2,7 @@
 import http from "node:http";
 import type { AddressInfo } from "node:net";
 import { Counter, Histogram, Registry, collectDefaultMetrics } from "prom-client";
+import { hasAuditStats, registerAuditWriterMetrics } from "../../../store/src/audit-metrics.ts";
 
 export type AuthzMetrics = {
   registry: Registry;
@@ -11,10 +12,18 @@ export type AuthzMetrics = {
   internalErrors: Counter;
 };
 
-export function createMetrics(options: { defaultMetrics?: boolean } = {}): AuthzMetrics {
+export function createMetrics(
+  options: {
+    defaultMetrics?: boolean;
+    /** The denial audit sink: when it is the store's writer, its queue and totals are exported. */
+    audit?: object;
+  } = {},
+): AuthzMetrics {
   const registry = new Registry();
   if (options.defaultMetrics ?? true)
     collectDefaultMetrics({ register: registry, prefix: "ext_authz_" });
+  if (options.audit !== undefined && hasAuditStats(options.audit))
+    registerAuditWriterMetrics(registry, options.audit, { prefix: "ext_authz_" });
   return {
     registry,
     decisions: new Counter({
