@@ -53,6 +53,8 @@ export function createAuthorizer(options: {
   /** Where the router's own refusals are recorded (ext-authz audits its denials itself). */
   audit?: AuditSink;
   logger?: Logger;
+  /** Counts refusals whose audit event could not be queued (never silent). */
+  onAuditFailure?: () => void;
   now?: () => number;
 }): Authorizer {
   const now = options.now ?? Date.now;
@@ -86,6 +88,7 @@ export function createAuthorizer(options: {
         }),
       )
       .catch((error: unknown) => {
+        options.onAuditFailure?.();
         options.logger?.error({ err: error, reason }, "could not audit a refused request");
       });
     return { ok: false, reason, response };

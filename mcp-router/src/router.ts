@@ -165,6 +165,7 @@ export async function startRouter(options: StartRouterOptions): Promise<RouterHa
       verdictKey: options.verdictKey,
       audit: options.audit,
       logger,
+      onAuditFailure: () => metrics.auditFailures.inc({ reason: "refusal" }),
     }),
     sessions: createSessionCodec({
       key: options.sessionSecret ?? deriveSessionKey(options.verdictKey),
