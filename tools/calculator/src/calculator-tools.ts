@@ -88,7 +88,9 @@ const ExactCalculateInputSchema = z.strictObject({
     .min(0)
     .max(1000)
     .default(0)
-    .describe("Digits after the point kept by the round operator (default 0)"),
+    .describe(
+      "Digits after the point kept by the round operator (default 0); the result never has more than `precision` significant digits",
+    ),
 });
 
 const ExactCalculateOutputSchema = z.object({
@@ -145,7 +147,7 @@ export const exactCalculateTool = defineTool({
         outcome = { ok: true, value: x.negated().toSignificantDigits(input.precision) };
         break;
       case "round":
-        outcome = roundTo(x, input.decimalPlaces, input.rounding);
+        outcome = roundTo(x, input.decimalPlaces, input.precision, input.rounding);
         break;
       case "compare": {
         const order = x.comparedTo(y);

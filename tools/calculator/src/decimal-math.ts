@@ -56,8 +56,12 @@ export function decimalContext(precision: number, rounding: RoundingMode): Decim
   });
 }
 
-// Only plain decimal notation: decimal.js would also accept hex, binary, NaN and Infinity.
-const DECIMAL_STRING = /^[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d{1,16})?$/;
+// Only plain decimal notation: decimal.js would also accept hex, binary, NaN and Infinity. The
+// exponent may have any number of digits; what falls outside the range is refused below.
+const DECIMAL_STRING = /^[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?$/;
+
+/** The representable magnitudes (decimalContext's maxE and minE), as the messages state them. */
+export const RANGE_TEXT = "1e-9000000000000000 <= |x| < 1e9000000000000001";
 
 export function parseDecimal(D: DecimalClass, text: string, label: string): Calc {
   if (text.length > MAX_OPERAND_LENGTH) {
@@ -71,7 +75,11 @@ export function parseDecimal(D: DecimalClass, text: string, label: string): Calc
     };
   }
   const value = new D(trimmed);
-  if (!value.isFinite()) return { ok: false, error: `${label} "${preview(text)}" is out of range` };
+  // decimal.js turns a too-small literal into 0 and a too-large one into Infinity without a word.
+  const nonZeroLiteral = /[1-9]/.test(trimmed.split(/[eE]/)[0] as string);
+  if (!value.isFinite() || (nonZeroLiteral && value.isZero())) {
+    return { ok: false, error: `${label} "${preview(text)}" is out of range (${RANGE_TEXT})` };
+  }
   return { ok: true, value };
 }
 
@@ -84,13 +92,13 @@ function checked(value: Decimal, what: string, inputsNonZero: boolean): Calc {
   if (!value.isFinite()) {
     return {
       ok: false,
-      error: `overflow: the result of ${what} exceeds the representable range (|x| < 1e9000000000000000)`,
+      error: `overflow: the result of ${what} exceeds the representable range (${RANGE_TEXT})`,
     };
   }
   if (inputsNonZero && value.isZero()) {
     return {
       ok: false,
-      error: `underflow: the result of ${what} is smaller than the representable range (|x| > 1e-9000000000000000)`,
+      error: `underflow: the result of ${what} is smaller than the representable range (${RANGE_TEXT})`,
     };
   }
   return { ok: true, value };
@@ -113,9 +121,21 @@ export function divide(a: Decimal, b: Decimal): Calc {
   return checked(a.dividedBy(b), "the division", !a.isZero());
 }
 
+/**
+ * decimal.js computes the whole integer quotient to find a remainder, so its size is bounded: more
+ * digits than this take seconds and, with exponents in the quadrillions, exhaust the heap.
+ */
+export const MAX_MODULO_QUOTIENT_DIGITS = 10 * MAX_PRECISION;
+
 /** Truncating modulo: the result has the sign of the dividend (like C, Java and JavaScript `%`). */
 export function modulo(a: Decimal, b: Decimal): Calc {
   if (b.isZero()) return { ok: false, error: "modulo by zero" };
+  if (!a.isZero() && a.e - b.e >= MAX_MODULO_QUOTIENT_DIGITS) {
+    return {
+      ok: false,
+      error: `modulo out of range: the dividend is about 1e${a.e - b.e} times the divisor, and the quotient may have at most ${MAX_MODULO_QUOTIENT_DIGITS} digits`,
+    };
+  }
   return checked(a.modulo(b), "the modulo", false);
 }
 
@@ -146,8 +166,22 @@ export function squareRoot(a: Decimal): Calc {
   return checked(a.squareRoot(), "the square root", !a.isZero());
 }
 
-export function roundTo(a: Decimal, decimalPlaces: number, mode: RoundingMode): Calc {
-  return { ok: true, value: a.toDecimalPlaces(decimalPlaces, ROUNDING_CODE[mode]) };
+/**
+ * Rounds once, at whichever position is coarser: `decimalPlaces` digits after the point or
+ * `precision` significant digits (two roundings in a row could round a tie twice).
+ */
+export function roundTo(
+  a: Decimal,
+  decimalPlaces: number,
+  precision: number,
+  mode: RoundingMode,
+): Calc {
+  const placesForPrecision = precision - 1 - a.e;
+  const value =
+    a.isZero() || decimalPlaces <= placesForPrecision
+      ? a.toDecimalPlaces(decimalPlaces, ROUNDING_CODE[mode])
+      : a.toSignificantDigits(precision, ROUNDING_CODE[mode]);
+  return { ok: true, value };
 }
 
 /** Canonical output: no trailing zeros, "-0" shown as "0". */

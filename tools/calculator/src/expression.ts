@@ -4,6 +4,7 @@ import {
   divide,
   modulo,
   multiply,
+  parseDecimal,
   power,
   roundTo,
   squareRoot,
@@ -185,66 +186,111 @@ export function parseExpression(source: string): ParseResult {
   }
 }
 
-export function evaluate(node: Node, D: DecimalClass, rounding: RoundingMode): Calc {
+/** Wall-clock budget for one evaluation: each step is bounded, but an expression may hold many. */
+export const EVALUATION_BUDGET_MS = 2_000;
+
+type BinaryNode = Extract<Node, { kind: "binary" }>;
+
+const BINARY: Record<BinaryNode["op"], (a: Decimal, b: Decimal) => Calc> = {
+  "+": add,
+  "-": subtract,
+  "*": multiply,
+  "/": divide,
+  "%": modulo,
+  "^": power,
+};
+
+export function evaluate(
+  root: Node,
+  D: DecimalClass,
+  rounding: RoundingMode,
+  options: { deadline?: number } = {},
+): Calc {
+  const deadline = options.deadline ?? performance.now() + EVALUATION_BUDGET_MS;
   const at = (result: Calc, position: number): Calc =>
     result.ok ? result : { ok: false, error: `${result.error} (at position ${position + 1})` };
-  switch (node.kind) {
-    case "number": {
-      const value = new D(node.text);
-      if (!value.isFinite())
-        return { ok: false, error: `number out of range at position ${node.at + 1}` };
-      return { ok: true, value };
-    }
-    case "unary": {
-      const operand = evaluate(node.operand, D, rounding);
-      if (!operand.ok || node.op === "+") return operand;
-      return { ok: true, value: operand.value.negated() };
-    }
-    case "binary": {
-      const left = evaluate(node.left, D, rounding);
-      if (!left.ok) return left;
-      const right = evaluate(node.right, D, rounding);
-      if (!right.ok) return right;
-      const operations: Record<typeof node.op, (a: Decimal, b: Decimal) => Calc> = {
-        "+": add,
-        "-": subtract,
-        "*": multiply,
-        "/": divide,
-        "%": modulo,
-        "^": power,
-      };
-      return at(operations[node.op](left.value, right.value), node.at);
-    }
-    case "call": {
-      const values: Decimal[] = [];
-      for (const arg of node.args) {
-        const value = evaluate(arg, D, rounding);
-        if (!value.ok) return value;
-        values.push(value.value);
-      }
-      const [x, y] = values as [Decimal, Decimal | undefined];
-      switch (node.name) {
-        case "sqrt":
-          return at(squareRoot(x), node.at);
-        case "abs":
-          return { ok: true, value: x.abs() };
-        case "pow":
-          return at(power(x, y as Decimal), node.at);
-        case "mod":
-          return at(modulo(x, y as Decimal), node.at);
-        case "compare":
-          return { ok: true, value: new D(x.comparedTo(y as Decimal)) };
-        case "round": {
-          const places = y ?? new D(0);
-          if (!places.isInteger() || places.isNegative() || places.greaterThan(1000)) {
-            return {
-              ok: false,
-              error: `round() places must be an integer from 0 to 1000 (at position ${node.at + 1})`,
-            };
-          }
-          return roundTo(x, places.toNumber(), rounding);
+  const overBudget = (position: number): Calc | undefined =>
+    performance.now() > deadline
+      ? {
+          ok: false,
+          error: `evaluation stopped at position ${position + 1}: the expression needs more than ${EVALUATION_BUDGET_MS / 1000} s of computation at precision ${D.precision}; lower the precision or split the expression`,
         }
+      : undefined;
+
+  const visit = (node: Node): Calc => {
+    switch (node.kind) {
+      case "number":
+        return parseDecimal(D, node.text, `the number at position ${node.at + 1}`);
+      case "unary": {
+        const operand = visit(node.operand);
+        if (!operand.ok || node.op === "+") return operand;
+        return { ok: true, value: operand.value.negated() };
+      }
+      case "binary":
+        return chain(node);
+      case "call":
+        return call(node);
+    }
+  };
+
+  // A left-associative chain ("1+1+1…", unbounded in length) is walked in a loop, so recursion only
+  // follows parentheses, unary signs, powers and calls, whose depth the parser bounds.
+  const chain = (node: BinaryNode): Calc => {
+    const spine: BinaryNode[] = [];
+    let leftmost: Node = node;
+    while (leftmost.kind === "binary" && leftmost.op !== "^") {
+      spine.push(leftmost);
+      leftmost = leftmost.left;
+    }
+    if (leftmost.kind === "binary") {
+      spine.push(leftmost);
+      leftmost = leftmost.left;
+    }
+    let result = visit(leftmost);
+    for (let index = spine.length - 1; index >= 0 && result.ok; index -= 1) {
+      const step = spine[index] as BinaryNode;
+      const right = visit(step.right);
+      if (!right.ok) return right;
+      const stopped = overBudget(step.at);
+      if (stopped !== undefined) return stopped;
+      result = at(BINARY[step.op](result.value, right.value), step.at);
+    }
+    return result;
+  };
+
+  const call = (node: Extract<Node, { kind: "call" }>): Calc => {
+    const values: Decimal[] = [];
+    for (const arg of node.args) {
+      const value = visit(arg);
+      if (!value.ok) return value;
+      values.push(value.value);
+    }
+    const stopped = overBudget(node.at);
+    if (stopped !== undefined) return stopped;
+    const [x, y] = values as [Decimal, Decimal | undefined];
+    switch (node.name) {
+      case "sqrt":
+        return at(squareRoot(x), node.at);
+      case "abs":
+        return { ok: true, value: x.abs() };
+      case "pow":
+        return at(power(x, y as Decimal), node.at);
+      case "mod":
+        return at(modulo(x, y as Decimal), node.at);
+      case "compare":
+        return { ok: true, value: new D(x.comparedTo(y as Decimal)) };
+      case "round": {
+        const places = y ?? new D(0);
+        if (!places.isInteger() || places.isNegative() || places.greaterThan(1000)) {
+          return {
+            ok: false,
+            error: `round() places must be an integer from 0 to 1000 (at position ${node.at + 1})`,
+          };
+        }
+        return roundTo(x, places.toNumber(), D.precision, rounding);
       }
     }
-  }
+  };
+
+  return visit(root);
 }

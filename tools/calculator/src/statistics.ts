@@ -48,8 +48,11 @@ export interface StatisticsResult {
   notes: string[];
 }
 
-/** Sums of squares of values this wide would need more working digits than is reasonable. */
-const MAX_WORKING_PRECISION = 100_000;
+/**
+ * Working digits for the exact sums: enough to square any single operand (2100 characters), while a
+ * full request of values that wide still sums in about a second (cost grows with width × count).
+ */
+const MAX_WORKING_PRECISION = 5_000;
 const GUARD_DIGITS = 10;
 
 /**

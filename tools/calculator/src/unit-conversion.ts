@@ -33,6 +33,12 @@ export function findUnit(name: string, label: string): UnitLookup {
   };
 }
 
+/**
+ * Bounds the working digits of an exact affine conversion (the span from the value down to the
+ * offset) and keeps every result far inside the representable range.
+ */
+export const MAX_VALUE_EXPONENT = 100_000;
+
 export interface Conversion {
   value: string;
   from: string;
@@ -65,10 +71,17 @@ export function convertUnits(request: {
   const probe = decimalContext(request.precision, "half_even");
   const parsed = parseDecimal(probe, request.value, "value");
   if (!parsed.ok) return parsed;
+  if (!parsed.value.isZero() && Math.abs(parsed.value.e) > MAX_VALUE_EXPONENT) {
+    return {
+      ok: false,
+      error: `value is out of range for unit conversion: its magnitude must be between 1e-${MAX_VALUE_EXPONENT} and 1e${MAX_VALUE_EXPONENT + 1}`,
+    };
+  }
   const affine = from.unit.offset !== "0" || to.unit.offset !== "0";
-  // Enough digits to keep every product exact; an affine sum also needs the exponent span.
-  const spread = affine ? Math.min(Math.abs(parsed.value.e), 5000) : 0;
-  const W = decimalContext(parsed.value.precision(true) + spread + 200, "half_even");
+  // Enough digits to keep every product exact (unit factors have at most a few dozen digits); an
+  // affine sum also needs the span from the value's exponent down to the offset's last digit.
+  const spread = affine ? Math.abs(parsed.value.e) : 0;
+  const W = decimalContext(parsed.value.precision(false) + spread + 200, "half_even");
   const x = new W(parsed.value);
   const numerator = x
     .plus(from.unit.offset)

@@ -131,6 +131,23 @@ describe("exact_calculate rounding", () => {
     expect(await calc("round", ["1.005"], { decimalPlaces: 2, rounding: "half_up" })).toBe("1.01");
   });
 
+  it.each([
+    // value, decimalPlaces, precision, rounding, expected
+    ["1234567890123456789012345678.9", 0, 5, "half_even", "1.2346e+27"],
+    ["123.456", 2, 4, "half_even", "123.5"],
+    ["123.456", 2, 28, "half_even", "123.46"],
+    ["0.000123456", 5, 2, "half_even", "0.00012"],
+    ["0.000123456", 8, 2, "half_even", "0.00012"],
+    ["99.96", 1, 3, "half_up", "100"],
+    // One rounding at the coarser position, never two in a row (1.2349 → 1.235 → 1.24 would be wrong).
+    ["1.2349", 3, 3, "half_up", "1.23"],
+  ])(
+    "round %s to %d places with precision %d (%s) = %s",
+    async (value, decimalPlaces, precision, rounding, expected) => {
+      expect(await calc("round", [value], { decimalPlaces, precision, rounding })).toBe(expected);
+    },
+  );
+
   it("applies the rounding mode to precision rounding", async () => {
     expect(await calc("divide", ["2", "3"], { precision: 3, rounding: "down" })).toBe("0.666");
     expect(await calc("divide", ["2", "3"], { precision: 3, rounding: "up" })).toBe("0.667");

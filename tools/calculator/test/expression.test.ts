@@ -40,6 +40,7 @@ describe("evaluate_expression", () => {
     expect(await evaluate("2 / 3", { precision: 4, rounding: "down" })).toBe("0.6666");
     expect(await evaluate("round(2.5)", { rounding: "half_up" })).toBe("3");
     expect(await evaluate("123456", { precision: 2 })).toBe("120000");
+    expect(await evaluate("round(1.2349, 3)", { precision: 3, rounding: "half_up" })).toBe("1.23");
   });
 
   it.each([

@@ -23,9 +23,13 @@ export type GeneratedDocument =
   { ok: true; bytes: Uint8Array; output: GenerateDocumentOutput } | { ok: false; error: string };
 
 /** Pure function of the input: same request, same bytes (no clock, no randomness, no time zone). */
-export async function generateDocument(input: GenerateDocumentInput): Promise<GeneratedDocument> {
+export async function generateDocument(
+  input: GenerateDocumentInput,
+  signal?: AbortSignal,
+): Promise<GeneratedDocument> {
   const parsed = parseMarkdown(input.content);
   if (!parsed.ok) return parsed;
+  if (signal?.aborted === true) return { ok: false, error: "document generation was cancelled" };
   const metadata = input.metadata ?? {};
   let bytes: Uint8Array;
   let pageCount: number | undefined;
@@ -37,7 +41,7 @@ export async function generateDocument(input: GenerateDocumentInput): Promise<Ge
       bytes = renderDocx(input.title, parsed.blocks, metadata);
       break;
     case "pdf": {
-      const pdf = await renderPdf(input.title, parsed.blocks, metadata);
+      const pdf = await renderPdf(input.title, parsed.blocks, metadata, signal);
       if (!pdf.ok) return pdf;
       bytes = pdf.bytes;
       pageCount = pdf.pageCount;
@@ -67,8 +71,8 @@ export const generateDocumentTool: ToolDefinition = defineTool({
   outputSchema: GenerateDocumentOutputSchema,
   annotations: { readOnlyHint: true, idempotentHint: true, openWorldHint: false },
   execution: { taskSupport: "optional" },
-  handler: async (input) => {
-    const generated = await generateDocument(input);
+  handler: async (input, context) => {
+    const generated = await generateDocument(input, context.signal);
     if (!generated.ok) return toolError(generated.error);
     const resource: ContentBlock = {
       type: "resource",

@@ -50,19 +50,66 @@ export type ParsedMarkdown = { ok: true; blocks: Block[] } | { ok: false; error:
 
 class NestingTooDeep extends Error {}
 
+const NESTING_ERROR = `content nests lists or quotes deeper than ${MAX_NESTING} levels`;
+
 export function parseMarkdown(content: string): ParsedMarkdown {
-  const tokens = new Lexer({ gfm: true, breaks: false }).lex(content);
+  // marked recurses once per level, so thousands of markers on one line exhaust its stack.
+  if (deepestLineNesting(content) > MAX_NESTING) return { ok: false, error: NESTING_ERROR };
+  let tokens: Token[];
   try {
-    return { ok: true, blocks: toBlocks(tokens, 0) };
+    tokens = new Lexer({ gfm: true, breaks: false }).lex(content);
   } catch (error) {
-    if (error instanceof NestingTooDeep) {
+    // Deeply nested emphasis ("**a **a **a …") recurses in marked's inline lexer as well.
+    if (error instanceof RangeError) {
       return {
         ok: false,
-        error: `content nests lists or quotes deeper than ${MAX_NESTING} levels`,
+        error: "content nests emphasis, links or other inline markup too deeply to parse",
       };
     }
     throw error;
   }
+  try {
+    return { ok: true, blocks: toBlocks(tokens, 0) };
+  } catch (error) {
+    if (error instanceof NestingTooDeep) return { ok: false, error: NESTING_ERROR };
+    throw error;
+  }
+}
+
+const FENCE = /^ {0,3}(?:```|~~~)/;
+const THEMATIC_BREAK = /^([-*_])(?:[ \t]*\1){2,}[ \t]*$/;
+const ORDERED_MARKER = /^\d{1,9}[.)](?=[ \t]|$)/;
+
+/**
+ * The most quote and list markers any line opens with ("> > - 1. text" opens four levels), outside
+ * fenced code. Nesting by indentation alone costs quadratic characters, so the content limit bounds
+ * it; this cheap scan catches the marker form before marked sees it.
+ */
+export function deepestLineNesting(content: string): number {
+  let deepest = 0;
+  let fenced = false;
+  for (const line of content.split("\n")) {
+    if (FENCE.test(line)) fenced = !fenced;
+    if (fenced) continue;
+    let depth = 0;
+    let rest = line;
+    for (;;) {
+      rest = rest.replace(/^[ \t]+/, "");
+      if (rest.startsWith(">")) {
+        rest = rest.slice(1);
+      } else if (/^[-+*](?=[ \t]|$)/.test(rest) && !THEMATIC_BREAK.test(rest)) {
+        rest = rest.slice(1);
+      } else {
+        const ordered = ORDERED_MARKER.exec(rest);
+        if (ordered === null) break;
+        rest = rest.slice(ordered[0].length);
+      }
+      depth += 1;
+      if (depth > MAX_NESTING) return depth;
+    }
+    deepest = Math.max(deepest, depth);
+  }
+  return deepest;
 }
 
 function toBlocks(tokens: Token[], depth: number): Block[] {

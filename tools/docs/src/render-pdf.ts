@@ -33,10 +33,54 @@ export type PdfRendered =
 
 class PageLimitReached extends Error {}
 
+/**
+ * pdfkit re-measures the rest of a word each time it breaks one that is wider than the line, which
+ * is quadratic in the word's length (a 200 000-character word takes minutes and gigabytes). Runs of
+ * more than MAX_UNBROKEN_CHARS non-space characters are therefore cut here, with line breaks, into
+ * pieces that fill at most LINE_FILL of the width, so pdfkit never has to break a word itself.
+ * Shorter words are left exactly as they are, and the cut is a pure function of text, font and width.
+ */
+export const MAX_UNBROKEN_CHARS = 100;
+const LINE_FILL = 0.9;
+const LONG_UNBROKEN = new RegExp(`\\S{${MAX_UNBROKEN_CHARS + 1},}`, "gu");
+const HAS_LONG_UNBROKEN = new RegExp(LONG_UNBROKEN.source, "u");
+
+/** `text` with its long unbroken runs cut to `width` in the document's current font and size. */
+function breakLongRuns(doc: PDFKit.PDFDocument, text: string, width: number): string {
+  if (!HAS_LONG_UNBROKEN.test(text)) return text;
+  const limit = width * LINE_FILL;
+  const widths = new Map<string, number>();
+  return text.replace(LONG_UNBROKEN, (run) => {
+    const lines: string[] = [];
+    let line = "";
+    let lineWidth = 0;
+    for (const char of run) {
+      let charWidth = widths.get(char);
+      if (charWidth === undefined) {
+        charWidth = doc.widthOfString(char);
+        widths.set(char, charWidth);
+      }
+      if (line !== "" && lineWidth + charWidth > limit) {
+        lines.push(line);
+        line = "";
+        lineWidth = 0;
+      }
+      line += char;
+      lineWidth += charWidth;
+    }
+    lines.push(line);
+    return lines.join("\n");
+  });
+}
+
+/** Lets the event loop see a departed client about every this many milliseconds of layout. */
+const YIELD_EVERY_MS = 25;
+
 export async function renderPdf(
   title: string,
   blocks: Block[],
   metadata: DocumentMetadata,
+  signal?: AbortSignal,
 ): Promise<PdfRendered> {
   const doc = new PDFDocument({
     size: "A4",
@@ -61,20 +105,33 @@ export async function renderPdf(
   });
 
   let stopped = false;
+  let cancelled = false;
   try {
     doc
       .font("sansBold")
       .fontSize(22)
       .fillColor(TEXT_COLOR)
-      .text(title, { width: contentWidth(doc) });
+      .text(breakLongRuns(doc, title, contentWidth(doc)), { width: contentWidth(doc) });
     doc.moveDown(0.6);
-    renderBlocks(doc, blocks, 0);
+    let lastYield = performance.now();
+    for (const block of blocks) {
+      renderBlock(doc, block, 0);
+      if (performance.now() - lastYield < YIELD_EVERY_MS) continue;
+      // Yielding changes no byte of the output, only when the work happens.
+      await new Promise<void>((resolve) => setImmediate(resolve));
+      lastYield = performance.now();
+      if (signal?.aborted === true) {
+        cancelled = true;
+        break;
+      }
+    }
   } catch (error) {
     if (!(error instanceof PageLimitReached)) throw error;
     stopped = true;
   }
   doc.end();
   await finished;
+  if (cancelled) return { ok: false, error: "document generation was cancelled" };
   if (stopped) {
     return {
       ok: false,
@@ -128,7 +185,14 @@ function renderBlock(doc: PDFKit.PDFDocument, block: Block, indent: number): voi
       return;
     case "code":
       doc.font("mono").fontSize(9).fillColor("#333333");
-      doc.text(block.text === "" ? " " : block.text, left + 8, doc.y, { width: width - 8 });
+      doc.text(
+        breakLongRuns(doc, block.text === "" ? " " : block.text, width - 8),
+        left + 8,
+        doc.y,
+        {
+          width: width - 8,
+        },
+      );
       doc.fillColor(TEXT_COLOR).moveDown(0.6);
       return;
     case "list": {
@@ -217,7 +281,7 @@ function writeRuns(
       .font(fontFor(run, layout.bold === true))
       .fontSize(layout.size)
       .fillColor(run.href === undefined ? TEXT_COLOR : LINK_COLOR);
-    doc.text(run.text, {
+    doc.text(breakLongRuns(doc, run.text, layout.width), {
       width: layout.width,
       continued,
       link: run.href ?? null,
@@ -246,13 +310,12 @@ function renderTable(
   rows.forEach((row, rowIndex) => {
     const header = rowIndex === 0;
     doc.font(header ? "sansBold" : "sans").fontSize(9);
-    const texts = Array.from({ length: columns }, (_, i) => plainText(row[i] ?? []));
+    const cellWidth = columnWidth - padding * 2;
+    const texts = Array.from({ length: columns }, (_, i) =>
+      breakLongRuns(doc, plainText(row[i] ?? []), cellWidth),
+    );
     const height =
-      Math.max(
-        ...texts.map((text) =>
-          doc.heightOfString(text || " ", { width: columnWidth - padding * 2 }),
-        ),
-      ) +
+      Math.max(...texts.map((text) => doc.heightOfString(text || " ", { width: cellWidth }))) +
       padding * 2;
     if (doc.y + height > doc.page.height - MARGIN) doc.addPage();
     const top = doc.y;
@@ -261,7 +324,7 @@ function renderTable(
       doc.rect(x, top, columnWidth, height).lineWidth(0.5).strokeColor("#999999").stroke();
       const align = table.align[i] ?? "left";
       doc.fillColor(TEXT_COLOR).text(text, x + padding, top + padding, {
-        width: columnWidth - padding * 2,
+        width: cellWidth,
         align: align === "center" ? "center" : align === "right" ? "right" : "left",
       });
     });

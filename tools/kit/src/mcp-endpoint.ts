@@ -63,6 +63,11 @@ export async function runTool(
       `Invalid arguments for tool ${definition.name}: ${describeIssues(parsed.error)}`,
     );
   }
+  // Nobody is waiting for the answer: no work starts, and a finished result is dropped.
+  if (context.signal.aborted) {
+    context.logger.info({ outcome: "cancelled" }, "tool call cancelled before it started");
+    return cancelledResult(definition.name);
+  }
   const started = performance.now();
   let outcome;
   try {
@@ -73,6 +78,13 @@ export async function runTool(
     return errorResult(`Tool ${definition.name} failed with an internal error`);
   }
   const durationMs = Math.round(performance.now() - started);
+  if (context.signal.aborted) {
+    context.logger.info(
+      { outcome: "cancelled", durationMs },
+      "tool call cancelled; result dropped",
+    );
+    return cancelledResult(definition.name);
+  }
   if (!outcome.ok) {
     context.logger.info({ outcome: "tool_error", durationMs }, "tool call failed");
     return errorResult(outcome.error);
@@ -94,6 +106,13 @@ export async function runTool(
     ],
     structuredContent,
   };
+}
+
+/** Never reaches the client that left; shaped like any other result for in-process callers. */
+function cancelledResult(name: string): CallToolResult {
+  return errorResult(
+    `Tool ${name} was cancelled: the client went away or the server is shutting down`,
+  );
 }
 
 function errorResult(message: string): CallToolResult {

@@ -150,7 +150,7 @@ export async function startTestToolServer(
 export async function callToolInProcess(
   tool: ToolDefinition,
   args: unknown,
-  identity: { userId?: string; requestId?: string } = {},
+  identity: { userId?: string; requestId?: string; signal?: AbortSignal } = {},
 ): Promise<CallToolResult> {
   const compiled = compileTools([tool]).get(tool.name);
   if (compiled === undefined) throw new Error(`tool ${tool.name} did not compile`);
@@ -158,7 +158,7 @@ export async function callToolInProcess(
     userId: identity.userId ?? "test-user",
     requestId: identity.requestId ?? randomUUID(),
     logger: createLogger({ name: "tool-test", level: "silent" }),
-    signal: new AbortController().signal,
+    signal: identity.signal ?? new AbortController().signal,
   });
 }
 

@@ -6,9 +6,11 @@ import { createLogger } from "../../../contract/src/log.ts";
 import { createToolServer } from "../src/tool-server.ts";
 import { defineTool, toolError, toolOk, type ToolContext } from "../src/tool-definition.ts";
 import {
+  callToolInProcess,
   callToolSigned,
   connectSignedClient,
   postSigned,
+  signedHeaders,
   startTestToolServer,
   type TestToolServer,
 } from "../src/testing.ts";
@@ -335,5 +337,93 @@ describe("HTTP surface", () => {
     expect(response.status).toBe(200);
     await closed;
     expect(own.server.httpServer.listening).toBe(false);
+  });
+});
+
+describe("cancellation", () => {
+  /** A tool that reports when it starts and waits until the test (or the call's signal) ends it. */
+  function gatedTool() {
+    let markStarted!: () => void;
+    const started = new Promise<void>((resolve) => (markStarted = resolve));
+    let release!: () => void;
+    const released = new Promise<void>((resolve) => (release = resolve));
+    let markAborted!: (aborted: boolean) => void;
+    const sawAbort = new Promise<boolean>((resolve) => (markAborted = resolve));
+    let calls = 0;
+    const tool = defineTool({
+      name: "gated",
+      description: "Waits for the test",
+      inputSchema: z.object({}),
+      outputSchema: z.object({ done: z.boolean() }),
+      annotations: { readOnlyHint: true, idempotentHint: true, openWorldHint: false },
+      handler: async (_input, context) => {
+        calls += 1;
+        markStarted();
+        const onAbort = new Promise<void>((resolve) =>
+          context.signal.addEventListener("abort", () => resolve(), { once: true }),
+        );
+        await Promise.race([released, onAbort]);
+        markAborted(context.signal.aborted);
+        return toolOk({ done: true });
+      },
+    });
+    return { tool, started, release, sawAbort, calls: () => calls };
+  }
+
+  it("does not start a handler whose call is already cancelled", async () => {
+    const gated = gatedTool();
+    const controller = new AbortController();
+    controller.abort();
+    const result = await callToolInProcess(gated.tool, {}, { signal: controller.signal });
+    expect(result).toMatchObject({ isError: true });
+    expect(JSON.stringify(result.content)).toMatch(/cancelled: the client went away/);
+    expect(gated.calls()).toBe(0);
+  });
+
+  it("drops the result of a handler whose call was cancelled while it ran", async () => {
+    const gated = gatedTool();
+    const controller = new AbortController();
+    const pending = callToolInProcess(gated.tool, {}, { signal: controller.signal });
+    await gated.started;
+    controller.abort();
+    const result = await pending;
+    expect(await gated.sawAbort).toBe(true);
+    expect(result.structuredContent).toBeUndefined();
+    expect(JSON.stringify(result.content)).toMatch(/cancelled/);
+  });
+
+  it("aborts the handler's signal when the HTTP client disconnects", async () => {
+    const gated = gatedTool();
+    const own = await startTestToolServer([gated.tool]);
+    try {
+      const body = JSON.stringify({
+        jsonrpc: "2.0",
+        id: 1,
+        method: "tools/call",
+        params: { name: "gated", arguments: {} },
+      });
+      const headers = signedHeaders({
+        secret: own.secret,
+        userId: "test-user",
+        requestId: "cancel-1",
+        body,
+      });
+      const req = request(own.mcpUrl, {
+        method: "POST",
+        headers: {
+          ...headers,
+          "content-type": "application/json",
+          accept: "application/json, text/event-stream",
+        },
+      });
+      req.on("error", () => undefined);
+      req.end(body);
+      await gated.started;
+      req.destroy();
+      expect(await gated.sawAbort).toBe(true);
+    } finally {
+      gated.release();
+      await own.close();
+    }
   });
 });
