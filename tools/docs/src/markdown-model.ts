@@ -55,6 +55,12 @@ const NESTING_ERROR = `content nests lists or quotes deeper than ${MAX_NESTING} 
 export function parseMarkdown(content: string): ParsedMarkdown {
   // marked recurses once per level, so thousands of markers on one line exhaust its stack.
   if (deepestLineNesting(content) > MAX_NESTING) return { ok: false, error: NESTING_ERROR };
+  if (mostDelimiterRunsInBlock(content) > MAX_DELIMITER_RUNS_PER_BLOCK) {
+    return {
+      ok: false,
+      error: `content has more than ${MAX_DELIMITER_RUNS_PER_BLOCK} emphasis or strikethrough markers (*, _, ~) in one paragraph`,
+    };
+  }
   let tokens: Token[];
   try {
     tokens = new Lexer({ gfm: true, breaks: false }).lex(content);
@@ -77,6 +83,27 @@ export function parseMarkdown(content: string): ParsedMarkdown {
 }
 
 const FENCE = /^ {0,3}(?:```|~~~)/;
+/** marked's delimiter matching is quadratic in the markers of one paragraph; real prose has few. */
+export const MAX_DELIMITER_RUNS_PER_BLOCK = 1000;
+const DELIMITER_RUN = /[*_~]+/g;
+
+/** The most runs of `*`, `_` or `~` in one blank-line-separated block, outside fenced code. */
+export function mostDelimiterRunsInBlock(content: string): number {
+  let most = 0;
+  let current = 0;
+  let fenced = false;
+  for (const line of content.split("\n")) {
+    if (FENCE.test(line)) fenced = !fenced;
+    if (fenced) continue;
+    if (line.trim() === "") {
+      current = 0;
+      continue;
+    }
+    current += line.match(DELIMITER_RUN)?.length ?? 0;
+    most = Math.max(most, current);
+  }
+  return most;
+}
 const THEMATIC_BREAK = /^([-*_])(?:[ \t]*\1){2,}[ \t]*$/;
 const ORDERED_MARKER = /^\d{1,9}[.)](?=[ \t]|$)/;
 

@@ -1,7 +1,7 @@
 import { extractText } from "unpdf";
 import { describe, expect, it } from "vitest";
 import { generateDocument, generateDocumentTool } from "../src/generate-document.ts";
-import { deepestLineNesting } from "../src/markdown-model.ts";
+import { deepestLineNesting, mostDelimiterRunsInBlock } from "../src/markdown-model.ts";
 import { toolErrorOf as errorOf } from "../../kit/src/testing.ts";
 
 const ALPHABET = "abcdefghijklmnopqrstuvwxyz0123456789";
@@ -86,6 +86,25 @@ describe("markdown nesting is checked before marked recurses", () => {
       content: "> ".repeat(20) + "deep",
     });
     expect(generated.ok).toBe(true);
+  });
+});
+
+describe("emphasis markers are bounded before marked's quadratic matching", () => {
+  it("refuses a paragraph with thousands of strikethrough openers", async () => {
+    const content = "~~a ".repeat(30_000) + "b" + "~~".repeat(30_000);
+    expect(await errorOf(generateDocumentTool, { format: "html", title: "t", content })).toBe(
+      "content has more than 1000 emphasis or strikethrough markers (*, _, ~) in one paragraph",
+    );
+  });
+
+  it("counts per paragraph and ignores fenced code", async () => {
+    const paragraph = "*a* ".repeat(400);
+    const content = [paragraph, paragraph, "```", "*".repeat(10) + " x ".repeat(3000), "```"].join(
+      "\n\n",
+    );
+    expect(mostDelimiterRunsInBlock(content)).toBe(800);
+    const result = await generateDocument({ format: "html", title: "t", content });
+    expect(result.ok).toBe(true);
   });
 });
 
