@@ -1,6 +1,7 @@
 import type { GatewayErrorCode } from "../../contract/src/errors.ts";
 import type { AuditEvent, AuditOutcome } from "../../store/src/audit-writer.ts";
 import type { AuditKind } from "../../store/src/schema.ts";
+import type { McpCall } from "./router-context.ts";
 
 /**
  * Audit records written by the router through the store's writer, which batches them off the
@@ -82,4 +83,23 @@ export function buildAuditEvent(input: RouterAuditInput): AuditEvent {
     ...(input.captured ?? {}),
     task_id: input.taskId ?? null,
   };
+}
+
+/** The record of an MCP tools/call refused by the router before the tool was asked. */
+export function rejectedToolCallEvent(
+  call: Pick<McpCall, "requestId" | "verdict" | "scope">,
+  refusal: { tool: string; rejection: string; status: number },
+): AuditEvent {
+  return buildAuditEvent({
+    kind: "invocation",
+    requestId: call.requestId,
+    identity: call.verdict,
+    scope: call.scope,
+    method: "tools/call",
+    tool: refusal.tool,
+    outcome: "rejected",
+    rejection: refusal.rejection,
+    status: refusal.status,
+    latencyMs: 0,
+  });
 }

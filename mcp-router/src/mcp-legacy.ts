@@ -1,6 +1,6 @@
 import { GATEWAY_ERRORS } from "../../contract/src/errors.ts";
 import { HEADER } from "../../contract/src/headers.ts";
-import { buildAuditEvent, reasonCode } from "./audit.ts";
+import { reasonCode, rejectedToolCallEvent } from "./audit.ts";
 import type { InboundMessage } from "./json-rpc-message.ts";
 import { jsonResponse, type RouterResponse } from "./http-types.ts";
 import { inFlightKey } from "./in-flight.ts";
@@ -131,17 +131,10 @@ async function refuseBatch(ctx: RouterContext, call: McpCall, tool: string) {
   call.logger.info({ tool, reason: "tool_forbidden" }, "batch refused");
   try {
     await ctx.audit.write(
-      buildAuditEvent({
-        kind: "invocation",
-        requestId: call.requestId,
-        identity: call.verdict,
-        scope: call.scope,
-        method: "tools/call",
+      rejectedToolCallEvent(call, {
         tool,
-        outcome: "rejected",
         rejection: reasonCode("GW_TOOL_FORBIDDEN"),
         status: GATEWAY_ERRORS.GW_TOOL_FORBIDDEN.httpStatus,
-        latencyMs: 0,
       }),
     );
   } catch (error) {

@@ -1,6 +1,7 @@
 import { z } from "zod";
 import { GATEWAY_ERRORS, type GatewayErrorCode } from "../../contract/src/errors.ts";
 import { HEADER } from "../../contract/src/headers.ts";
+import type { VerdictClaims } from "../../contract/src/verdict.ts";
 import type { ToolsConfig } from "../../config/src/tools-schema.ts";
 import {
   jsonResponse,
@@ -60,6 +61,58 @@ export function restError(
   );
 }
 
+export type RestFail = (code: GatewayErrorCode, detail?: string, status?: number) => RouterResponse;
+
+export type AuthorizedRestCall =
+  | {
+      ok: true;
+      body: Buffer;
+      verdict: VerdictClaims;
+      /** Sent on every answer: the authorizer's headers and the request id. */
+      headers: ResponseHeaders;
+      /** A REST error carrying the request id and those headers. */
+      fail: RestFail;
+    }
+  | { ok: false; response: RouterResponse };
+
+/**
+ * What every REST route does before its own work: read the body, check the verdict (its scope is
+ * checked by the route once it knows the tool), then the Origin.
+ */
+export async function authorizeRestCall(
+  ctx: RouterContext,
+  request: RouterRequest,
+  log: { path: string; message: string },
+): Promise<AuthorizedRestCall> {
+  const read = await request.readBody();
+  if (!read.ok) return { ok: false, response: restError("GW_PAYLOAD_TOO_LARGE") };
+  const auth = await ctx.authorizer.authorize({
+    request,
+    body: read.body,
+    // A scope-bound route (Envoy context_extensions) or the "rest" verdict scope: both valid here.
+    scope: undefined,
+    contextExtensions: {},
+  });
+  if (!auth.ok) {
+    ctx.metrics.authzRejections.inc({ reason: auth.reason });
+    ctx.logger.info({ path: log.path, reason: auth.reason }, log.message);
+    return { ok: false, response: auth.response };
+  }
+  const { verdict } = auth;
+  const headers = { ...auth.responseHeaders, [HEADER.requestId]: verdict.requestId };
+  const fail: RestFail = (code, detail, status) =>
+    restError(code, {
+      requestId: verdict.requestId,
+      headers,
+      ...(detail === undefined ? {} : { detail }),
+      ...(status === undefined ? {} : { status }),
+    });
+  if (!isOriginAllowed(request.headers.origin, ctx.allowedOrigins)) {
+    return { ok: false, response: fail("GW_ORIGIN_FORBIDDEN") };
+  }
+  return { ok: true, body: read.body, verdict, headers, fail };
+}
+
 /**
  * `scope.tool` when the prefix names a scope that lists the rest, else a bare name that exactly
  * one scope lists (the same resolution ext-authz applies before it signs the verdict).
@@ -89,35 +142,17 @@ export async function handleRestInvoke(
   if (request.method !== "POST") {
     return restError("GW_METHOD_NOT_ALLOWED", { headers: { allow: "POST" } });
   }
-  const read = await request.readBody();
-  if (!read.ok) return restError("GW_PAYLOAD_TOO_LARGE");
-  const auth = await ctx.authorizer.authorize({
-    request,
-    body: read.body,
-    scope: undefined,
-    contextExtensions: {},
+  const call = await authorizeRestCall(ctx, request, {
+    path: request.path,
+    message: "request refused before invoke",
   });
-  if (!auth.ok) {
-    ctx.metrics.authzRejections.inc({ reason: auth.reason });
-    ctx.logger.info({ path: request.path, reason: auth.reason }, "request refused before invoke");
-    return auth.response;
-  }
-  const { verdict } = auth;
-  const headers = { ...auth.responseHeaders, [HEADER.requestId]: verdict.requestId };
-  const fail = (code: GatewayErrorCode, detail?: string, status?: number) =>
-    restError(code, {
-      requestId: verdict.requestId,
-      headers,
-      ...(detail === undefined ? {} : { detail }),
-      ...(status === undefined ? {} : { status }),
-    });
+  if (!call.ok) return call.response;
+  const { verdict, headers, fail } = call;
 
-  if (!isOriginAllowed(request.headers.origin, ctx.allowedOrigins))
-    return fail("GW_ORIGIN_FORBIDDEN");
   if (!isJsonContentType(request.headers["content-type"])) return fail("GW_UNSUPPORTED_MEDIA_TYPE");
   let raw: unknown;
   try {
-    raw = JSON.parse(read.body.toString("utf8"));
+    raw = JSON.parse(call.body.toString("utf8"));
   } catch {
     return fail("GW_PARSE_ERROR");
   }

@@ -2,7 +2,8 @@
  * Operator approval for `definition_changes: pin`: lists tools whose backend definition changed
  * since it was approved, and approves the observed one. Same database selection as migrate.
  */
-import { databaseOptionsFromEnv, openDatabase, type Database } from "./open-database.ts";
+import { runWithDatabase } from "./database-cli.ts";
+import type { Database } from "./open-database.ts";
 import {
   approveDefinition,
   getRegistryTool,
@@ -73,36 +74,23 @@ async function main(args: readonly string[]): Promise<number> {
     console.error(USAGE);
     return 2;
   }
-  const options = databaseOptionsFromEnv(process.env);
-  let database: Database;
-  try {
-    database = await openDatabase(options);
-  } catch (error) {
-    console.error(error instanceof Error ? error.message : String(error));
-    return 1;
-  }
-  console.error(
-    `database: ${database.dialect === "postgres" ? "PostgreSQL (DATABASE_URL)" : `PGlite in ${options.dataDir}`}`,
+  return runWithDatabase(
+    async (database) => {
+      if (command.kind === "list") {
+        printPending(await listPendingDefinitionChanges(database.db));
+        return 0;
+      }
+      return approve(database, command.scope, command.tool);
+    },
+    {
+      // stdout carries only the listing.
+      announce: (line) => console.error(line),
+      explainError: (error) =>
+        (error as { code?: unknown } | null)?.code === "42P01"
+          ? "the database has no tool registry yet: run `npm run migrate -- up` first"
+          : undefined,
+    },
   );
-  try {
-    if (command.kind === "list") {
-      printPending(await listPendingDefinitionChanges(database.db));
-      return 0;
-    }
-    return await approve(database, command.scope, command.tool);
-  } catch (error) {
-    const code = (error as { code?: unknown } | null)?.code;
-    console.error(
-      code === "42P01"
-        ? "the database has no tool registry yet: run `npm run migrate -- up` first"
-        : error instanceof Error
-          ? error.message
-          : String(error),
-    );
-    return 1;
-  } finally {
-    await database.close();
-  }
 }
 
 process.exitCode = await main(process.argv.slice(2));

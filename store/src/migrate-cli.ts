@@ -1,5 +1,5 @@
 import { migrateDown, migrateToLatest, migrationStatus, type MigrationStep } from "./migrate.ts";
-import { databaseOptionsFromEnv, openDatabase, type Database } from "./open-database.ts";
+import { runWithDatabase } from "./database-cli.ts";
 
 const USAGE = "usage: npm run migrate -- up | down [--all] | status";
 
@@ -21,39 +21,26 @@ async function main(args: readonly string[]): Promise<number> {
     console.error(USAGE);
     return 2;
   }
-  const options = databaseOptionsFromEnv(process.env);
-  let database: Database;
-  try {
-    database = await openDatabase(options);
-  } catch (error) {
-    console.error(error instanceof Error ? error.message : String(error));
-    return 1;
-  }
-  console.log(
-    `database: ${database.dialect === "postgres" ? "PostgreSQL (DATABASE_URL)" : `PGlite in ${options.dataDir}`}`,
+  return runWithDatabase(
+    async (database) => {
+      switch (command) {
+        case "up":
+          printSteps(await migrateToLatest(database.db));
+          break;
+        case "down":
+          printSteps(await migrateDown(database.db, { all }));
+          break;
+        default:
+          for (const state of await migrationStatus(database.db)) {
+            console.log(
+              `${state.executedAt ? `applied ${state.executedAt.toISOString()}` : "pending"}  ${state.name}`,
+            );
+          }
+      }
+      return 0;
+    },
+    { announce: (line) => console.log(line) },
   );
-  try {
-    switch (command) {
-      case "up":
-        printSteps(await migrateToLatest(database.db));
-        break;
-      case "down":
-        printSteps(await migrateDown(database.db, { all }));
-        break;
-      default:
-        for (const state of await migrationStatus(database.db)) {
-          console.log(
-            `${state.executedAt ? `applied ${state.executedAt.toISOString()}` : "pending"}  ${state.name}`,
-          );
-        }
-    }
-    return 0;
-  } catch (error) {
-    console.error(error instanceof Error ? error.message : String(error));
-    return 1;
-  } finally {
-    await database.close();
-  }
 }
 
 process.exitCode = await main(process.argv.slice(2));

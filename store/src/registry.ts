@@ -1,4 +1,4 @@
-import { sql, type Kysely } from "kysely";
+import { sql, type Kysely, type Transaction } from "kysely";
 import type {
   DB,
   RegistryEvent,
@@ -146,6 +146,17 @@ export async function listRegistryHistory(
   return query.orderBy("id").execute();
 }
 
+/** Reads a tool's digests and holds its row until the transaction ends. */
+function lockDefinitionDigests(trx: Transaction<DB>, scope: string, name: string) {
+  return trx
+    .selectFrom("tool_registry")
+    .select(["approved_definition_digest", "observed_definition_digest"])
+    .where("scope", "=", scope)
+    .where("name", "=", name)
+    .forUpdate()
+    .executeTakeFirst();
+}
+
 /**
  * Compares a backend's current tool definition digest with the approved one. The first digest
  * seen is approved (trust on first use); a different one is recorded as observed with a history
@@ -160,13 +171,7 @@ export async function recordObservedDefinition(
   now: Date = new Date(),
 ): Promise<DefinitionCheck> {
   return db.transaction().execute(async (trx) => {
-    const row = await trx
-      .selectFrom("tool_registry")
-      .select(["approved_definition_digest", "observed_definition_digest"])
-      .where("scope", "=", scope)
-      .where("name", "=", name)
-      .forUpdate()
-      .executeTakeFirst();
+    const row = await lockDefinitionDigests(trx, scope, name);
     if (!row) return "unknown";
     const update = (values: {
       approved_definition_digest?: string;
@@ -219,13 +224,7 @@ export async function approveDefinition(
   now: Date = new Date(),
 ): Promise<boolean> {
   return db.transaction().execute(async (trx) => {
-    const row = await trx
-      .selectFrom("tool_registry")
-      .select(["approved_definition_digest", "observed_definition_digest"])
-      .where("scope", "=", scope)
-      .where("name", "=", name)
-      .forUpdate()
-      .executeTakeFirst();
+    const row = await lockDefinitionDigests(trx, scope, name);
     const observed = row?.observed_definition_digest ?? null;
     if (!row || observed === null || observed === row.approved_definition_digest) return false;
     await trx

@@ -1,6 +1,6 @@
 import { z } from "zod";
 import { GATEWAY_ERRORS, jsonRpcErrorBody } from "../../../contract/src/errors.ts";
-import { buildAuditEvent } from "../audit.ts";
+import { rejectedToolCallEvent } from "../audit.ts";
 import { jsonResponse, sseEvent, type RouterResponse } from "../http-types.ts";
 import { createChannel, handleToolsCall, rpcError, rpcResult } from "../mcp-tools.ts";
 import type { McpCall, RouterContext } from "../router-context.ts";
@@ -151,17 +151,10 @@ async function refuseTaskSupport(
 ): Promise<RouterResponse> {
   try {
     await ctx.audit.write(
-      buildAuditEvent({
-        kind: "invocation",
-        requestId: call.requestId,
-        identity: call.verdict,
-        scope: call.scope,
-        method: "tools/call",
+      rejectedToolCallEvent(call, {
         tool,
-        outcome: "rejected",
         rejection: "task_support",
         status: GATEWAY_ERRORS.GW_METHOD_NOT_FOUND.httpStatus,
-        latencyMs: 0,
       }),
     );
   } catch (error) {

@@ -1,5 +1,3 @@
-import type { GatewayErrorCode } from "../../../contract/src/errors.ts";
-import { HEADER } from "../../../contract/src/headers.ts";
 import type { VerdictClaims } from "../../../contract/src/verdict.ts";
 import {
   jsonResponse,
@@ -7,9 +5,8 @@ import {
   type RouterRequest,
   type RouterResponse,
 } from "../http-types.ts";
-import { restError } from "../rest-invoke.ts";
+import { authorizeRestCall, restError } from "../rest-invoke.ts";
 import type { RouterContext } from "../router-context.ts";
-import { isOriginAllowed } from "../transport-checks.ts";
 import { jobView, TASK_ID_RE } from "./task-wire.ts";
 
 /**
@@ -77,32 +74,12 @@ export async function handleRestJob(
   }
   const jobId = request.path.slice(JOBS_PREFIX.length);
   if (!TASK_ID_RE.test(jobId)) return restError("GW_NOT_FOUND");
-  const read = await request.readBody();
-  if (!read.ok) return restError("GW_PAYLOAD_TOO_LARGE");
-  const auth = await ctx.authorizer.authorize({
-    request,
-    body: read.body,
-    // A scope-bound route (Envoy context_extensions) or the "rest" verdict scope: both valid here.
-    scope: undefined,
-    contextExtensions: {},
+  const call = await authorizeRestCall(ctx, request, {
+    path: "/mcp/jobs",
+    message: "request refused before jobs",
   });
-  if (!auth.ok) {
-    ctx.metrics.authzRejections.inc({ reason: auth.reason });
-    ctx.logger.info({ path: "/mcp/jobs", reason: auth.reason }, "request refused before jobs");
-    return auth.response;
-  }
-  const { verdict } = auth;
-  const headers = { ...auth.responseHeaders, [HEADER.requestId]: verdict.requestId };
-  const fail = (code: GatewayErrorCode, detail?: string, status?: number) =>
-    restError(code, {
-      requestId: verdict.requestId,
-      headers,
-      ...(detail === undefined ? {} : { detail }),
-      ...(status === undefined ? {} : { status }),
-    });
-  if (!isOriginAllowed(request.headers.origin, ctx.allowedOrigins)) {
-    return fail("GW_ORIGIN_FORBIDDEN");
-  }
+  if (!call.ok) return call.response;
+  const { verdict, headers, fail } = call;
 
   if (request.method === "GET") {
     const task = await ctx.tasks.get(jobId, verdict);

@@ -1,16 +1,13 @@
 import { z } from "zod";
-import { checkRepositoryPath } from "../repository-paths.ts";
-import { resolveCommit } from "../revisions.ts";
+import { resolveFileAtRevision } from "../file-at-revision.ts";
 import { LossyTracker, splitBytes } from "../text-decoding.ts";
 import {
-  lookupRepository,
   PathArgSchema,
   RepositoryArgSchema,
   RevisionArgSchema,
   type GitToolContext,
 } from "../tool-context.ts";
 import { fail, failFromRun, succeed, type ToolOutcome } from "../tool-result.ts";
-import { lookupTreeEntry } from "../tree-entries.ts";
 
 export const BlameArgsSchema = z
   .strictObject({
@@ -122,18 +119,9 @@ export async function gitBlame(
   context: GitToolContext,
   args: BlameArgs,
 ): Promise<ToolOutcome<BlameOutput>> {
-  const repo = lookupRepository(context, args.repository);
-  if (!repo.ok) return repo;
-  const sha = await resolveCommit(context.runner, repo.value, args.revision);
-  if (!sha.ok) return sha;
-  const path = checkRepositoryPath(args.path);
-  if (!path.ok) return path;
-  if (path.value === "") return fail("not_a_file", "git_blame: path names the repository root");
-  const entry = await lookupTreeEntry(context, repo.value, sha.value, path.value, "git_blame");
-  if (!entry.ok) return entry;
-  if (entry.value.type === "directory" || entry.value.type === "submodule") {
-    return fail("not_a_file", `git_blame: "${path.value}" is a ${entry.value.type}`);
-  }
+  const file = await resolveFileAtRevision(context, args, "git_blame");
+  if (!file.ok) return file;
+  const { repo, sha, path } = file.value;
 
   // blame applies textconv filters from the repository by default; they run arbitrary commands.
   const gitArgs = ["--porcelain", "--no-textconv"];
@@ -141,9 +129,9 @@ export async function gitBlame(
     gitArgs.push("-L", `${args.start_line ?? 1},${args.end_line ?? ""}`);
   }
   // git blame (2.39) does not accept --end-of-options; the revision is a resolved hex SHA.
-  gitArgs.push(sha.value, "--", path.value);
+  gitArgs.push(sha, "--", path);
   const run = await context.runner.run({
-    gitDir: repo.value.gitDir,
+    gitDir: repo.gitDir,
     subcommand: "blame",
     args: gitArgs,
     signal: context.signal,
@@ -157,9 +145,9 @@ export async function gitBlame(
   const tracker = new LossyTracker();
   const parsed = parseBlamePorcelain(run.stdout, tracker);
   return succeed({
-    repository: repo.value.name,
-    revision: sha.value,
-    path: path.value,
+    repository: repo.name,
+    revision: sha,
+    path,
     ...parsed,
     lossy_utf8: tracker.lossy,
   });

@@ -1,12 +1,9 @@
 import { z } from "zod";
-import { COMMIT_FORMAT, CommitSchema, parseCommitRecords } from "../commit-records.ts";
-import { decodeCursor, encodeCursor, queryFingerprint } from "../cursor.ts";
-import { checkRepositoryPath } from "../repository-paths.ts";
-import { rangeToWalkArgs, resolveRange } from "../revisions.ts";
-import { LossyTracker } from "../text-decoding.ts";
+import { readCommitPage, resolveCommitWalk } from "../commit-pages.ts";
+import { CommitSchema } from "../commit-records.ts";
+import { queryFingerprint } from "../cursor.ts";
 import {
   CursorArgSchema,
-  lookupRepository,
   maxCountArg,
   PathArgSchema,
   PatternArgSchema,
@@ -14,7 +11,7 @@ import {
   RevisionArgSchema,
   type GitToolContext,
 } from "../tool-context.ts";
-import { fail, failFromRun, succeed, type ToolOutcome } from "../tool-result.ts";
+import type { ToolOutcome } from "../tool-result.ts";
 
 export const DateArgSchema = z
   .union([z.iso.date(), z.iso.datetime({ offset: true })])
@@ -56,19 +53,15 @@ export async function gitLog(
   context: GitToolContext,
   args: LogArgs,
 ): Promise<ToolOutcome<LogOutput>> {
-  const repo = lookupRepository(context, args.repository);
-  if (!repo.ok) return repo;
-  const range = await resolveRange(context.runner, repo.value, args.revision);
-  if (!range.ok) return range;
-  const path = args.path === undefined ? undefined : checkRepositoryPath(args.path);
-  if (path && !path.ok) return path;
-  const pathValue = path?.value || undefined;
+  const walk = await resolveCommitWalk(context, args);
+  if (!walk.ok) return walk;
+  const { repo, range, path } = walk.value;
 
   const fingerprint = queryFingerprint([
     "git_log",
-    repo.value.name,
-    range.value,
-    pathValue,
+    repo.name,
+    range,
+    path,
     args.author,
     args.since,
     args.until,
@@ -77,51 +70,24 @@ export async function gitLog(
     args.ignore_case,
     args.follow_renames,
   ]);
-  const offset = decodeCursor(args.cursor, fingerprint);
-  if (!offset.ok) return offset;
 
   // Values are glued to their option (`--grep=…`) so no user text is ever a separate argv word.
-  const gitArgs = [
-    "-z",
-    COMMIT_FORMAT,
-    `--max-count=${args.max_count + 1}`,
-    `--skip=${offset.value}`,
-    "--no-textconv",
-    "--no-ext-diff",
-  ];
-  if (args.author !== undefined) gitArgs.push(`--author=${args.author}`);
-  if (args.since !== undefined) gitArgs.push(`--since=${gitDateBound(args.since, "since")}`);
-  if (args.until !== undefined) gitArgs.push(`--until=${gitDateBound(args.until, "until")}`);
-  if (args.pattern !== undefined) gitArgs.push(`--grep=${args.pattern}`);
-  if (args.fixed_strings) gitArgs.push("--fixed-strings");
-  else gitArgs.push("--extended-regexp");
-  if (args.ignore_case) gitArgs.push("--regexp-ignore-case");
-  if (args.follow_renames && pathValue !== undefined) gitArgs.push("--follow");
-  gitArgs.push("--end-of-options", ...rangeToWalkArgs(range.value), "--");
-  if (pathValue !== undefined) gitArgs.push(pathValue);
+  const filters: string[] = [];
+  if (args.author !== undefined) filters.push(`--author=${args.author}`);
+  if (args.since !== undefined) filters.push(`--since=${gitDateBound(args.since, "since")}`);
+  if (args.until !== undefined) filters.push(`--until=${gitDateBound(args.until, "until")}`);
+  if (args.pattern !== undefined) filters.push(`--grep=${args.pattern}`);
+  if (args.fixed_strings) filters.push("--fixed-strings");
+  else filters.push("--extended-regexp");
+  if (args.ignore_case) filters.push("--regexp-ignore-case");
+  if (args.follow_renames && path !== undefined) filters.push("--follow");
 
-  const run = await context.runner.run({
-    gitDir: repo.value.gitDir,
-    subcommand: "log",
-    args: gitArgs,
-    signal: context.signal,
-  });
-  if (!run.ok) {
-    if (run.failure.reason === "exit_code") {
-      return fail(
-        "invalid_argument",
-        "git_log: git rejected the filters (check pattern and author)",
-      );
-    }
-    return failFromRun(run.failure, "git_log");
-  }
-  const tracker = new LossyTracker();
-  const commits = parseCommitRecords(run.stdout, tracker, context.limits.maxMessageChars);
-  const hasMore = commits.length > args.max_count;
-  return succeed({
-    repository: repo.value.name,
-    commits: commits.slice(0, args.max_count),
-    ...(hasMore ? { next_cursor: encodeCursor(offset.value + args.max_count, fingerprint) } : {}),
-    lossy_utf8: tracker.lossy,
+  return readCommitPage(context, walk.value, {
+    tool: "git_log",
+    fingerprint,
+    cursor: args.cursor,
+    maxCount: args.max_count,
+    filters,
+    rejected: "git rejected the filters (check pattern and author)",
   });
 }

@@ -1,16 +1,13 @@
 import { z } from "zod";
-import { checkRepositoryPath } from "../repository-paths.ts";
-import { resolveCommit } from "../revisions.ts";
+import { resolveFileAtRevision } from "../file-at-revision.ts";
 import { decodeUtf8, looksBinary, trimIncompleteUtf8 } from "../text-decoding.ts";
 import {
-  lookupRepository,
   PathArgSchema,
   RepositoryArgSchema,
   RevisionArgSchema,
   type GitToolContext,
 } from "../tool-context.ts";
-import { fail, failFromRun, succeed, type ToolOutcome } from "../tool-result.ts";
-import { lookupTreeEntry } from "../tree-entries.ts";
+import { failFromRun, succeed, type ToolOutcome } from "../tool-result.ts";
 
 export const ReadFileArgsSchema = z.strictObject({
   repository: RepositoryArgSchema,
@@ -51,25 +48,16 @@ export async function gitReadFile(
   context: GitToolContext,
   args: ReadFileArgs,
 ): Promise<ToolOutcome<ReadFileOutput>> {
-  const repo = lookupRepository(context, args.repository);
-  if (!repo.ok) return repo;
-  const sha = await resolveCommit(context.runner, repo.value, args.revision);
-  if (!sha.ok) return sha;
-  const path = checkRepositoryPath(args.path);
-  if (!path.ok) return path;
-  if (path.value === "") return fail("not_a_file", "git_read_file: path names the repository root");
-  const entry = await lookupTreeEntry(context, repo.value, sha.value, path.value, "git_read_file");
-  if (!entry.ok) return entry;
-  const { type } = entry.value;
-  if (type === "directory" || type === "submodule") {
-    return fail("not_a_file", `git_read_file: "${path.value}" is a ${type}; use git_list_files`);
-  }
+  const file = await resolveFileAtRevision(context, args, "git_read_file", "; use git_list_files");
+  if (!file.ok) return file;
+  const { repo, sha, path, entry } = file.value;
+  const { type } = entry;
 
   const cap = Math.min(args.max_bytes ?? context.limits.maxFileBytes, context.limits.maxFileBytes);
   const run = await context.runner.run({
-    gitDir: repo.value.gitDir,
+    gitDir: repo.gitDir,
     subcommand: "cat-file",
-    args: ["blob", entry.value.object],
+    args: ["blob", entry.object],
     maxOutputBytes: cap,
     onOverflow: "truncate",
     signal: context.signal,
@@ -77,11 +65,11 @@ export async function gitReadFile(
   if (!run.ok) return failFromRun(run.failure, "git_read_file");
 
   const base = {
-    repository: repo.value.name,
-    revision: sha.value,
-    path: path.value,
+    repository: repo.name,
+    revision: sha,
+    path,
     type,
-    size: entry.value.size ?? run.stdout.length,
+    size: entry.size ?? run.stdout.length,
     truncated: run.truncated,
   };
   if (looksBinary(run.stdout)) {
