@@ -15,7 +15,7 @@ import { parseExtAuthzEnv } from "../ext-authz/src/settings.ts";
 export type TokenRequest = { user: string; roles: string[]; tenant?: string; ttlSeconds: number };
 
 const USAGE =
-  "usage: NODE_ENV=development npm run token -- --user <id> --roles <role[,role...]> [--tenant <tenant>] [--ttl <seconds>]";
+  "usage: npm run token -- --user <id> --roles <role[,role...]> [--tenant <tenant>] [--ttl <seconds>]";
 const MAX_TTL_SECONDS = 7 * 24 * 3600;
 
 export function parseTokenArgs(
