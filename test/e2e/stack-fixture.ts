@@ -113,29 +113,7 @@ export async function startE2eStack(overrides: Record<string, string> = {}): Pro
   await writeTestConfig(configDir, await closedPort());
 
   const slowEvents: SlowBackendEvents = new EventEmitter();
-  const waitTool = defineTool({
-    name: "wait",
-    description: "Waits until the call is aborted",
-    inputSchema: z.strictObject({}),
-    outputSchema: z.object({ waited: z.boolean() }),
-    annotations: { readOnlyHint: true, idempotentHint: true, openWorldHint: false },
-    handler: (_input, context) =>
-      new Promise((resolve) => {
-        // A safety net so a broken abort path cannot keep the test process alive.
-        const timer = setTimeout(() => resolve(toolOk({ waited: true })), 30_000);
-        timer.unref();
-        context.signal.addEventListener(
-          "abort",
-          () => {
-            clearTimeout(timer);
-            slowEvents.emit("aborted");
-            resolve(toolError("aborted"));
-          },
-          { once: true },
-        );
-        slowEvents.emit("started");
-      }),
-  });
+  const waitTool = waitUntilAbortedTool(slowEvents);
   const slowServer = createToolServer({
     name: "slow",
     version: "1.0.0",
@@ -307,4 +285,31 @@ export function modernHeaders(method: string, name?: string): Record<string, str
     [HEADER.mcpMethod]: method,
     ...(name === undefined ? {} : { [HEADER.mcpName]: name }),
   };
+}
+
+/** A tool that runs until its call is aborted, announcing "started" and "aborted" on `events`. */
+export function waitUntilAbortedTool(events: SlowBackendEvents) {
+  return defineTool({
+    name: "wait",
+    description: "Waits until the call is aborted",
+    inputSchema: z.strictObject({}),
+    outputSchema: z.object({ waited: z.boolean() }),
+    annotations: { readOnlyHint: true, idempotentHint: true, openWorldHint: false },
+    handler: (_input, context) =>
+      new Promise((resolve) => {
+        // A safety net so a broken abort path cannot keep the test process alive.
+        const timer = setTimeout(() => resolve(toolOk({ waited: true })), 30_000);
+        timer.unref();
+        context.signal.addEventListener(
+          "abort",
+          () => {
+            clearTimeout(timer);
+            events.emit("aborted");
+            resolve(toolError("aborted"));
+          },
+          { once: true },
+        );
+        events.emit("started");
+      }),
+  });
 }

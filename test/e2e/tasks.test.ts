@@ -13,7 +13,7 @@ import { createLogger } from "../../contract/src/log.ts";
 import { signDevToken } from "../../dev/token-cli.ts";
 import { startEmbeddedStack, type EmbeddedStack } from "../../dev/embedded-stack.ts";
 import { createToolServer } from "../../tools/kit/src/tool-server.ts";
-import { defineTool, toolError, toolOk } from "../../tools/kit/src/tool-definition.ts";
+import { waitUntilAbortedTool } from "./stack-fixture.ts";
 
 /**
  * Long-running tool calls through the whole gateway (ext-authz deciding on real JWTs, the router in
@@ -69,29 +69,7 @@ beforeAll(async () => {
     GATEWAY_VERDICT_KEY: "e2e-tasks-verdict-key-0123456789abcdefghijkl",
     TOOL_GATEWAY_SHARED_SECRET: "e2e-tasks-tool-secret-0123456789abcdefghijk",
   };
-  const waitTool = defineTool({
-    name: "wait",
-    description: "Runs until the call is aborted",
-    inputSchema: z.strictObject({}),
-    outputSchema: z.object({ waited: z.boolean() }),
-    annotations: { readOnlyHint: true, idempotentHint: true, openWorldHint: false },
-    handler: (_input, context) =>
-      new Promise((resolve) => {
-        // A safety net so a broken abort path cannot keep the test process alive.
-        const timer = setTimeout(() => resolve(toolOk({ waited: true })), 30_000);
-        timer.unref();
-        context.signal.addEventListener(
-          "abort",
-          () => {
-            clearTimeout(timer);
-            slowEvents.emit("aborted");
-            resolve(toolError("aborted"));
-          },
-          { once: true },
-        );
-        slowEvents.emit("started");
-      }),
-  });
+  const waitTool = waitUntilAbortedTool(slowEvents);
   stack = await startEmbeddedStack({
     env,
     inMemoryDatabase: true,
