@@ -24,7 +24,10 @@ import {
  * replica running the call, a stopped or dead replica's tasks end as failed, never stuck.
  */
 
-const TIMING = { leaseMs: 400, heartbeatMs: 50, sweepIntervalMs: 100 };
+// Fast heartbeats and sweeps, but a lease long enough to survive event-loop stalls while 200 tasks
+// run on a loaded CI machine (a live replica must never lose its own tasks); the dead-replica
+// test gives its orphan a 200 ms lease of its own.
+const TIMING = { leaseMs: 5_000, heartbeatMs: 50, sweepIntervalMs: 100 };
 
 let fixture: RouterFixture;
 let replicaB: RouterHandle;
