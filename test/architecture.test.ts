@@ -73,3 +73,67 @@ describe("dependency direction", () => {
     expect(allowedFor("tools/git")).toEqual(["tools/git", "tools/kit", "contract"]);
   });
 });
+
+/** The relative-import graph of the given source files (type-only imports couple modules too). */
+function importGraph(files: readonly string[]): Map<string, string[]> {
+  const graph = new Map<string, string[]>();
+  for (const file of files) {
+    const targets = relativeImports(readFileSync(file, "utf8"))
+      .map((specifier) => resolve(dirname(file), specifier))
+      .filter((target) => files.includes(target));
+    graph.set(
+      relative(root, file),
+      targets.map((target) => relative(root, target)),
+    );
+  }
+  return graph;
+}
+
+/** Each cycle found by a depth-first walk, as the path from the node it returns to. */
+function findCycles(graph: ReadonlyMap<string, readonly string[]>): string[] {
+  const cycles: string[] = [];
+  const state = new Map<string, "visiting" | "done">();
+  const stack: string[] = [];
+  const visit = (node: string): void => {
+    state.set(node, "visiting");
+    stack.push(node);
+    for (const next of graph.get(node) ?? []) {
+      if (state.get(next) === "visiting") {
+        cycles.push([...stack.slice(stack.indexOf(next)), next].join(" → "));
+      } else if (state.get(next) === undefined) {
+        visit(next);
+      }
+    }
+    stack.pop();
+    state.set(node, "done");
+  };
+  for (const node of [...graph.keys()].sort()) if (state.get(node) === undefined) visit(node);
+  return cycles;
+}
+
+describe("import cycles", () => {
+  it("no source file reaches itself through its imports", () => {
+    const files = sourceFiles(root).filter((file) => !/[\\/]test[\\/]/.test(relative(root, file)));
+    expect(findCycles(importGraph(files))).toEqual([]);
+  });
+
+  it("finds direct and longer cycles, and none in a tree", () => {
+    const graph = new Map([
+      ["a", ["b"]],
+      ["b", ["c", "a"]],
+      ["c", ["d"]],
+      ["d", ["b"]],
+      ["e", ["a"]],
+    ]);
+    expect(findCycles(graph).sort()).toEqual(["a → b → a", "b → c → d → b"]);
+    expect(
+      findCycles(
+        new Map([
+          ["a", ["b", "c"]],
+          ["b", ["c"]],
+          ["c", []],
+        ]),
+      ),
+    ).toEqual([]);
+  });
+});

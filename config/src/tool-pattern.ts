@@ -1,9 +1,10 @@
 import { z } from "zod";
+import { TOOL_NAME_PATTERN } from "../../contract/src/mcp-wire.ts";
 
 /** Scope names: lower-case, short, usable as a URL path segment. */
 export const SCOPE_NAME_RE = /^[a-z][a-z0-9_-]{0,31}$/;
-/** MCP tool-name rules: 1–128 characters of A-Z a-z 0-9 _ - . */
-export const TOOL_NAME_RE = /^[A-Za-z0-9_.-]{1,128}$/;
+/** MCP tool-name rules, from the wire contract. */
+export const TOOL_NAME_RE = TOOL_NAME_PATTERN;
 
 export type ToolPattern =
   | { kind: "all" }

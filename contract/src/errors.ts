@@ -23,12 +23,7 @@ export const GATEWAY_ERRORS = {
   GW_HEADER_MISMATCH: {
     httpStatus: 400,
     rpcCode: RPC_CODE.headerMismatch,
-    message: "Mcp-Method or Mcp-Name header does not match the request body",
-  },
-  GW_MISSING_REQUIRED_HEADER: {
-    httpStatus: 400,
-    rpcCode: RPC_CODE.missingRequiredHeader,
-    message: "A required MCP header is missing",
+    message: "An MCP routing header is missing or does not match the request body",
   },
   GW_UNSUPPORTED_PROTOCOL_VERSION: {
     httpStatus: 400,

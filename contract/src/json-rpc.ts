@@ -16,7 +16,7 @@ export const RPC_CODE = {
   unavailable: -32011,
   /** 2026-07-28 stateless revision. */
   headerMismatch: -32020,
-  missingRequiredHeader: -32021,
+  missingRequiredClientCapability: -32021,
   unsupportedProtocolVersion: -32022,
 } as const;
 

@@ -234,8 +234,6 @@ describe("decide: MCP endpoints", () => {
   it.each([
     ["exact_calculate", ["limited"], "calculator", null],
     ["statistics", ["limited"], "calculator", "tool_not_allowed"],
-    ["retired_tool", ["developer"], "calculator", "tool_inactive"],
-    ["git_log", ["developer"], "calculator", "tool_unknown"],
     ["git_read_file", ["auditor"], "git", "tool_not_allowed"],
     ["git_log", ["auditor"], "git", null],
   ] as const)("tools/call %s by %j in %s", async (tool, roles, scope, reason) => {
@@ -247,11 +245,24 @@ describe("decide: MCP endpoints", () => {
       expectAllow(decision);
     } else {
       const denied = expectDeny(decision, reason);
-      // Unknown, inactive and forbidden tools look the same from outside.
       expect(denied.error).toBe("GW_TOOL_FORBIDDEN");
       expect(denied.rpcId).toBe("call-1");
       expect(denied.context.tool).toBe(tool);
     }
+  });
+
+  it.each([
+    ["retired_tool", "disabled in tools.yaml"],
+    ["git_log", "another scope's"],
+  ])("lets tools/call of an unknown tool (%s, %s) through outside the verdict", async (tool) => {
+    const decision = expectAllow(
+      await run(
+        { path: "/calculator/mcp", body: rpc("tools/call", { name: tool, arguments: {} }, "c") },
+        await makeToken({ roles: ["developer"] }),
+      ),
+    );
+    // The router answers -32602 Unknown tool; without it in the verdict it can never be forwarded.
+    expect(decision.tools).not.toContain(tool);
   });
 
   it("allows GET and DELETE without a body, refuses other methods", async () => {

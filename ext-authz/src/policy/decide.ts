@@ -16,13 +16,7 @@ import {
 import { quotaCharges, spendQuota, type QuotaKind, type QuotaLimiter } from "./quota.ts";
 import type { CompiledPolicy } from "./rbac.ts";
 import { hasTokenInQuery, resolveRoute, type Route } from "./route.ts";
-import {
-  MAX_BATCH_LENGTH,
-  parseInvokeBody,
-  parseRpcBody,
-  type BodyFailure,
-  type RpcMessage,
-} from "./rpc-body.ts";
+import { parseInvokeBody, parseRpcBody, type BodyFailure, type RpcMessage } from "./rpc-body.ts";
 import { bearerToken, type Identity, type TokenFailure, type TokenVerifier } from "./token.ts";
 
 /** Closed set of denial reasons: the log field, the metric label and the audit reason. */
@@ -81,7 +75,7 @@ export const DENIAL_ERROR: Record<DenialReason, GatewayErrorCode> = {
   batch_too_large: "GW_INVALID_REQUEST",
   batch_initialize: "GW_INVALID_REQUEST",
   header_mismatch: "GW_HEADER_MISMATCH",
-  missing_required_header: "GW_MISSING_REQUIRED_HEADER",
+  unsupported_protocol_version: "GW_UNSUPPORTED_PROTOCOL_VERSION",
   insufficient_scope: "GW_INSUFFICIENT_SCOPE",
   tool_unknown: "GW_TOOL_FORBIDDEN",
   tool_inactive: "GW_TOOL_FORBIDDEN",
@@ -99,8 +93,6 @@ const DENIAL_DETAIL: Partial<Record<DenialReason, string>> = {
   duplicate_key: "Request body repeats an object key",
   token_in_query: "Send the access token in the Authorization header, not the URL",
   tool_ambiguous: "tool_name is ambiguous: use <scope>.<tool>",
-  batch_too_large: `A JSON-RPC batch may hold at most ${MAX_BATCH_LENGTH} messages`,
-  batch_initialize: "initialize cannot be sent in a JSON-RPC batch",
 };
 
 /** The verdict scope of `/mcp/jobs/{id}` when Envoy's route names no scope. */
@@ -239,13 +231,15 @@ export async function decide(input: CheckInput, deps: DecisionDeps): Promise<Dec
   };
   const deny = (
     reason: DenialReason,
-    extra: Partial<Pick<DenyDecision, "rpcId" | "challenge" | "rateLimit" | "allow">> = {},
+    extra: Partial<
+      Pick<DenyDecision, "rpcId" | "challenge" | "rateLimit" | "allow" | "detail">
+    > = {},
   ): DenyDecision => ({
     outcome: "deny",
     requestId,
     reason,
     error: DENIAL_ERROR[reason],
-    detail: DENIAL_DETAIL[reason],
+    detail: extra.detail ?? DENIAL_DETAIL[reason],
     rpcId: extra.rpcId ?? null,
     challenge: extra.challenge,
     rateLimit: extra.rateLimit,
@@ -330,8 +324,12 @@ export async function decide(input: CheckInput, deps: DecisionDeps): Promise<Dec
   if (input.headers[HEADER.partialBody]?.toLowerCase() === "true")
     return deny("partial_body", { rpcId });
   if (oversized) return deny("payload_too_large", { rpcId });
-  if (body.kind === "rpc" && !body.result.ok) return deny(body.result.reason, { rpcId });
-  if (body.kind === "invoke" && !body.result.ok) return deny(body.result.reason);
+  if (body.kind === "rpc" && !body.result.ok) {
+    return deny(body.result.reason, { rpcId, detail: body.result.detail });
+  }
+  if (body.kind === "invoke" && !body.result.ok) {
+    return deny(body.result.reason, { detail: body.result.detail });
+  }
 
   // RBAC.
   const insufficient = (): DenyDecision =>
@@ -378,6 +376,10 @@ export async function decide(input: CheckInput, deps: DecisionDeps): Promise<Dec
         if (message.kind !== "request" || message.toolName === undefined) continue;
         context.tool = message.toolName;
         const status = deps.policy.toolStatus(identity.roles, route.scope, message.toolName);
+        // A tool the scope does not have (or has disabled) is not a permission question: the
+        // router answers it -32602 like any MCP server; it is outside the verdict, so it can
+        // never be forwarded, and there is no tool counter to charge.
+        if (status === "tool_unknown" || status === "tool_inactive") continue;
         if (status !== "allowed") return toolDenied(status);
         toolCalls.push({ scope: route.scope, tool: message.toolName });
       }

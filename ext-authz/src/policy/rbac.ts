@@ -7,11 +7,11 @@
 import { compileToolPattern, type ToolMatcher } from "../../../config/src/tool-pattern.ts";
 import type { PolicyConfig, Quota } from "../../../config/src/policy-schema.ts";
 import type { ToolsConfig } from "../../../config/src/tools-schema.ts";
+import { resolveToolName, type ToolResolution } from "../../../contract/src/mcp-wire.ts";
 
 export type ToolStatus = "allowed" | "tool_unknown" | "tool_inactive" | "tool_not_allowed";
 
-export type ToolResolution =
-  { kind: "found"; scope: string; tool: string } | { kind: "unknown" } | { kind: "ambiguous" };
+export type { ToolResolution };
 
 export type QuotaRule = { points: number; durationMs: number };
 
@@ -109,17 +109,12 @@ export function compilePolicy(tools: ToolsConfig, policy: PolicyConfig): Compile
       if (!entry.enabled) return "tool_inactive";
       return grants(roleNames, scope, tool) ? "allowed" : "tool_not_allowed";
     },
-    resolveToolName(name) {
-      const dot = name.indexOf(".");
-      if (dot > 0) {
-        const scope = name.slice(0, dot);
-        const tool = name.slice(dot + 1);
-        if (scopes.get(scope)?.has(tool)) return { kind: "found", scope, tool };
-      }
-      const owners = scopesByTool.get(name) ?? [];
-      if (owners.length === 1) return { kind: "found", scope: owners[0]!, tool: name };
-      return owners.length === 0 ? { kind: "unknown" } : { kind: "ambiguous" };
-    },
+    resolveToolName: (name) =>
+      resolveToolName(
+        name,
+        (scope, tool) => scopes.get(scope)?.has(tool) === true,
+        (tool) => scopesByTool.get(tool) ?? [],
+      ),
     userQuota(roleNames) {
       // Several roles: the most generous per-user quota wins (a role without its own uses the default).
       let best = rule(userQuotas.default);
