@@ -172,3 +172,43 @@ export function jsonRpcErrorBody(
     },
   };
 }
+
+/**
+ * REST statuses (`/mcp/invoke`, `/mcp/jobs/*`) where the table's status is JSON-RPC's: errors a
+ * JSON-RPC answer carries on HTTP 200 need a real HTTP status when the body is plain JSON.
+ */
+const REST_STATUS: Partial<Record<GatewayErrorCode, number>> = {
+  GW_UNKNOWN_TOOL: 404,
+  GW_INVALID_PARAMS: 400,
+  GW_TOOL_PENDING_APPROVAL: 409,
+  GW_UPSTREAM_TIMEOUT: 504,
+  GW_UPSTREAM_UNAVAILABLE: 502,
+  GW_UPSTREAM_RESPONSE_TOO_LARGE: 502,
+  GW_UPSTREAM_INVALID: 502,
+  GW_METHOD_NOT_FOUND: 404,
+  GW_TASK_NOT_FOUND: 404,
+};
+
+/** The HTTP status of a gateway error on the REST API: never 200 for an error. */
+export function restStatus(code: GatewayErrorCode): number {
+  const status = REST_STATUS[code] ?? GATEWAY_ERRORS[code].httpStatus;
+  return status === 200 ? 500 : status;
+}
+
+/** The REST API's one error shape; `request_id` is also the response's `x-request-id`. */
+export type RestErrorBody = {
+  error: { code: GatewayErrorCode; message: string };
+  request_id: string;
+};
+
+/** The REST error body for a gateway error; `detail` as in jsonRpcErrorBody. */
+export function restErrorBody(
+  code: GatewayErrorCode,
+  requestId: string,
+  extra: { detail?: string } = {},
+): RestErrorBody {
+  return {
+    error: { code, message: extra.detail ?? GATEWAY_ERRORS[code].message },
+    request_id: requestId,
+  };
+}

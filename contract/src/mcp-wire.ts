@@ -125,7 +125,7 @@ export function readMessage(value: unknown): WireMessage | undefined {
   if (!onlyKeys(value, ["jsonrpc", "id", "result", "error"])) return undefined;
   if (Object.hasOwn(value, "result") === Object.hasOwn(value, "error")) return undefined;
   if (value.id !== null && !validId(value.id)) return undefined;
-  return { kind: "response", id: value.id as JsonRpcId };
+  return { kind: "response", id: value.id };
 }
 
 /** `params._meta["io.modelcontextprotocol/protocolVersion"]` when it is a string. */
@@ -201,6 +201,25 @@ export function eraOf(message: WireMessage, headerVersion: string | undefined): 
     return "stateless";
   }
   return "session";
+}
+
+/**
+ * The 2026-07-28 per-request envelope: `_meta` must name the protocol version and the client's
+ * capabilities (clientInfo is optional). A problem is answered 400 with -32602.
+ */
+export function statelessEnvelopeProblem(params: Params | undefined): string | undefined {
+  const meta = params?._meta;
+  if (!isObject(meta)) return "params._meta is required";
+  if (typeof meta[META_KEY.protocolVersion] !== "string") {
+    return `_meta["${META_KEY.protocolVersion}"] must be a string`;
+  }
+  if (!isObject(meta[META_KEY.clientCapabilities])) {
+    return `_meta["${META_KEY.clientCapabilities}"] must be an object`;
+  }
+  const info = meta[META_KEY.clientInfo];
+  if (info !== undefined && !isObject(info))
+    return `_meta["${META_KEY.clientInfo}"] must be an object`;
+  return undefined;
 }
 
 // ---------------------------------------------------------------- routing headers
@@ -309,8 +328,8 @@ export function checkRoutingHeaders(
     return mismatch("Mcp-Method header is required");
   }
   const source = mcpNameSource(message.method, message.params);
-  if (headers.name !== undefined) {
-    if (source === undefined) return mismatch(`${message.method} carries no Mcp-Name header`);
+  // On a method the table does not list, Mcp-Name names nothing and routes nothing: ignored.
+  if (headers.name !== undefined && source !== undefined) {
     const decoded = decodeHeaderValue(headers.name);
     if (decoded === undefined) return mismatch("Mcp-Name header has an invalid base64 value");
     if (decoded !== source.value) {

@@ -1,7 +1,13 @@
 import { Writable } from "node:stream";
 import { describe, expect, it } from "vitest";
 import { canonicalJson, constantTimeEqual, digestJson } from "../src/digest.ts";
-import { GATEWAY_ERRORS, jsonRpcErrorBody } from "../src/errors.ts";
+import {
+  GATEWAY_ERRORS,
+  jsonRpcErrorBody,
+  restErrorBody,
+  restStatus,
+  type GatewayErrorCode,
+} from "../src/errors.ts";
 import { createLogger } from "../src/log.ts";
 
 describe("canonical JSON", () => {
@@ -37,6 +43,32 @@ describe("error table", () => {
         message: "Rate limit exceeded",
         data: { code: "GW_RATE_LIMITED", retryAfterSeconds: 3 },
       },
+    });
+  });
+
+  it("gives every code a REST error status, the table's unless JSON-RPC answers it on 200", () => {
+    for (const code of Object.keys(GATEWAY_ERRORS) as GatewayErrorCode[]) {
+      const status = restStatus(code);
+      expect(status).toBeGreaterThanOrEqual(400);
+      if (GATEWAY_ERRORS[code].httpStatus !== 200)
+        expect(status).toBe(GATEWAY_ERRORS[code].httpStatus);
+    }
+    expect(restStatus("GW_UNKNOWN_TOOL")).toBe(404);
+    expect(restStatus("GW_TASK_NOT_FOUND")).toBe(404);
+    expect(restStatus("GW_TOOL_PENDING_APPROVAL")).toBe(409);
+    expect(restStatus("GW_UPSTREAM_TIMEOUT")).toBe(504);
+    expect(restStatus("GW_UPSTREAM_UNAVAILABLE")).toBe(502);
+    expect(restStatus("GW_TOOL_FORBIDDEN")).toBe(403);
+  });
+
+  it("builds the REST error body: the stable code, a fixed or gateway-written message, the id", () => {
+    expect(restErrorBody("GW_TOOL_FORBIDDEN", "req-1")).toEqual({
+      error: { code: "GW_TOOL_FORBIDDEN", message: "Tool not permitted" },
+      request_id: "req-1",
+    });
+    expect(restErrorBody("GW_UNKNOWN_TOOL", "req-2", { detail: "Unknown tool: x" })).toEqual({
+      error: { code: "GW_UNKNOWN_TOOL", message: "Unknown tool: x" },
+      request_id: "req-2",
     });
   });
 });

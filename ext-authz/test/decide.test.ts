@@ -541,7 +541,13 @@ describe("decide: REST invoke and jobs", () => {
       await run({ path: "/mcp/invoke", body: invoke("shared_tool") }, token),
       "tool_ambiguous",
     );
-    expectDeny(await run({ path: "/mcp/invoke", body: invoke("nope") }, token), "tool_unknown");
+    const unknown = expectDeny(
+      await run({ path: "/mcp/invoke", body: invoke("nope") }, token),
+      "tool_unknown",
+    );
+    // Not a permission question: 404 on the REST surface, no insufficient_scope challenge.
+    expect(unknown).toMatchObject({ error: "GW_UNKNOWN_TOOL", surface: "rest" });
+    expect(unknown.challenge).toBeUndefined();
     expectDeny(
       await run(
         { path: "/mcp/invoke", body: invoke("git.git_log"), contextScope: "calculator" },
@@ -553,13 +559,15 @@ describe("decide: REST invoke and jobs", () => {
       await run({ path: "/mcp/invoke", body: invoke("calculator.retired_tool") }, token),
       "tool_inactive",
     );
-    expectDeny(
+    const forbidden = expectDeny(
       await run(
         { path: "/mcp/invoke", body: invoke("git_read_file") },
         await makeToken({ roles: ["auditor"] }),
       ),
       "tool_not_allowed",
     );
+    expect(forbidden).toMatchObject({ error: "GW_TOOL_FORBIDDEN", surface: "rest" });
+    expect(forbidden.challenge?.error).toBe("insufficient_scope");
   });
 
   it.each([

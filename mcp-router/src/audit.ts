@@ -1,7 +1,6 @@
 import type { GatewayErrorCode } from "../../contract/src/errors.ts";
 import type { AuditEvent, AuditOutcome } from "../../store/src/audit-writer.ts";
 import type { AuditKind } from "../../store/src/schema.ts";
-import type { McpCall } from "./router-context.ts";
 
 /**
  * Audit records written by the router through the store's writer, which batches them off the
@@ -87,7 +86,7 @@ export function buildAuditEvent(input: RouterAuditInput): AuditEvent {
 
 /** The record of an MCP tools/call refused by the router before the tool was asked. */
 export function rejectedToolCallEvent(
-  call: Pick<McpCall, "requestId" | "verdict" | "scope">,
+  call: { requestId: string; verdict: RouterAuditInput["identity"]; scope: string },
   refusal: { tool: string; rejection: string; status: number },
 ): AuditEvent {
   return buildAuditEvent({

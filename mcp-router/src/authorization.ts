@@ -13,6 +13,8 @@ import {
   type RouterRequest,
   type RouterResponse,
 } from "./http-types.ts";
+import { requestIdFor } from "./request-id.ts";
+import { restError } from "./rest-error.ts";
 
 /**
  * The router's single enforcement point: nothing is served without a valid verdict. In envoy mode
@@ -44,6 +46,8 @@ export type Authorizer = {
     /** The scope the verdict must name; undefined when the caller checks it after parsing. */
     scope: string | undefined;
     contextExtensions: Record<string, string>;
+    /** The shape of the router's own refusals: JSON-RPC (default) or the REST API's. */
+    surface?: "mcp" | "rest";
   }): Promise<AuthorizeResult>;
 };
 
@@ -60,23 +64,23 @@ export function createAuthorizer(options: {
   const now = options.now ?? Date.now;
   const refuse = (
     request: RouterRequest,
+    surface: "mcp" | "rest",
     scope: string | undefined,
     reason: Exclude<AuthzRejection, "denied">,
     claims?: VerdictClaims,
   ): AuthorizeResult => {
-    const response = rpcErrorResponse(
-      reason === "authz_unavailable" ? "GW_AUTHZ_UNAVAILABLE" : "GW_VERDICT_INVALID",
-    );
-    const clientRequestId = request.headers[HEADER.requestId];
+    const code = reason === "authz_unavailable" ? "GW_AUTHZ_UNAVAILABLE" : "GW_VERDICT_INVALID";
+    // The client sees the id the refusal is audited under.
+    const requestId = claims?.requestId ?? requestIdFor(request);
+    const response =
+      surface === "rest"
+        ? restError(code, { requestId })
+        : rpcErrorResponse(code, null, { headers: { [HEADER.requestId]: requestId } });
     options.audit
       ?.write(
         buildAuditEvent({
           kind: "decision",
-          requestId:
-            claims?.requestId ??
-            (typeof clientRequestId === "string" && clientRequestId.length <= 200
-              ? clientRequestId
-              : randomUUID()),
+          requestId,
           identity: claims ?? null,
           scope: scope ?? claims?.scope ?? null,
           method: null,
@@ -97,7 +101,7 @@ export function createAuthorizer(options: {
   const seen = new LRUCache<string, true>({ max: 200_000, ttl: 600_000 });
 
   return {
-    async authorize({ request, body, scope, contextExtensions }) {
+    async authorize({ request, body, scope, contextExtensions, surface = "mcp" }) {
       let headers = request.headers;
       let responseHeaders: ResponseHeaders = {};
       if (options.settings.mode === "direct") {
@@ -115,7 +119,7 @@ export function createAuthorizer(options: {
           });
         } catch {
           // Envoy's failure_mode_allow=false with status_on_error 503: fail closed.
-          return refuse(request, scope, "authz_unavailable");
+          return refuse(request, surface, scope, "authz_unavailable");
         }
         const applied = applyCheckResponse(checkResponse, request.headers);
         if (applied.kind === "deny") {
@@ -132,11 +136,15 @@ export function createAuthorizer(options: {
         ...(scope === undefined ? {} : { scope }),
         now: now(),
       });
-      if (!check.ok) return refuse(request, scope, `verdict_${check.reason}`, check.claims);
+      if (!check.ok) {
+        return refuse(request, surface, scope, `verdict_${check.reason}`, check.claims);
+      }
       const signature = (verdictHeader as string).slice(
         (verdictHeader as string).lastIndexOf(".") + 1,
       );
-      if (seen.has(signature)) return refuse(request, scope, "verdict_replayed", check.verdict);
+      if (seen.has(signature)) {
+        return refuse(request, surface, scope, "verdict_replayed", check.verdict);
+      }
       seen.set(signature, true, { ttl: Math.max(1, check.verdict.exp * 1000 - now() + 1000) });
       return { ok: true, verdict: check.verdict, responseHeaders };
     },

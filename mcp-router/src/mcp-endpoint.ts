@@ -1,15 +1,16 @@
 import { HEADER } from "../../contract/src/headers.ts";
-import { rpcErrorResponse, type RouterRequest, type RouterResponse } from "./http-types.ts";
-import { parseInbound } from "./json-rpc-message.ts";
 import {
-  BATCH_PROTOCOL_VERSION,
-  handleLegacyBatch,
-  handleLegacyDelete,
-  handleLegacyPost,
-} from "./mcp-legacy.ts";
-import { handleModernPost } from "./mcp-modern.ts";
-import { chooseRevision, isModernVersion, metaProtocolVersion } from "./protocol-version.ts";
-import type { McpCall, RouterContext } from "./router-context.ts";
+  eraOf,
+  isStatelessVersion,
+  readBody,
+  type RoutingHeaders,
+} from "../../contract/src/mcp-wire.ts";
+import { rpcErrorResponse, type RouterRequest, type RouterResponse } from "./http-types.ts";
+import type { McpCall } from "./mcp-answer.ts";
+import type { McpExchange } from "./mcp-encoding.ts";
+import { handleSessionBatch, handleSessionDelete, handleSessionPost } from "./mcp-session.ts";
+import { handleStatelessPost } from "./mcp-stateless.ts";
+import type { RouterContext } from "./router-context.ts";
 import {
   acceptsMediaType,
   acceptsStreamableHttp,
@@ -19,7 +20,7 @@ import {
 
 /**
  * `/{scope}/sse` and `/{scope}/mcp`: read the body under the size limit, obtain and verify the
- * verdict, apply the transport checks, then hand the message to the handler of its revision.
+ * verdict, apply the transport checks, then hand the message to its era.
  */
 export async function handleMcpEndpoint(
   ctx: RouterContext,
@@ -49,72 +50,71 @@ export async function handleMcpEndpoint(
     return auth.response;
   }
   const { verdict } = auth;
-  const logger = ctx.logger.child({ requestId: verdict.requestId, scope });
   const headers = request.headers;
+  const routing: RoutingHeaders = {
+    protocolVersion: headers[HEADER.mcpProtocolVersion],
+    method: headers[HEADER.mcpMethod],
+    name: headers[HEADER.mcpName],
+  };
+  const exchange: McpExchange = {
+    headers,
+    routing,
+    acceptsSse: acceptsMediaType(headers.accept, "text/event-stream"),
+    responseHeaders: { ...auth.responseHeaders, [HEADER.requestId]: verdict.requestId },
+  };
   const call: McpCall = {
     scope,
     verdict,
     requestId: verdict.requestId,
-    logger,
+    logger: ctx.logger.child({ requestId: verdict.requestId, scope }),
     signal: request.signal,
-    acceptsSse: acceptsMediaType(headers.accept, "text/event-stream"),
+    era: "session",
     sessionId: undefined,
-    era: "legacy",
-    responseHeaders: { ...auth.responseHeaders, [HEADER.requestId]: verdict.requestId },
   };
   const fail = (code: Parameters<typeof rpcErrorResponse>[0], extra: { allow?: string } = {}) =>
     rpcErrorResponse(code, null, {
       headers: {
-        ...call.responseHeaders,
+        ...exchange.responseHeaders,
         ...(extra.allow === undefined ? {} : { allow: extra.allow }),
       },
     });
 
   if (!isOriginAllowed(headers.origin, ctx.allowedOrigins)) {
-    logger.info({ reason: "origin_forbidden" }, "request refused");
+    call.logger.info({ reason: "origin_forbidden" }, "request refused");
     return fail("GW_ORIGIN_FORBIDDEN");
   }
 
-  const headerVersion = headers[HEADER.mcpProtocolVersion];
-  const modernHeader = headerVersion !== undefined && isModernVersion(headerVersion);
+  const statelessHeader = isStatelessVersion(routing.protocolVersion);
   if (request.method === "GET") {
     // No server-initiated stream is offered (the spec allows 405); 2026-07-28 is POST-only.
-    return fail("GW_METHOD_NOT_ALLOWED", { allow: modernHeader ? "POST" : "POST, DELETE" });
+    return fail("GW_METHOD_NOT_ALLOWED", { allow: statelessHeader ? "POST" : "POST, DELETE" });
   }
   if (request.method === "DELETE") {
-    if (modernHeader) return fail("GW_METHOD_NOT_ALLOWED", { allow: "POST" });
-    return handleLegacyDelete(ctx, call, headers);
+    if (statelessHeader) return fail("GW_METHOD_NOT_ALLOWED", { allow: "POST" });
+    return handleSessionDelete(ctx, call, exchange);
   }
 
   if (!isJsonContentType(headers["content-type"])) return fail("GW_UNSUPPORTED_MEDIA_TYPE");
   if (!acceptsStreamableHttp(headers.accept)) return fail("GW_NOT_ACCEPTABLE");
-  const parsed = parseInbound(read.body);
-  if (!parsed.ok) {
-    return rpcErrorResponse(parsed.error, parsed.id, {
-      headers: call.responseHeaders,
-      ...(parsed.detail === undefined ? {} : { detail: parsed.detail }),
+  let value: unknown;
+  try {
+    value = JSON.parse(read.body.toString("utf8"));
+  } catch {
+    return fail("GW_PARSE_ERROR");
+  }
+  const body = readBody(value, routing.protocolVersion);
+  if (!body.ok) {
+    const code =
+      body.reason === "batch_not_allowed" ? "GW_BATCH_NOT_SUPPORTED" : "GW_INVALID_REQUEST";
+    return rpcErrorResponse(code, body.id, {
+      headers: exchange.responseHeaders,
+      ...(body.detail === undefined ? {} : { detail: body.detail }),
     });
   }
-  if (parsed.batch) {
-    // Only 2025-03-26 has batches; an absent header means 2025-03-26 (the session must agree).
-    const batchRevision =
-      (headerVersion === undefined || headerVersion === BATCH_PROTOCOL_VERSION) &&
-      parsed.raw.every((raw) => {
-        const claim = metaProtocolVersion(raw);
-        return claim === undefined || claim === BATCH_PROTOCOL_VERSION;
-      });
-    if (!batchRevision) return fail("GW_BATCH_NOT_SUPPORTED");
-    return handleLegacyBatch(ctx, call, parsed.messages, headers);
+  if (body.batch) return handleSessionBatch(ctx, call, body.messages, exchange);
+  const era = eraOf(body.message, routing.protocolVersion);
+  if (era === "stateless") {
+    return handleStatelessPost(ctx, { ...call, era }, body.message, exchange);
   }
-  const revision = chooseRevision(parsed.raw, headerVersion);
-  if (revision.era === "modern") {
-    return handleModernPost(
-      ctx,
-      { ...call, era: "modern" },
-      parsed.message,
-      revision.version,
-      headers,
-    );
-  }
-  return handleLegacyPost(ctx, call, parsed.message, headers);
+  return handleSessionPost(ctx, call, body.message, exchange);
 }

@@ -1,31 +1,51 @@
 import type { ToolsConfig } from "../../config/src/tools-schema.ts";
+import { GATEWAY_ERRORS } from "../../contract/src/errors.ts";
 
 /** OpenAPI 3.1 description of the router's REST surface (the MCP endpoints are listed for reference). */
 export function buildOpenApiDocument(tools: ToolsConfig, version: string): Record<string, unknown> {
   const scopes = Object.keys(tools.scopes);
   const errorBody = {
     type: "object",
-    required: ["error"],
+    required: ["error", "request_id"],
+    additionalProperties: false,
     properties: {
       error: {
         type: "object",
         required: ["code", "message"],
+        additionalProperties: false,
         properties: {
           code: {
             type: "string",
             description: "Stable GW_… code",
+            enum: Object.keys(GATEWAY_ERRORS),
             examples: ["GW_UPSTREAM_TIMEOUT"],
           },
-          message: { type: "string" },
+          message: {
+            type: "string",
+            description:
+              "The code's fixed text or one the gateway wrote; never internal error text",
+          },
         },
       },
-      request_id: { type: "string" },
+      request_id: {
+        type: "string",
+        description: "The x-request-id header of the answer; audit rows carry it too",
+      },
     },
   };
-  const errorResponse = (description: string) => ({
+  const header = (name: string) => ({ $ref: `#/components/headers/${name}` });
+  /** Every REST refusal: the Error body and x-request-id, plus the headers its status implies. */
+  const errorResponse = (description: string, headers: string[] = []) => ({
     description,
+    headers: Object.fromEntries(
+      ["x-request-id", ...headers].map((name) => [name, header(name)] as const),
+    ),
     content: { "application/json": { schema: { $ref: "#/components/schemas/Error" } } },
   });
+  const unauthorized = errorResponse("Missing or invalid token", ["www-authenticate"]);
+  const rateLimited = errorResponse("Rate limited", ["retry-after"]);
+  const internal = errorResponse("Internal error");
+  const unavailable = errorResponse("Audit or authorization unavailable");
   return {
     openapi: "3.1.0",
     info: {
@@ -34,10 +54,26 @@ export function buildOpenApiDocument(tools: ToolsConfig, version: string): Recor
       description:
         "REST endpoints of the MCP gateway router. MCP clients use the Streamable HTTP endpoints " +
         "`/{scope}/mcp` (alias `/{scope}/sse`); every endpoint except health, readiness, metrics " +
-        "and docs needs a Bearer token (checked by ext-authz).",
+        "and docs needs a Bearer token (checked by ext-authz). Every REST error, including " +
+        "ext-authz's refusals, is `{error: {code, message}, request_id}` with an x-request-id " +
+        "header of the same value; other HTTP methods are answered 405 with Allow in that shape.",
     },
     components: {
       securitySchemes: { bearer: { type: "http", scheme: "bearer", bearerFormat: "JWT" } },
+      headers: {
+        "x-request-id": {
+          description: "The request id (also request_id in error bodies)",
+          schema: { type: "string" },
+        },
+        "www-authenticate": {
+          description: "Bearer challenge naming the resource metadata document (RFC 9728)",
+          schema: { type: "string" },
+        },
+        "retry-after": {
+          description: "Seconds until the exhausted quota admits a request again",
+          schema: { type: "integer", minimum: 1 },
+        },
+      },
       schemas: {
         Error: errorBody,
         InvokeRequest: {
@@ -154,15 +190,19 @@ export function buildOpenApiDocument(tools: ToolsConfig, version: string): Recor
                 "application/json": { schema: { $ref: "#/components/schemas/JobAccepted" } },
               },
             },
-            "400": errorResponse("Malformed body or arguments"),
-            "401": errorResponse("Missing or invalid token"),
-            "403": errorResponse("Tool not permitted"),
-            "404": errorResponse("Unknown tool"),
+            "400": errorResponse("Malformed body, ambiguous tool_name, bad arguments or async use"),
+            "401": unauthorized,
+            "403": errorResponse(
+              "Tool not permitted, no access at all, Origin not allowed, or no valid verdict",
+            ),
+            "404": errorResponse("Unknown tool (also one that is disabled)"),
             "409": errorResponse("Tool definition changed and awaits approval"),
             "413": errorResponse("Body too large"),
-            "429": errorResponse("Rate limited"),
+            "415": errorResponse("Content-Type is not application/json"),
+            "429": rateLimited,
+            "500": internal,
             "502": errorResponse("Tool backend unavailable or invalid"),
-            "503": errorResponse("Audit or authorization unavailable"),
+            "503": unavailable,
             "504": errorResponse("Tool call timed out"),
           },
         },
@@ -187,10 +227,12 @@ export function buildOpenApiDocument(tools: ToolsConfig, version: string): Recor
               description: "The job",
               content: { "application/json": { schema: { $ref: "#/components/schemas/Job" } } },
             },
-            "401": errorResponse("Missing or invalid token"),
-            "403": errorResponse("No access to any tool"),
+            "401": unauthorized,
+            "403": errorResponse("No access to any tool, or Origin not allowed"),
             "404": errorResponse("No such job"),
-            "429": errorResponse("Rate limited"),
+            "429": rateLimited,
+            "500": internal,
+            "503": unavailable,
           },
         },
         delete: {
@@ -201,10 +243,13 @@ export function buildOpenApiDocument(tools: ToolsConfig, version: string): Recor
               description: "The cancelled job",
               content: { "application/json": { schema: { $ref: "#/components/schemas/Job" } } },
             },
-            "401": errorResponse("Missing or invalid token"),
+            "401": unauthorized,
+            "403": errorResponse("No access to any tool, or Origin not allowed"),
             "404": errorResponse("No such job"),
             "409": errorResponse("The job already finished"),
-            "429": errorResponse("Rate limited"),
+            "429": rateLimited,
+            "500": internal,
+            "503": unavailable,
           },
         },
       },

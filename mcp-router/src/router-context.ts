@@ -1,15 +1,14 @@
 import type { Logger } from "../../contract/src/log.ts";
-import type { VerdictClaims } from "../../contract/src/verdict.ts";
 import type { GatewayConfig } from "../../config/src/load-config.ts";
 import type { AuditSink } from "./audit.ts";
 import type { Authorizer } from "./authorization.ts";
-import type { ResponseHeaders } from "./http-types.ts";
 import type { InFlightCalls } from "./in-flight.ts";
 import type { ToolInvoker } from "./invoke-tool.ts";
 import type { RouterMetrics } from "./metrics.ts";
 import type { SessionCodec, SessionRevocations } from "./session.ts";
 import type { TaskService } from "./tasks/task-service.ts";
 import type { ToolCatalog } from "./tool-catalog.ts";
+import type { OriginPolicy } from "./transport-checks.ts";
 
 /** Everything the request handlers share, built once by startRouter. */
 export type RouterContext = {
@@ -25,21 +24,8 @@ export type RouterContext = {
   audit: AuditSink;
   metrics: RouterMetrics;
   logger: Logger;
-  allowedOrigins: ReadonlySet<string>;
+  allowedOrigins: OriginPolicy;
   serverInfo: { name: string; version: string };
   /** How long a 2026-era client may cache a (per-user, private) tools/list result. */
   listTtlMs: number;
-};
-
-/** One authorized MCP request: who, where, and how the answer may be shaped. */
-export type McpCall = {
-  scope: string;
-  verdict: VerdictClaims;
-  requestId: string;
-  logger: Logger;
-  signal: AbortSignal;
-  acceptsSse: boolean;
-  sessionId: string | undefined;
-  era: "legacy" | "modern";
-  responseHeaders: ResponseHeaders;
 };

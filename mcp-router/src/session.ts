@@ -112,3 +112,11 @@ export function createMemoryRevocations(now: () => number = Date.now): SessionRe
     },
   };
 }
+
+/** A session belongs to one subject of one tenant on one scope. */
+export function sessionBinding(call: {
+  scope: string;
+  verdict: { subject: string; tenant: string | null };
+}): SessionBinding {
+  return { subject: call.verdict.subject, tenant: call.verdict.tenant, scope: call.scope };
+}

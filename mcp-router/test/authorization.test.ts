@@ -378,6 +378,26 @@ describe("direct mode: the router plays Envoy's ext_authz filter", () => {
         body: JSON.stringify(listBody),
       });
       expect(response.status).toBe(503);
+      expect(response.headers.get(HEADER.requestId)).toMatch(/^[0-9a-f-]{36}$/);
+      expect(await response.json()).toMatchObject({
+        jsonrpc: "2.0",
+        error: { data: { code: "GW_AUTHZ_UNAVAILABLE" } },
+      });
+      const rest = await fetch(`${unreachable.router.url}/mcp/invoke`, {
+        method: "POST",
+        headers: {
+          "content-type": "application/json",
+          authorization: "Bearer carol",
+          [HEADER.requestId]: "client-req-503",
+        },
+        body: JSON.stringify({ tool_name: "calc.add" }),
+      });
+      expect(rest.status).toBe(503);
+      expect(rest.headers.get(HEADER.requestId)).toBe("client-req-503");
+      expect(await rest.json()).toEqual({
+        error: { code: "GW_AUTHZ_UNAVAILABLE", message: "Authorization service unavailable" },
+        request_id: "client-req-503",
+      });
       const ready = await fetch(`${unreachable.router.url}/ready`);
       expect(ready.status).toBe(503);
     } finally {

@@ -2,7 +2,7 @@ import { once } from "node:events";
 import net from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
 import { listen, type HttpServerHandle } from "../src/http-server.ts";
-import { createChannel } from "../src/mcp-tools.ts";
+import { createChannel } from "../src/mcp-answer.ts";
 import { quietLogger } from "./router-harness.ts";
 
 let server: HttpServerHandle | undefined;

@@ -1,6 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { GATEWAY_ERRORS, type GatewayErrorCode } from "../../contract/src/errors.ts";
 import { HEADER } from "../../contract/src/headers.ts";
-import { resolveToolName } from "../src/rest-invoke.ts";
+import { buildOpenApiDocument } from "../src/openapi.ts";
+import { resolveRestToolName } from "../src/rest-invoke.ts";
 import {
   ALICE,
   BOB,
@@ -88,10 +90,11 @@ describe("REST POST /mcp/invoke", () => {
 
   it.each([
     ["not JSON", "{", "GW_PARSE_ERROR"],
-    ["missing tool_name", { arguments: {} }, "GW_INVALID_PARAMS"],
-    ["arguments not an object", { tool_name: "calc.add", arguments: [1] }, "GW_INVALID_PARAMS"],
-    ["unknown field", { tool_name: "calc.add", extra: 1 }, "GW_INVALID_PARAMS"],
-    ["an ambiguous bare name", { tool_name: "add" }, "GW_INVALID_PARAMS"],
+    ["missing tool_name", { arguments: {} }, "GW_INVALID_REQUEST"],
+    ["arguments not an object", { tool_name: "calc.add", arguments: [1] }, "GW_INVALID_REQUEST"],
+    ["unknown field", { tool_name: "calc.add", extra: 1 }, "GW_INVALID_REQUEST"],
+    ["an ambiguous bare name", { tool_name: "add" }, "GW_INVALID_REQUEST"],
+    ["ttl_ms without async", { tool_name: "calc.add", ttl_ms: 1000 }, "GW_INVALID_PARAMS"],
   ])("rejects a body with %s (400)", async (_name, body, code) => {
     const text = typeof body === "string" ? body : JSON.stringify(body);
     const response = await fetch(`${fixture.router.url}/mcp/invoke`, {
@@ -108,18 +111,240 @@ describe("REST POST /mcp/invoke", () => {
 
   it("resolves tool names like ext-authz does", () => {
     const tools = testConfig("http://127.0.0.1:1").tools;
-    expect(resolveToolName(tools, "calc.add")).toEqual({
+    expect(resolveRestToolName(tools, "calc.add")).toEqual({
       kind: "found",
       scope: "calc",
       tool: "add",
     });
-    expect(resolveToolName(tools, "slow")).toEqual({ kind: "found", scope: "calc", tool: "slow" });
-    expect(resolveToolName(tools, "add")).toEqual({ kind: "ambiguous" });
-    expect(resolveToolName(tools, "nope.add")).toEqual({ kind: "unknown" });
+    expect(resolveRestToolName(tools, "slow")).toEqual({
+      kind: "found",
+      scope: "calc",
+      tool: "slow",
+    });
+    expect(resolveRestToolName(tools, "add")).toEqual({ kind: "ambiguous" });
+    expect(resolveRestToolName(tools, "nope.add")).toEqual({ kind: "unknown" });
+    expect(resolveRestToolName(tools, "constructor.add")).toEqual({ kind: "unknown" });
   });
 
   it("answers other methods with 405", async () => {
     expect((await fetch(`${fixture.router.url}/mcp/invoke`)).status).toBe(405);
+  });
+});
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+/** The documented REST error: exact body, and x-request-id equal to its request_id. */
+async function expectRestError(
+  response: Response,
+  expected: {
+    status: number;
+    code: GatewayErrorCode;
+    message?: string;
+    requestId?: string | RegExp;
+  },
+): Promise<string> {
+  expect(response.status).toBe(expected.status);
+  expect(response.headers.get("content-type")).toBe("application/json");
+  const requestId = response.headers.get(HEADER.requestId);
+  expect(requestId).toMatch(
+    expected.requestId === undefined
+      ? UUID
+      : expected.requestId instanceof RegExp
+        ? expected.requestId
+        : new RegExp(`^${expected.requestId}$`),
+  );
+  expect(await response.json()).toEqual({
+    error: {
+      code: expected.code,
+      message: expected.message ?? GATEWAY_ERRORS[expected.code].message,
+    },
+    request_id: requestId,
+  });
+  return requestId!;
+}
+
+describe("REST error contract: the OpenAPI document", () => {
+  type Operation = { responses: Record<string, Record<string, unknown>> };
+  const document = () =>
+    buildOpenApiDocument(fixture.config.tools, "0.0.0") as {
+      paths: Record<string, Record<string, Operation>>;
+    };
+
+  it("documents every REST error as the Error schema with x-request-id", () => {
+    const { paths } = document();
+    const operations = [
+      paths["/mcp/invoke"]!.post!,
+      paths["/mcp/jobs/{job_id}"]!.get!,
+      paths["/mcp/jobs/{job_id}"]!.delete!,
+    ];
+    for (const operation of operations) {
+      const errors = Object.entries(operation.responses).filter(
+        ([status]) => Number(status) >= 400,
+      );
+      expect(errors.length).toBeGreaterThan(0);
+      for (const [, response] of errors) {
+        expect(response).toMatchObject({
+          headers: { "x-request-id": { $ref: "#/components/headers/x-request-id" } },
+          content: { "application/json": { schema: { $ref: "#/components/schemas/Error" } } },
+        });
+      }
+      expect(operation.responses["401"]!.headers).toHaveProperty("www-authenticate");
+      expect(operation.responses["429"]!.headers).toHaveProperty("retry-after");
+    }
+    expect(Object.keys(operations[0]!.responses)).toEqual(
+      expect.arrayContaining(["400", "401", "403", "404", "413", "415", "429", "500", "503"]),
+    );
+  });
+
+  it("describes the Error shape the gateway answers", () => {
+    const schema = (
+      buildOpenApiDocument(fixture.config.tools, "0.0.0") as {
+        components: { schemas: { Error: Record<string, unknown> } };
+      }
+    ).components.schemas.Error;
+    expect(schema).toMatchObject({ required: ["error", "request_id"] });
+    expect(schema).toHaveProperty(
+      "properties.error.properties.code.enum",
+      Object.keys(GATEWAY_ERRORS),
+    );
+  });
+});
+
+describe("REST error contract: the router's own refusals", () => {
+  const url = (path: string) => `${fixture.router.url}${path}`;
+
+  it("refuses a call without a verdict, echoing a well-formed client request id", async () => {
+    const body = JSON.stringify({ tool_name: "calc.add" });
+    const headers = { "content-type": "application/json" };
+    await expectRestError(
+      await fetch(url("/mcp/invoke"), {
+        method: "POST",
+        headers: { ...headers, [HEADER.requestId]: "client-req-1" },
+        body,
+      }),
+      { status: 403, code: "GW_VERDICT_INVALID", requestId: "client-req-1" },
+    );
+    // A request id with a space (or over 200 characters) is replaced by a fresh one.
+    await expectRestError(
+      await fetch(url("/mcp/invoke"), {
+        method: "POST",
+        headers: { ...headers, [HEADER.requestId]: "not valid" },
+        body,
+      }),
+      { status: 403, code: "GW_VERDICT_INVALID" },
+    );
+    await expectRestError(await fetch(url("/mcp/jobs/job-1")), {
+      status: 403,
+      code: "GW_VERDICT_INVALID",
+    });
+  });
+
+  it("answers a genuine but unusable verdict under the verdict's request id", async () => {
+    const expired = await invoke({ tool_name: "calc.add" }, ALICE, "calc", {
+      [HEADER.verdict]: verdictFor(ALICE, "calc", JSON.stringify({ tool_name: "calc.add" }), {
+        requestId: "verdict-req-expired",
+        exp: Math.floor(Date.now() / 1000) - 1,
+      }),
+    });
+    await expectRestError(expired, {
+      status: 403,
+      code: "GW_VERDICT_INVALID",
+      requestId: "verdict-req-expired",
+    });
+    const otherBody = await invoke({ tool_name: "calc.add" }, ALICE, "calc", {
+      [HEADER.verdict]: verdictFor(ALICE, "calc", "{}", { requestId: "verdict-req-body" }),
+    });
+    await expectRestError(otherBody, {
+      status: 403,
+      code: "GW_VERDICT_INVALID",
+      requestId: "verdict-req-body",
+    });
+  });
+
+  it("refuses a disallowed Origin and an unknown tool under the verdict's request id", async () => {
+    const body = JSON.stringify({ tool_name: "calc.add", arguments: { a: 1, b: 1 } });
+    const origin = await fetch(url("/mcp/invoke"), {
+      method: "POST",
+      headers: {
+        "content-type": "application/json",
+        origin: "https://evil.example",
+        [HEADER.verdict]: verdictFor(ALICE, "calc", body, { requestId: "verdict-req-origin" }),
+      },
+      body,
+    });
+    await expectRestError(origin, {
+      status: 403,
+      code: "GW_ORIGIN_FORBIDDEN",
+      requestId: "verdict-req-origin",
+    });
+    const unknown = await invoke({ tool_name: "calc.nope" }, ALICE, "calc", {
+      [HEADER.verdict]: verdictFor(ALICE, "calc", JSON.stringify({ tool_name: "calc.nope" }), {
+        requestId: "verdict-req-unknown",
+      }),
+    });
+    await expectRestError(unknown, {
+      status: 404,
+      code: "GW_UNKNOWN_TOOL",
+      message: "Unknown tool: calc.nope",
+      requestId: "verdict-req-unknown",
+    });
+  });
+
+  it("refuses a body over the limit while reading (413)", async () => {
+    const body = JSON.stringify({
+      tool_name: "calc.add",
+      arguments: { pad: "x".repeat(1_100_000) },
+    });
+    const response = await fetch(url("/mcp/invoke"), {
+      method: "POST",
+      headers: {
+        "content-type": "application/json",
+        [HEADER.verdict]: verdictFor(ALICE, "calc", body),
+      },
+      body,
+    });
+    await expectRestError(response, { status: 413, code: "GW_PAYLOAD_TOO_LARGE" });
+  });
+
+  it.each([
+    ["GET", "/mcp/invoke", "POST"],
+    ["PUT", "/mcp/jobs/job-1", "GET, DELETE"],
+  ])("answers %s %s with 405 and Allow", async (method, path, allow) => {
+    const response = await fetch(url(path), { method });
+    expect(response.headers.get("allow")).toBe(allow);
+    await expectRestError(response, { status: 405, code: "GW_METHOD_NOT_ALLOWED" });
+  });
+
+  it("answers a malformed job id with 404 in the REST shape", async () => {
+    await expectRestError(await fetch(url("/mcp/jobs/bad!id")), {
+      status: 404,
+      code: "GW_NOT_FOUND",
+    });
+  });
+
+  it("keeps JSON-RPC bodies elsewhere, each refusal with an x-request-id", async () => {
+    const unknownPath = await fetch(url("/nope"), { method: "POST", body: "{}" });
+    expect(unknownPath.status).toBe(404);
+    expect(unknownPath.headers.get(HEADER.requestId)).toMatch(UUID);
+    expect(await unknownPath.json()).toMatchObject({
+      jsonrpc: "2.0",
+      error: { data: { code: "GW_NOT_FOUND" } },
+    });
+    const mcp = await fetch(url("/calc/mcp"), {
+      method: "POST",
+      headers: {
+        "content-type": "application/json",
+        accept: "application/json, text/event-stream",
+        [HEADER.requestId]: "client-req-mcp",
+      },
+      body: JSON.stringify({ jsonrpc: "2.0", id: 1, method: "tools/list" }),
+    });
+    expect(mcp.status).toBe(403);
+    expect(mcp.headers.get(HEADER.requestId)).toBe("client-req-mcp");
+    expect(await mcp.json()).toMatchObject({
+      jsonrpc: "2.0",
+      error: { data: { code: "GW_VERDICT_INVALID" } },
+    });
   });
 });
 

@@ -1,7 +1,8 @@
 import { expect } from "vitest";
 import { HEADER } from "../../contract/src/headers.ts";
 import { parseConfigText, type GatewayConfig } from "../../config/src/load-config.ts";
-import { PROTOCOL_VERSION_META_KEY } from "../src/protocol-version.ts";
+import { META_KEY } from "../../contract/src/mcp-wire.ts";
+const PROTOCOL_VERSION_META_KEY = META_KEY.protocolVersion;
 import {
   ALICE,
   postMcp,

@@ -5,7 +5,12 @@
  */
 import type { CheckResponse, HeaderValueOption } from "../../../contract/src/authz-wire.ts";
 import { RPC_CODE } from "../../../contract/src/authz-wire.ts";
-import { GATEWAY_ERRORS, jsonRpcErrorBody } from "../../../contract/src/errors.ts";
+import {
+  GATEWAY_ERRORS,
+  jsonRpcErrorBody,
+  restErrorBody,
+  restStatus,
+} from "../../../contract/src/errors.ts";
 import { GATEWAY_HEADER_PREFIX, HEADER } from "../../../contract/src/headers.ts";
 import { signVerdict } from "../../../contract/src/verdict.ts";
 import type { Challenge, Decision, DenyDecision } from "../policy/decide.ts";
@@ -65,10 +70,18 @@ function rpcStatusFor(httpStatus: number): number {
   return RPC_CODE.INVALID_ARGUMENT;
 }
 
+/**
+ * The REST API answers its own shape and statuses (an unknown tool is 404 there); MCP endpoints a
+ * JSON-RPC error, where entries the table gives HTTP 200 still need a non-2xx local reply.
+ */
+function denyStatus(decision: DenyDecision): number {
+  if (decision.surface === "rest") return restStatus(decision.error);
+  const { httpStatus } = GATEWAY_ERRORS[decision.error];
+  return httpStatus === 200 ? 400 : httpStatus;
+}
+
 export function denyResponse(decision: DenyDecision): CheckResponse {
-  const entry = GATEWAY_ERRORS[decision.error];
-  // JSON-RPC-level entries (HTTP 200 in the table) still need a non-2xx local reply here.
-  const httpStatus = entry.httpStatus === 200 ? 400 : entry.httpStatus;
+  const httpStatus = denyStatus(decision);
   const headers: HeaderValueOption[] = [
     overwrite("content-type", "application/json"),
     overwrite(HEADER.requestId, decision.requestId),
@@ -89,10 +102,15 @@ export function denyResponse(decision: DenyDecision): CheckResponse {
     data = { retryAfterSeconds: retryAfter };
   }
   if (decision.allow !== undefined) headers.push(overwrite("allow", decision.allow.join(", ")));
-  const body = jsonRpcErrorBody(decision.error, decision.rpcId, {
-    ...(decision.detail === undefined ? {} : { detail: decision.detail }),
-    ...(data === undefined ? {} : { data }),
-  });
+  const detail = decision.detail === undefined ? {} : { detail: decision.detail };
+  // REST clients read Retry-After; the REST shape has no data member to repeat it in.
+  const body =
+    decision.surface === "rest"
+      ? restErrorBody(decision.error, decision.requestId, detail)
+      : jsonRpcErrorBody(decision.error, decision.rpcId, {
+          ...detail,
+          ...(data === undefined ? {} : { data }),
+        });
   return {
     status: { code: rpcStatusFor(httpStatus), message: decision.reason },
     denied_response: { status: { code: httpStatus }, headers, body: JSON.stringify(body) },

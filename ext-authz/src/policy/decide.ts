@@ -6,6 +6,7 @@
 import type { GatewayErrorCode } from "../../../contract/src/errors.ts";
 import { HEADER } from "../../../contract/src/headers.ts";
 import type { JsonRpcId } from "../../../contract/src/json-rpc.ts";
+import { REST_INVOKE_BODY_HINT } from "../../../contract/src/mcp-wire.ts";
 import { sha256Hex } from "../../../contract/src/digest.ts";
 import {
   protectedResourceMetadata,
@@ -15,7 +16,7 @@ import {
 } from "./protected-resource.ts";
 import { quotaCharges, spendQuota, type QuotaKind, type QuotaLimiter } from "./quota.ts";
 import type { CompiledPolicy } from "./rbac.ts";
-import { hasTokenInQuery, resolveRoute, type Route } from "./route.ts";
+import { hasTokenInQuery, pathWithoutQuery, resolveRoute, type Route } from "./route.ts";
 import { parseInvokeBody, parseRpcBody, type BodyFailure, type RpcMessage } from "./rpc-body.ts";
 import { bearerToken, type Identity, type TokenFailure, type TokenVerifier } from "./token.ts";
 
@@ -77,8 +78,8 @@ export const DENIAL_ERROR: Record<DenialReason, GatewayErrorCode> = {
   header_mismatch: "GW_HEADER_MISMATCH",
   unsupported_protocol_version: "GW_UNSUPPORTED_PROTOCOL_VERSION",
   insufficient_scope: "GW_INSUFFICIENT_SCOPE",
-  tool_unknown: "GW_TOOL_FORBIDDEN",
-  tool_inactive: "GW_TOOL_FORBIDDEN",
+  tool_unknown: "GW_UNKNOWN_TOOL",
+  tool_inactive: "GW_UNKNOWN_TOOL",
   tool_not_allowed: "GW_TOOL_FORBIDDEN",
   tool_ambiguous: "GW_INVALID_REQUEST",
   rate_limited_user: "GW_RATE_LIMITED",
@@ -94,6 +95,12 @@ const DENIAL_DETAIL: Partial<Record<DenialReason, string>> = {
   token_in_query: "Send the access token in the Authorization header, not the URL",
   tool_ambiguous: "tool_name is ambiguous: use <scope>.<tool>",
 };
+
+/**
+ * Which error shape a refusal takes: a JSON-RPC error on the MCP endpoints, the REST API's
+ * `{error: {code, message}, request_id}` on `/mcp/invoke` and `/mcp/jobs/*`.
+ */
+export type Surface = "mcp" | "rest";
 
 /** The verdict scope of `/mcp/jobs/{id}` when Envoy's route names no scope. */
 export const REST_VERDICT_SCOPE = "rest";
@@ -162,6 +169,7 @@ export type Decision =
       requestId: string;
       reason: DenialReason;
       error: GatewayErrorCode;
+      surface: Surface;
       detail: string | undefined;
       rpcId: JsonRpcId;
       challenge: Challenge | undefined;
@@ -201,6 +209,7 @@ export function badCheckRequest(requestId: string): DenyDecision {
     requestId,
     reason: "bad_check_request",
     error: DENIAL_ERROR.bad_check_request,
+    surface: "mcp",
     detail: undefined,
     rpcId: null,
     challenge: undefined,
@@ -208,6 +217,14 @@ export function badCheckRequest(requestId: string): DenyDecision {
     allow: undefined,
     context: { subject: null, tenant: null, roles: [], scope: null, method: null, tool: null },
   };
+}
+
+/** A path under the REST API is answered in its shape even when it names no valid route. */
+function surfaceOf(route: Route, path: string): Surface {
+  if (route.kind === "invoke" || route.kind === "jobs") return "rest";
+  if (route.kind !== "not_found") return "mcp";
+  const bare = pathWithoutQuery(path);
+  return bare === "/mcp/invoke" || bare.startsWith("/mcp/jobs/") ? "rest" : "mcp";
 }
 
 export function requestIdFrom(
@@ -221,6 +238,8 @@ export function requestIdFrom(
 export async function decide(input: CheckInput, deps: DecisionDeps): Promise<Decision> {
   const requestId = requestIdFrom(input.headers, deps.newRequestId);
   const httpMethod = input.method.toUpperCase();
+  const route = resolveRoute(input.path, input.contextScope, deps.policy.hasScope);
+  const surface = surfaceOf(route, input.path);
   const context: DecisionContext = {
     subject: null,
     tenant: null,
@@ -239,6 +258,7 @@ export async function decide(input: CheckInput, deps: DecisionDeps): Promise<Dec
     requestId,
     reason,
     error: DENIAL_ERROR[reason],
+    surface,
     detail: extra.detail ?? DENIAL_DETAIL[reason],
     rpcId: extra.rpcId ?? null,
     challenge: extra.challenge,
@@ -248,7 +268,6 @@ export async function decide(input: CheckInput, deps: DecisionDeps): Promise<Dec
   });
 
   // Route.
-  const route = resolveRoute(input.path, input.contextScope, deps.policy.hasScope);
   if (route.kind === "health") return { outcome: "public", requestId, reason: "health" };
   if (route.kind === "not_found") return deny(route.reason);
   const allowedMethods = ALLOWED_METHODS[route.kind];
@@ -328,7 +347,9 @@ export async function decide(input: CheckInput, deps: DecisionDeps): Promise<Dec
     return deny(body.result.reason, { rpcId, detail: body.result.detail });
   }
   if (body.kind === "invoke" && !body.result.ok) {
-    return deny(body.result.reason, { detail: body.result.detail });
+    const { reason } = body.result;
+    const hint = reason === "invalid_request" ? REST_INVOKE_BODY_HINT : undefined;
+    return deny(reason, { detail: body.result.detail ?? hint });
   }
 
   // RBAC.
@@ -341,9 +362,7 @@ export async function decide(input: CheckInput, deps: DecisionDeps): Promise<Dec
         resourceMetadata: metadataUrl,
       },
     });
-  const toolDenied = (
-    reason: "tool_unknown" | "tool_inactive" | "tool_not_allowed",
-  ): DenyDecision =>
+  const toolDenied = (reason: "tool_not_allowed"): DenyDecision =>
     deny(reason, {
       rpcId,
       challenge: {
@@ -390,16 +409,19 @@ export async function decide(input: CheckInput, deps: DecisionDeps): Promise<Dec
       context.tool = requested;
       const resolved = deps.policy.resolveToolName(requested);
       if (resolved.kind === "ambiguous") return deny("tool_ambiguous");
-      // A tool outside the route's scope is reported exactly like an unknown one.
+      // Unknown is not a permission question (404, no insufficient_scope challenge); a tool
+      // outside the route's scope, or disabled, is reported exactly like an unknown one.
+      const unknown = { detail: `Unknown tool: ${requested}` };
       if (
         resolved.kind === "unknown" ||
         (route.scope !== undefined && resolved.scope !== route.scope)
       ) {
-        return toolDenied("tool_unknown");
+        return deny("tool_unknown", unknown);
       }
       context.scope = resolved.scope;
       context.tool = resolved.tool;
       const status = deps.policy.toolStatus(identity.roles, resolved.scope, resolved.tool);
+      if (status === "tool_unknown" || status === "tool_inactive") return deny(status, unknown);
       if (status !== "allowed") return toolDenied(status);
       verdictScope = resolved.scope;
       tools = deps.policy.allowedTools(identity.roles, resolved.scope);

@@ -1,22 +1,28 @@
 import { z } from "zod";
-import { GATEWAY_ERRORS, jsonRpcErrorBody } from "../../../contract/src/errors.ts";
+import { GATEWAY_ERRORS } from "../../../contract/src/errors.ts";
+import { META_KEY, TASKS_EXTENSION_ID } from "../../../contract/src/mcp-wire.ts";
 import { rejectedToolCallEvent } from "../audit.ts";
-import { jsonResponse, sseEvent, type RouterResponse } from "../http-types.ts";
-import { createChannel, handleToolsCall, rpcError, rpcResult } from "../mcp-tools.ts";
-import type { McpCall, RouterContext } from "../router-context.ts";
+import {
+  createChannel,
+  failure,
+  result,
+  type FinalAnswer,
+  type McpAnswer,
+  type McpCall,
+  type StreamItem,
+} from "../mcp-answer.ts";
+import { handleToolsCall } from "../mcp-tools.ts";
+import type { RouterContext } from "../router-context.ts";
 import type { WaitOutcome } from "./task-service.ts";
 import { checkTaskEligibility } from "./task-support.ts";
 import {
-  CLIENT_CAPABILITIES_META_KEY,
   isRecord,
   isTerminal,
   legacyTask,
   modernDetailedTask,
   modernTask,
-  RELATED_TASK_META_KEY,
   storedError,
   storedResult,
-  TASKS_EXTENSION_ID,
 } from "./task-wire.ts";
 
 /**
@@ -26,23 +32,11 @@ import {
  * request declares the extension; then tasks/get (result inline), tasks/cancel, tasks/update.
  */
 
-export const LEGACY_TASKS_CAPABILITY = {
+export const SESSION_TASKS_CAPABILITY = {
   list: {},
   cancel: {},
   requests: { tools: { call: {} } },
 } as const;
-
-export const LEGACY_TASK_METHODS: ReadonlySet<string> = new Set([
-  "tasks/get",
-  "tasks/result",
-  "tasks/list",
-  "tasks/cancel",
-]);
-export const MODERN_TASK_METHODS: ReadonlySet<string> = new Set([
-  "tasks/get",
-  "tasks/cancel",
-  "tasks/update",
-]);
 
 const TaskMetadataSchema = z.looseObject({
   ttl: z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER).optional(),
@@ -70,7 +64,7 @@ function legacyTaskRequest(params: Record<string, unknown> | undefined): TaskReq
 /** 2026-07-28: `params.task` is the legacy field and ignored; the per-request capability counts. */
 export function declaresTasksExtension(params: Record<string, unknown> | undefined): boolean {
   const meta = params?._meta;
-  const capabilities = isRecord(meta) ? meta[CLIENT_CAPABILITIES_META_KEY] : undefined;
+  const capabilities = isRecord(meta) ? meta[META_KEY.clientCapabilities] : undefined;
   const extensions = isRecord(capabilities) ? capabilities.extensions : undefined;
   return isRecord(extensions) && isRecord(extensions[TASKS_EXTENSION_ID]);
 }
@@ -81,15 +75,15 @@ export async function handleToolsCallWithTasks(
   call: McpCall,
   id: string | number,
   params: Record<string, unknown> | undefined,
-): Promise<RouterResponse> {
+): Promise<McpAnswer> {
   const request: TaskRequest =
-    call.era === "legacy"
+    call.era === "session"
       ? legacyTaskRequest(params)
       : declaresTasksExtension(params)
         ? { kind: "task" }
         : { kind: "none" };
   if (request.kind === "invalid") {
-    return rpcError(call, "GW_INVALID_PARAMS", id, {
+    return failure("GW_INVALID_PARAMS", {
       detail: "params.task must be an object with an optional non-negative integer ttl",
     });
   }
@@ -104,17 +98,16 @@ export async function handleToolsCallWithTasks(
   const { support, tool } = eligibility;
 
   if (request.kind === "task" && support === "forbidden") {
-    if (call.era === "modern") return handleToolsCall(ctx, call, id, params);
-    return refuseTaskSupport(ctx, call, id, tool, `Tool ${tool} cannot be called as a task`);
+    if (call.era === "stateless") return handleToolsCall(ctx, call, id, params);
+    return refuseTaskSupport(ctx, call, tool, `Tool ${tool} cannot be called as a task`);
   }
   if (request.kind === "none") {
     if (support === "required") {
       return refuseTaskSupport(
         ctx,
         call,
-        id,
         tool,
-        call.era === "legacy"
+        call.era === "session"
           ? `Tool ${tool} must be called as a task (params.task)`
           : `Tool ${tool} requires the ${TASKS_EXTENSION_ID} extension`,
       );
@@ -133,22 +126,17 @@ export async function handleToolsCallWithTasks(
     via: "mcp",
     logger: call.logger,
   });
-  if (!started.ok) return rpcError(call, started.error, id);
-  if (call.era === "legacy") return rpcResult(call, id, { task: legacyTask(started.task) });
-  return jsonResponse(
-    200,
-    { jsonrpc: "2.0", id, result: { ...modernTask(started.task), resultType: "task" } },
-    call.responseHeaders,
-  );
+  if (!started.ok) return failure(started.error);
+  if (call.era === "session") return result({ task: legacyTask(started.task) });
+  return result(modernTask(started.task), { resultType: "task" });
 }
 
 async function refuseTaskSupport(
   ctx: RouterContext,
   call: McpCall,
-  id: string | number,
   tool: string,
   detail: string,
-): Promise<RouterResponse> {
+): Promise<FinalAnswer> {
   try {
     await ctx.audit.write(
       rejectedToolCallEvent(call, {
@@ -160,159 +148,145 @@ async function refuseTaskSupport(
   } catch (error) {
     ctx.metrics.auditFailures.inc({ reason: "task" });
     call.logger.error({ err: error }, "audit write refused; answering 503");
-    return rpcError(call, "GW_AUDIT_UNAVAILABLE", id);
+    return failure("GW_AUDIT_UNAVAILABLE");
   }
   // Spec: a task-augmented call to a tool that does not allow it (or the reverse) is -32601.
-  return rpcError(call, "GW_METHOD_NOT_FOUND", id, { detail });
+  return failure("GW_METHOD_NOT_FOUND", { detail });
 }
 
-/** tasks/* requests; `undefined` when the method is not a tasks method of this revision. */
-export async function handleTaskRequest(
+/** tasks/list (2025-11-25): this caller's tasks, newest first, paged by an opaque cursor. */
+export async function handleTasksList(
   ctx: RouterContext,
   call: McpCall,
-  id: string | number,
-  method: string,
   params: Record<string, unknown> | undefined,
-): Promise<RouterResponse | undefined> {
-  const methods = call.era === "legacy" ? LEGACY_TASK_METHODS : MODERN_TASK_METHODS;
-  if (!methods.has(method)) return undefined;
-
-  if (method === "tasks/list") {
-    const parsed = ListParamsSchema.safeParse(params ?? {});
-    if (!parsed.success) {
-      return rpcError(call, "GW_INVALID_PARAMS", id, { detail: "cursor must be a string" });
-    }
-    const page = await ctx.tasks.list(call.verdict, parsed.data.cursor);
-    if (page === undefined) {
-      return rpcError(call, "GW_INVALID_PARAMS", id, { detail: "Unknown cursor" });
-    }
-    return rpcResult(call, id, {
-      tasks: page.tasks.map(legacyTask),
-      ...(page.nextCursor === undefined ? {} : { nextCursor: page.nextCursor }),
-    });
-  }
-
-  if (method === "tasks/update") {
-    const parsed = UpdateParamsSchema.safeParse(params ?? {});
-    if (!parsed.success) {
-      return rpcError(call, "GW_INVALID_PARAMS", id, {
-        detail: "params must be {taskId: string, inputResponses: object}",
-      });
-    }
-    const task = await ctx.tasks.get(parsed.data.taskId, call.verdict);
-    if (task === undefined) return rpcError(call, "GW_TASK_NOT_FOUND", id);
-    // The gateway forwards no server-to-client requests, so its tasks never await input.
-    return rpcError(call, "GW_INVALID_PARAMS", id, {
-      detail: "Task has no outstanding input requests",
-    });
-  }
-
-  const parsed = TaskIdParamsSchema.safeParse(params ?? {});
-  if (!parsed.success) {
-    return rpcError(call, "GW_INVALID_PARAMS", id, { detail: "params.taskId must be a string" });
-  }
-  const taskId = parsed.data.taskId;
-
-  switch (method) {
-    case "tasks/get": {
-      const task = await ctx.tasks.get(taskId, call.verdict);
-      if (task === undefined) return rpcError(call, "GW_TASK_NOT_FOUND", id);
-      return rpcResult(
-        call,
-        id,
-        call.era === "legacy" ? legacyTask(task) : modernDetailedTask(task),
-      );
-    }
-    case "tasks/cancel": {
-      const cancelled = await ctx.tasks.cancel(taskId, call.verdict, call.requestId);
-      if (!cancelled.ok) {
-        return cancelled.reason === "not_found"
-          ? rpcError(call, "GW_TASK_NOT_FOUND", id)
-          : rpcError(call, "GW_INVALID_PARAMS", id, {
-              detail: "Task is already in a terminal status",
-            });
-      }
-      return rpcResult(call, id, call.era === "legacy" ? legacyTask(cancelled.task) : {});
-    }
-    default:
-      return handleTaskResult(ctx, call, id, taskId);
-  }
+): Promise<FinalAnswer> {
+  const parsed = ListParamsSchema.safeParse(params ?? {});
+  if (!parsed.success) return failure("GW_INVALID_PARAMS", { detail: "cursor must be a string" });
+  const page = await ctx.tasks.list(call.verdict, parsed.data.cursor);
+  if (page === undefined) return failure("GW_INVALID_PARAMS", { detail: "Unknown cursor" });
+  return result({
+    tasks: page.tasks.map(legacyTask),
+    ...(page.nextCursor === undefined ? {} : { nextCursor: page.nextCursor }),
+  });
 }
 
-/** tasks/result (2025): blocks until the task is terminal, then answers what tools/call would have. */
-async function handleTaskResult(
+/** tasks/update (2026-07-28): answers to a task's input requests. */
+export async function handleTasksUpdate(
   ctx: RouterContext,
   call: McpCall,
-  id: string | number,
-  taskId: string,
-): Promise<RouterResponse> {
-  const current = await ctx.tasks.get(taskId, call.verdict);
-  if (current === undefined) return rpcError(call, "GW_TASK_NOT_FOUND", id);
-  if (isTerminal(current) || !call.acceptsSse) {
-    const outcome = await ctx.tasks.waitForTerminal(taskId, call.verdict, call.signal);
-    if (outcome.kind === "aborted") {
-      return rpcError(call, "GW_INTERNAL", id, {
-        status: 503,
-        detail: "The gateway is stopping; call tasks/result again",
-      });
-    }
-    return jsonResponse(200, taskResultMessage(id, outcome), call.responseHeaders);
+  params: Record<string, unknown> | undefined,
+): Promise<FinalAnswer> {
+  const parsed = UpdateParamsSchema.safeParse(params ?? {});
+  if (!parsed.success) {
+    return failure("GW_INVALID_PARAMS", {
+      detail: "params must be {taskId: string, inputResponses: object}",
+    });
   }
-  // An open stream: the status notification when the task ends, then the response. Comment
-  // lines keep idle-timeout proxies from cutting a long wait.
-  const events = createChannel<string>();
-  const keepAlive = setInterval(() => events.push(": keepalive\n\n"), KEEPALIVE_MS);
+  const task = await ctx.tasks.get(parsed.data.taskId, call.verdict);
+  if (task === undefined) return failure("GW_TASK_NOT_FOUND");
+  // The gateway forwards no server-to-client requests, so its tasks never await input.
+  return failure("GW_INVALID_PARAMS", { detail: "Task has no outstanding input requests" });
+}
+
+function taskIdOf(params: Record<string, unknown> | undefined): string | undefined {
+  const parsed = TaskIdParamsSchema.safeParse(params ?? {});
+  return parsed.success ? parsed.data.taskId : undefined;
+}
+
+const TASK_ID_REQUIRED = failure("GW_INVALID_PARAMS", { detail: "params.taskId must be a string" });
+
+/** tasks/get: 2025 Task, or the 2026 DetailedTask with its result inline once terminal. */
+export async function handleTasksGet(
+  ctx: RouterContext,
+  call: McpCall,
+  params: Record<string, unknown> | undefined,
+): Promise<FinalAnswer> {
+  const taskId = taskIdOf(params);
+  if (taskId === undefined) return TASK_ID_REQUIRED;
+  const task = await ctx.tasks.get(taskId, call.verdict);
+  if (task === undefined) return failure("GW_TASK_NOT_FOUND");
+  return result(call.era === "session" ? legacyTask(task) : modernDetailedTask(task));
+}
+
+export async function handleTasksCancel(
+  ctx: RouterContext,
+  call: McpCall,
+  params: Record<string, unknown> | undefined,
+): Promise<FinalAnswer> {
+  const taskId = taskIdOf(params);
+  if (taskId === undefined) return TASK_ID_REQUIRED;
+  const cancelled = await ctx.tasks.cancel(taskId, call.verdict, call.requestId);
+  if (!cancelled.ok) {
+    return cancelled.reason === "not_found"
+      ? failure("GW_TASK_NOT_FOUND")
+      : failure("GW_INVALID_PARAMS", { detail: "Task is already in a terminal status" });
+  }
+  return result(call.era === "session" ? legacyTask(cancelled.task) : {});
+}
+
+const STOPPING = failure("GW_INTERNAL", {
+  detail: "The gateway is stopping; call tasks/result again",
+});
+
+/**
+ * tasks/result (2025-11-25): waits until the task is terminal, then answers what tools/call would
+ * have. On a stream the status notification precedes the answer, and keepalive comments keep
+ * idle-timeout proxies from cutting a long wait.
+ */
+export async function handleTasksResult(
+  ctx: RouterContext,
+  call: McpCall,
+  params: Record<string, unknown> | undefined,
+): Promise<McpAnswer> {
+  const taskId = taskIdOf(params);
+  if (taskId === undefined) return TASK_ID_REQUIRED;
+  const current = await ctx.tasks.get(taskId, call.verdict);
+  if (current === undefined) return failure("GW_TASK_NOT_FOUND");
+  if (isTerminal(current)) {
+    const outcome = await ctx.tasks.waitForTerminal(taskId, call.verdict, call.signal);
+    return outcome.kind === "aborted" ? STOPPING : taskResultAnswer(outcome);
+  }
+  const items = createChannel<StreamItem>();
+  const keepAlive = setInterval(() => items.push({ kind: "keepalive" }), KEEPALIVE_MS);
   void ctx.tasks
     .waitForTerminal(taskId, call.verdict, call.signal)
-    .then((outcome) => {
+    .then((outcome): FinalAnswer => {
+      if (outcome.kind === "aborted") return STOPPING;
       if (outcome.kind === "terminal") {
-        events.push(
-          sseEvent({
+        items.push({
+          kind: "notification",
+          message: {
             jsonrpc: "2.0",
             method: "notifications/tasks/status",
             params: legacyTask(outcome.task),
-          }),
-        );
+          },
+        });
       }
-      events.push(
-        sseEvent(
-          outcome.kind === "aborted"
-            ? jsonRpcErrorBody("GW_INTERNAL", id, {
-                detail: "The gateway is stopping; call tasks/result again",
-              })
-            : taskResultMessage(id, outcome),
-        ),
-      );
+      return taskResultAnswer(outcome);
     })
-    .catch((error: unknown) => {
+    .catch((error: unknown): FinalAnswer => {
       call.logger.error({ err: error }, "tasks/result wait failed");
-      events.push(sseEvent(jsonRpcErrorBody("GW_INTERNAL", id)));
+      return failure("GW_INTERNAL");
     })
-    .finally(() => {
+    .then((answer) => {
       clearInterval(keepAlive);
-      events.close();
+      items.push({ kind: "final", answer });
+      items.close();
     });
-  return { status: 200, headers: call.responseHeaders, events };
+  return { kind: "stream", items };
 }
 
-function taskResultMessage(
-  id: string | number,
-  outcome: Exclude<WaitOutcome, { kind: "aborted" }>,
-): Record<string, unknown> {
-  if (outcome.kind === "not_found") return { ...jsonRpcErrorBody("GW_TASK_NOT_FOUND", id) };
+function taskResultAnswer(outcome: Exclude<WaitOutcome, { kind: "aborted" }>): FinalAnswer {
+  if (outcome.kind === "not_found") return failure("GW_TASK_NOT_FOUND");
   const { task } = outcome;
-  const related = { [RELATED_TASK_META_KEY]: { taskId: task.id } };
   if (task.status === "completed") {
-    const result = storedResult(task);
-    const meta = isRecord(result._meta) ? result._meta : {};
-    return { jsonrpc: "2.0", id, result: { ...result, _meta: { ...meta, ...related } } };
+    const stored = storedResult(task);
+    const meta = isRecord(stored._meta) ? stored._meta : {};
+    return result({
+      ...stored,
+      _meta: { ...meta, [META_KEY.relatedTask]: { taskId: task.id } },
+    });
   }
-  if (task.status === "failed") {
-    return { jsonrpc: "2.0", id, error: storedError(task) };
-  }
-  return {
-    ...jsonRpcErrorBody("GW_INVALID_PARAMS", id, {
-      detail: "Task was cancelled; it has no result",
-    }),
-  };
+  if (task.status === "failed") return { kind: "stored_error", error: storedError(task) };
+  return failure("GW_INVALID_PARAMS", { detail: "Task was cancelled; it has no result" });
 }

@@ -5,7 +5,8 @@ import {
   type RouterRequest,
   type RouterResponse,
 } from "../http-types.ts";
-import { authorizeRestCall, restError } from "../rest-invoke.ts";
+import { authorizeRestCall, restRefusal } from "../rest-call.ts";
+import { restError } from "../rest-error.ts";
 import type { RouterContext } from "../router-context.ts";
 import { jobView, TASK_ID_RE } from "./task-wire.ts";
 
@@ -70,10 +71,10 @@ export async function handleRestJob(
   request: RouterRequest,
 ): Promise<RouterResponse> {
   if (request.method !== "GET" && request.method !== "DELETE") {
-    return restError("GW_METHOD_NOT_ALLOWED", { headers: { allow: "GET, DELETE" } });
+    return restRefusal(request, "GW_METHOD_NOT_ALLOWED", { allow: "GET, DELETE" });
   }
   const jobId = request.path.slice(JOBS_PREFIX.length);
-  if (!TASK_ID_RE.test(jobId)) return restError("GW_NOT_FOUND");
+  if (!TASK_ID_RE.test(jobId)) return restRefusal(request, "GW_NOT_FOUND");
   const call = await authorizeRestCall(ctx, request, {
     path: "/mcp/jobs",
     message: "request refused before jobs",

@@ -7,10 +7,6 @@ import type { TaskRow, TaskStatus } from "../../../store/src/schema.ts";
  * `io.modelcontextprotocol/tasks` extension's (Detailed)Task, and the REST job document.
  */
 
-export const TASKS_EXTENSION_ID = "io.modelcontextprotocol/tasks";
-export const RELATED_TASK_META_KEY = "io.modelcontextprotocol/related-task";
-export const CLIENT_CAPABILITIES_META_KEY = "io.modelcontextprotocol/clientCapabilities";
-
 export const TERMINAL_STATUSES: ReadonlySet<TaskStatus> = new Set([
   "completed",
   "failed",

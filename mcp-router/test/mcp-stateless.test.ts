@@ -1,7 +1,8 @@
 import { Client, StreamableHTTPClientTransport } from "@modelcontextprotocol/client";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { HEADER } from "../../contract/src/headers.ts";
-import { PROTOCOL_VERSION_META_KEY } from "../src/protocol-version.ts";
+import { META_KEY } from "../../contract/src/mcp-wire.ts";
+const PROTOCOL_VERSION_META_KEY = META_KEY.protocolVersion;
 import {
   ALICE,
   BOB,
