@@ -7,10 +7,17 @@
 // The bridge adds a bearer token, fetched from the token issuer and refreshed before it expires
 // and again after a 401. stdout carries only the protocol; diagnostics go to stderr.
 //
+// Both protocol eras are relayed, chosen per message as the gateway chooses them: a message whose
+// `_meta` claims a revision other than the session-era ones (2026-07-28) is stateless and is
+// POSTed on its own with the routing headers that revision requires, no session id, no GET or
+// DELETE; everything else (initialize and the session that follows) goes through the session
+// transport.
+//
 // Plain JavaScript on purpose: it runs with `node scripts/mcp_http_bridge.js`, no build step.
 
-/* global AbortSignal, Headers, Response */
+/* global AbortSignal, Headers, Response, TextDecoderStream */
 import { parseArgs } from "node:util";
+import { EventSourceParserStream } from "eventsource-parser/stream";
 import {
   StreamableHTTPClientTransport,
   StreamableHTTPError,
@@ -345,6 +352,143 @@ function isResponse(message) {
   return !("method" in message) && "id" in message && ("result" in message || "error" in message);
 }
 
+// ---------------------------------------------------------------- the stateless revision
+// A copy of the rules in contract/src/mcp-wire.ts, which this standalone file cannot import;
+// scripts/test/mcp-http-bridge-stateless.test.ts fails when the two disagree.
+
+const PROTOCOL_VERSION_META_KEY = "io.modelcontextprotocol/protocolVersion";
+/** Revisions negotiated by `initialize`; a message claiming any other revision is stateless. */
+const SESSION_PROTOCOL_VERSIONS = ["2025-11-25", "2025-06-18", "2025-03-26", "2024-11-05"];
+/** Methods whose `Mcp-Name` header mirrors a body field. */
+const MCP_NAME_SOURCE = {
+  "tools/call": "name",
+  "prompts/get": "name",
+  "resources/read": "uri",
+  "tasks/get": "taskId",
+  "tasks/update": "taskId",
+  "tasks/cancel": "taskId",
+};
+const BASE64_PREFIX = "=?base64?";
+const BASE64_SUFFIX = "?=";
+
+/** The revision a stateless message claims in `_meta`, or undefined for a session-era message. */
+function statelessVersionOf(message) {
+  const meta = "method" in message ? message.params?._meta : undefined;
+  const version =
+    meta !== null && typeof meta === "object" ? meta[PROTOCOL_VERSION_META_KEY] : undefined;
+  return typeof version === "string" && !SESSION_PROTOCOL_VERSIONS.includes(version)
+    ? version
+    : undefined;
+}
+
+/** A value as an HTTP field value: plain visible ASCII as is, anything else `=?base64?…?=`. */
+function encodeHeaderValue(value) {
+  const plain =
+    value !== "" &&
+    value === value.trim() &&
+    /^[\t\x20-\x7e]*$/.test(value) &&
+    !(value.startsWith(BASE64_PREFIX) && value.endsWith(BASE64_SUFFIX));
+  if (plain) return value;
+  return `${BASE64_PREFIX}${Buffer.from(value, "utf8").toString("base64")}${BASE64_SUFFIX}`;
+}
+
+/** `MCP-Protocol-Version`, `Mcp-Method` and (for the methods that have one) `Mcp-Name`. */
+function routingHeaders(message, version) {
+  const headers = { "mcp-protocol-version": version, "mcp-method": message.method };
+  const field = Object.hasOwn(MCP_NAME_SOURCE, message.method)
+    ? MCP_NAME_SOURCE[message.method]
+    : undefined;
+  const value = field === undefined ? undefined : message.params?.[field];
+  if (typeof value === "string") headers["mcp-name"] = encodeHeaderValue(value);
+  return headers;
+}
+
+function isJsonRpcMessage(value) {
+  return value !== null && typeof value === "object" && value.jsonrpc === "2.0";
+}
+
+/** The JSON-RPC messages of one POST's answer: none (202), one JSON body, or an SSE stream. */
+async function* answerMessages(response) {
+  if (response.status === 202) {
+    await response.body?.cancel();
+    return;
+  }
+  if (!response.ok) {
+    await response.body?.cancel();
+    throw new Error(`gateway answered HTTP ${response.status}`);
+  }
+  const type = (response.headers.get("content-type") ?? "").split(";")[0].trim().toLowerCase();
+  if (type === "application/json") {
+    const body = await response.json();
+    for (const message of Array.isArray(body) ? body : [body]) {
+      if (!isJsonRpcMessage(message)) throw new Error("gateway answered a non-JSON-RPC body");
+      yield message;
+    }
+    return;
+  }
+  if (type !== "text/event-stream") {
+    await response.body?.cancel();
+    throw new Error(`gateway answered an unexpected content type: ${type || "none"}`);
+  }
+  if (!response.body) return;
+  const events = response.body
+    .pipeThrough(new TextDecoderStream())
+    .pipeThrough(new EventSourceParserStream());
+  for await (const event of events) {
+    if ((event.event !== undefined && event.event !== "message") || !event.data) continue;
+    const message = JSON.parse(event.data);
+    if (!isJsonRpcMessage(message)) throw new Error("gateway sent a non-JSON-RPC event");
+    yield message;
+  }
+}
+
+/**
+ * Stateless messages, each its own POST. Over HTTP that revision cancels a request by closing its
+ * stream, so a client's `notifications/cancelled` aborts the POST instead of being forwarded.
+ */
+function createStatelessRelay(endpoint, authFetch, deliver) {
+  const inflight = new Map(); // request id → AbortController of its POST
+
+  async function send(message, version) {
+    if (message.method === "notifications/cancelled") {
+      inflight.get(message.params?.requestId)?.abort();
+      return;
+    }
+    const controller = new AbortController();
+    const request = isRequest(message);
+    if (request) inflight.set(message.id, controller);
+    let answered = false;
+    try {
+      const response = await authFetch(endpoint, {
+        method: "POST",
+        headers: {
+          "content-type": "application/json",
+          accept: "application/json, text/event-stream",
+          ...routingHeaders(message, version),
+        },
+        body: JSON.stringify(message),
+        signal: controller.signal,
+      });
+      for await (const reply of answerMessages(response)) {
+        if (request && isResponse(reply) && reply.id === message.id) answered = true;
+        deliver(reply);
+      }
+      if (request && !answered) throw new Error("the gateway ended its answer without a response");
+    } catch (error) {
+      if (!controller.signal.aborted) throw error;
+    } finally {
+      if (inflight.get(message.id) === controller) inflight.delete(message.id);
+    }
+  }
+
+  return {
+    send,
+    close() {
+      for (const controller of inflight.values()) controller.abort();
+    },
+  };
+}
+
 async function run(options) {
   const tokens =
     options.auth.kind === "static"
@@ -353,16 +497,21 @@ async function run(options) {
   // Fail before speaking MCP: a client shows a dead server's stderr far better than a hung one.
   await tokens.current();
 
-  const http = new StreamableHTTPClientTransport(options.endpoint, {
-    fetch: createAuthFetch(tokens, options.verbose),
-  });
+  const authFetch = createAuthFetch(tokens, options.verbose);
+  const http = new StreamableHTTPClientTransport(options.endpoint, { fetch: authFetch });
   const stdio = new StdioServerTransport();
+  const toClient = (message) =>
+    stdio
+      .send(message)
+      .catch((error) => log(`writing to the client failed: ${describeError(error)}`));
+  const stateless = createStatelessRelay(options.endpoint, authFetch, toClient);
   const initializeIds = new Set();
   let closing = false;
 
   async function shutdown(code) {
     if (closing) return;
     closing = true;
+    stateless.close();
     try {
       await http.terminateSession();
     } catch {
@@ -374,8 +523,12 @@ async function run(options) {
   }
 
   stdio.onmessage = (message) => {
-    if (isRequest(message) && message.method === "initialize") initializeIds.add(message.id);
-    http.send(message).catch((error) => {
+    const version = statelessVersionOf(message);
+    if (version === undefined && isRequest(message) && message.method === "initialize") {
+      initializeIds.add(message.id);
+    }
+    const relayed = version === undefined ? http.send(message) : stateless.send(message, version);
+    relayed.catch((error) => {
       const reason = describeError(error);
       log(`relaying ${"method" in message ? message.method : "a response"} failed: ${reason}`);
       if (isRequest(message)) {
@@ -400,9 +553,7 @@ async function run(options) {
       // The transport needs the negotiated version for the MCP-Protocol-Version header.
       http.setProtocolVersion(message.result.protocolVersion);
     }
-    stdio
-      .send(message)
-      .catch((error) => log(`writing to the client failed: ${describeError(error)}`));
+    void toClient(message);
   };
   http.onerror = (error) => {
     if (!closing) log(`gateway stream: ${describeError(error)}`);

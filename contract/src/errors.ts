@@ -25,6 +25,11 @@ export const GATEWAY_ERRORS = {
     rpcCode: RPC_CODE.headerMismatch,
     message: "An MCP routing header is missing or does not match the request body",
   },
+  GW_MISSING_CLIENT_CAPABILITY: {
+    httpStatus: 400,
+    rpcCode: RPC_CODE.missingRequiredClientCapability,
+    message: "The request needs a client capability it did not declare",
+  },
   GW_UNSUPPORTED_PROTOCOL_VERSION: {
     httpStatus: 400,
     rpcCode: RPC_CODE.unsupportedProtocolVersion,

@@ -222,6 +222,14 @@ export function statelessEnvelopeProblem(params: Params | undefined): string | u
   return undefined;
 }
 
+/** Whether a stateless request's `_meta` client capabilities declare the extension `id`. */
+export function declaresExtension(params: Params | undefined, id: string): boolean {
+  const meta = params?._meta;
+  const capabilities = isObject(meta) ? meta[META_KEY.clientCapabilities] : undefined;
+  const extensions = isObject(capabilities) ? capabilities.extensions : undefined;
+  return isObject(extensions) && isObject(extensions[id]);
+}
+
 // ---------------------------------------------------------------- routing headers
 
 export type RoutingHeaders = {
@@ -284,6 +292,22 @@ export function decodeHeaderValue(raw: string): string | undefined {
   }
 }
 
+/**
+ * The version a stateless request names that the gateway does not speak, if any. The header is
+ * judged first: an unknown header version is unsupported, while a known one that differs from
+ * `_meta` is a header mismatch; without a header, the `_meta` claim decides.
+ */
+export function unsupportedStatelessVersion(
+  claim: string | undefined,
+  headerVersion: string | undefined,
+): string | undefined {
+  if (headerVersion !== undefined) {
+    const known = isStatelessVersion(headerVersion) || isSessionVersion(headerVersion);
+    return known ? undefined : headerVersion;
+  }
+  return claim !== undefined && !isStatelessVersion(claim) ? claim : undefined;
+}
+
 export type HeaderProblem = { reason: "header_mismatch"; detail: string };
 
 function mismatch(detail: string): HeaderProblem {
@@ -307,8 +331,13 @@ export function checkRoutingHeaders(
       : undefined;
   }
   const claim = claimedVersion(message.params);
-  // An unsupported revision is answered -32022 (listing what is supported) before any header rule.
-  if (era === "stateless" && claim !== undefined && !isStatelessVersion(claim)) return undefined;
+  // An unsupported revision is answered -32022 (listing what is supported) instead.
+  if (
+    era === "stateless" &&
+    unsupportedStatelessVersion(claim, headers.protocolVersion) !== undefined
+  ) {
+    return undefined;
+  }
   if (era === "stateless") {
     if (message.kind === "request" && headers.protocolVersion === undefined) {
       return mismatch("MCP-Protocol-Version header is required");

@@ -1,4 +1,5 @@
 import {
+  declaresExtension,
   negotiateSessionVersion,
   SUPPORTED_PROTOCOL_VERSIONS,
   TASKS_EXTENSION_ID,
@@ -34,7 +35,12 @@ type Handler = (
   params: Params | undefined,
 ) => McpAnswer | Promise<McpAnswer>;
 
-type MethodEntry = { eras: readonly Era[]; handle: Handler };
+type MethodEntry = {
+  eras: readonly Era[];
+  handle: Handler;
+  /** 2026-07-28: methods of the tasks extension exist only for clients that declare it. */
+  extension?: typeof TASKS_EXTENSION_ID;
+};
 
 const BOTH: readonly Era[] = ["session", "stateless"];
 
@@ -66,6 +72,7 @@ export const MCP_METHODS: Readonly<Record<string, MethodEntry>> = {
   "tasks/update": {
     eras: ["stateless"],
     handle: (ctx, call, _id, params) => handleTasksUpdate(ctx, call, params),
+    extension: TASKS_EXTENSION_ID,
   },
 };
 
@@ -85,7 +92,18 @@ export async function dispatch(
     return NO_ANSWER;
   }
   if (!servesMethod(message.method, call.era)) return failure("GW_METHOD_NOT_FOUND");
-  return MCP_METHODS[message.method]!.handle(ctx, call, message.id, message.params);
+  const entry = MCP_METHODS[message.method]!;
+  if (
+    call.era === "stateless" &&
+    entry.extension !== undefined &&
+    !declaresExtension(message.params, entry.extension)
+  ) {
+    return failure("GW_MISSING_CLIENT_CAPABILITY", {
+      detail: `${message.method} needs the ${entry.extension} extension in the client capabilities`,
+      data: { requiredCapabilities: { extensions: { [entry.extension]: {} } } },
+    });
+  }
+  return entry.handle(ctx, call, message.id, message.params);
 }
 
 function cancelInFlight(ctx: RouterContext, call: McpCall, params: Params | undefined): void {

@@ -1,10 +1,9 @@
-import { HEADER } from "../../contract/src/headers.ts";
 import {
   checkRoutingHeaders,
   claimedVersion,
-  isStatelessVersion,
   statelessEnvelopeProblem,
   SUPPORTED_PROTOCOL_VERSIONS,
+  unsupportedStatelessVersion,
   type WireMessage,
 } from "../../contract/src/mcp-wire.ts";
 import { rpcErrorResponse, type RouterResponse } from "./http-types.ts";
@@ -29,11 +28,14 @@ export async function handleStatelessPost(
   // The gateway sends no requests to clients, so there is nothing a response could answer.
   if (message.kind === "response") return rpcErrorResponse("GW_INVALID_REQUEST", null, { headers });
 
-  const version = claimedVersion(message.params) ?? exchange.headers[HEADER.mcpProtocolVersion];
-  if (!isStatelessVersion(version)) {
+  const unsupported = unsupportedStatelessVersion(
+    claimedVersion(message.params),
+    exchange.routing.protocolVersion,
+  );
+  if (unsupported !== undefined) {
     return rpcErrorResponse("GW_UNSUPPORTED_PROTOCOL_VERSION", id, {
       headers,
-      data: { supported: SUPPORTED_PROTOCOL_VERSIONS, requested: version ?? null },
+      data: { supported: SUPPORTED_PROTOCOL_VERSIONS, requested: unsupported },
     });
   }
   if (message.kind === "request") {

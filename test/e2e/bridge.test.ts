@@ -1,17 +1,32 @@
 import { spawn } from "node:child_process";
 import { once } from "node:events";
 import { fileURLToPath } from "node:url";
+import { Client as ModernClient } from "@modelcontextprotocol/client";
+import { StdioClientTransport as ModernStdioClientTransport } from "@modelcontextprotocol/client/stdio";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js";
 import { McpError } from "@modelcontextprotocol/sdk/types.js";
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from "vitest";
 import { createIssuer, type Issuer } from "../../dev/jwt-issuer/src/issuer.ts";
 import { signDevToken } from "../../dev/token-cli.ts";
-import { closedPort, startE2eStack, type E2eStack } from "./stack-fixture.ts";
+import { META_KEY } from "../../contract/src/mcp-wire.ts";
+import {
+  startBridge as startRawBridge,
+  type BridgeProcess,
+} from "../../scripts/test/bridge-process.ts";
+import {
+  ALICE,
+  closedPort,
+  modernHeaders,
+  MODERN_VERSION,
+  startE2eStack,
+  type E2eStack,
+} from "./stack-fixture.ts";
 
 /**
- * scripts/mcp_http_bridge.js as a child process, driven over stdio by the official SDK client,
- * against the embedded stack with the dev JWT issuer signing for ext-authz.
+ * scripts/mcp_http_bridge.js as a child process, driven over stdio by the official SDK clients
+ * (1.x for the session era, 2.x pinned to 2026-07-28) and by raw JSON-RPC lines, against the
+ * embedded stack with the dev JWT issuer signing for ext-authz.
  */
 
 const BRIDGE = fileURLToPath(new URL("../../scripts/mcp_http_bridge.js", import.meta.url));
@@ -25,7 +40,8 @@ let issuerUrl: string;
 const issuedAt: number[] = [];
 /** How many of the next tokens get an `iat` an hour in the future (ext-authz answers 401). */
 let futureTokens = 0;
-const clients: Client[] = [];
+const clients: (Client | ModernClient)[] = [];
+const rawBridges: BridgeProcess[] = [];
 
 beforeAll(async () => {
   // No clock tolerance, so an expired token is really refused and a refresh is really needed.
@@ -48,6 +64,7 @@ beforeAll(async () => {
 });
 afterEach(async () => {
   for (const client of clients.splice(0)) await client.close().catch(() => undefined);
+  for (const bridge of rawBridges.splice(0)) bridge.kill();
   issuedAt.length = 0;
   futureTokens = 0;
 });
@@ -88,6 +105,39 @@ async function startBridge(extra: string[] = []): Promise<{ client: Client; stde
   return { client, stderr };
 }
 
+/** The bridge driven by the 2.x client pinned to the stateless revision (no initialize). */
+async function startModernBridge(): Promise<ModernClient> {
+  const transport = new ModernStdioClientTransport({
+    command: process.execPath,
+    args: bridgeArgs(),
+    cwd: REPO_ROOT,
+    stderr: "pipe",
+  });
+  const client = new ModernClient(
+    { name: "e2e-bridge-modern", version: "2.0.0" },
+    { versionNegotiation: { mode: { pin: MODERN_VERSION } } },
+  );
+  clients.push(client);
+  await client.connect(transport);
+  return client;
+}
+
+function statelessRequest(id: number, method: string, params: Record<string, unknown>) {
+  return {
+    jsonrpc: "2.0",
+    id,
+    method,
+    params: {
+      ...params,
+      _meta: {
+        [META_KEY.protocolVersion]: MODERN_VERSION,
+        [META_KEY.clientCapabilities]: {},
+        [META_KEY.clientInfo]: { name: "e2e-bridge-raw", version: "1.0.0" },
+      },
+    },
+  };
+}
+
 async function demoCalls(): Promise<{ outcome: string; tool: string | null }[]> {
   await e2e.stack.audit.flush();
   return e2e.stack.database.db
@@ -114,13 +164,76 @@ describe("the stdio bridge against the embedded stack", () => {
     expect(result.structuredContent).toMatchObject({ result: "0.3" });
     expect((await demoCalls()).slice(before)).toEqual([{ outcome: "ok", tool: "exact_calculate" }]);
 
-    // ext-authz refuses a tool that does not exist (403); the stdio client sees -32003.
+    // A tool the scope does not have is -32602 (spec), answered by the gateway, relayed as is.
     const refused = await client.callTool({ name: "no_such_tool", arguments: {} }).then(
       () => undefined,
       (error: unknown) => error,
     );
     expect(refused).toBeInstanceOf(McpError);
-    expect((refused as McpError).code).toBe(-32003);
+    expect((refused as McpError).code).toBe(-32602);
+    expect((refused as McpError).message).toContain("Unknown tool: no_such_tool");
+  });
+
+  it("relays 2026-07-28 for a stateless client: the gateway serves tools/list and tools/call", async () => {
+    const before = (await demoCalls()).length;
+    const client = await startModernBridge();
+    expect(client.getNegotiatedProtocolVersion()).toBe(MODERN_VERSION);
+    const tools = (await client.listTools()).tools.map((tool) => tool.name);
+    expect(tools).toContain("exact_calculate");
+    const result = await client.callTool({
+      name: "exact_calculate",
+      arguments: { operator: "add", operands: ["0.1", "0.2"] },
+    });
+    expect(result.structuredContent).toMatchObject({ result: "0.3" });
+    expect((await demoCalls()).slice(before)).toEqual([{ outcome: "ok", tool: "exact_calculate" }]);
+  });
+
+  it("sends routing headers the gateway accepts, also for names that need base64", async () => {
+    // Control: the gateway holds Mcp-Name of tasks/get to the body before it looks the task up.
+    const mismatched = await fetch(e2e.endpoint("calculator"), {
+      method: "POST",
+      headers: {
+        ...modernHeaders("tasks/get", "some-other-task"),
+        authorization: `Bearer ${await e2e.token(ALICE)}`,
+      },
+      body: JSON.stringify(statelessRequest(1, "tasks/get", { taskId: "tâche inconnue " })),
+    });
+    expect(mismatched.status).toBe(400);
+    expect(await mismatched.json()).toMatchObject({ error: { code: -32020 } });
+
+    const bridge = startRawBridge(bridgeArgs().slice(1));
+    rawBridges.push(bridge);
+    bridge.send(statelessRequest(1, "tools/list", {}));
+    bridge.send(
+      statelessRequest(2, "tools/call", {
+        name: "exact_calculate",
+        arguments: { operator: "multiply", operands: ["6", "7"] },
+      }),
+    );
+    // Values sent as =?base64?…?=: non-ASCII with a trailing space, and one that looks encoded.
+    bridge.send(statelessRequest(3, "tasks/get", { taskId: "tâche inconnue " }));
+    bridge.send(statelessRequest(4, "prompts/get", { name: "=?base64?Zm9v?=" }));
+    bridge.send(statelessRequest(5, "resources/read", { uri: "file:///docs/résumé.md" }));
+
+    const listed = await bridge.response(1);
+    expect(
+      (listed.result as { tools: { name: string }[] }).tools.map((tool) => tool.name),
+    ).toContain("exact_calculate");
+    expect((await bridge.response(2)).result).toMatchObject({
+      structuredContent: { result: "42" },
+    });
+    // Past the header checks: answered by what the gateway knows, not -32020.
+    expect((await bridge.response(3)).error).toMatchObject({
+      code: -32602,
+      data: { code: "GW_TASK_NOT_FOUND" },
+    });
+    for (const id of [4, 5]) {
+      expect((await bridge.response(id)).error).toMatchObject({
+        code: -32601,
+        data: { code: "GW_METHOD_NOT_FOUND" },
+      });
+    }
+    expect(bridge.stderr()).toBe("");
   });
 
   it("refreshes a short-lived token: a call after the first token expired still succeeds", async () => {

@@ -1,6 +1,6 @@
 import { z } from "zod";
 import { GATEWAY_ERRORS } from "../../../contract/src/errors.ts";
-import { META_KEY, TASKS_EXTENSION_ID } from "../../../contract/src/mcp-wire.ts";
+import { declaresExtension, META_KEY, TASKS_EXTENSION_ID } from "../../../contract/src/mcp-wire.ts";
 import { rejectedToolCallEvent } from "../audit.ts";
 import {
   createChannel,
@@ -61,14 +61,6 @@ function legacyTaskRequest(params: Record<string, unknown> | undefined): TaskReq
     : { kind: "task", ttlMs: parsed.data.ttl };
 }
 
-/** 2026-07-28: `params.task` is the legacy field and ignored; the per-request capability counts. */
-export function declaresTasksExtension(params: Record<string, unknown> | undefined): boolean {
-  const meta = params?._meta;
-  const capabilities = isRecord(meta) ? meta[META_KEY.clientCapabilities] : undefined;
-  const extensions = isRecord(capabilities) ? capabilities.extensions : undefined;
-  return isRecord(extensions) && isRecord(extensions[TASKS_EXTENSION_ID]);
-}
-
 /** `tools/call` for both revisions: a task when asked (2025) or chosen (2026), else a plain call. */
 export async function handleToolsCallWithTasks(
   ctx: RouterContext,
@@ -79,7 +71,8 @@ export async function handleToolsCallWithTasks(
   const request: TaskRequest =
     call.era === "session"
       ? legacyTaskRequest(params)
-      : declaresTasksExtension(params)
+      : // 2026-07-28: `params.task` is ignored; the per-request capability decides.
+        declaresExtension(params, TASKS_EXTENSION_ID)
         ? { kind: "task" }
         : { kind: "none" };
   if (request.kind === "invalid") {
