@@ -56,10 +56,14 @@ export const MCP_METHODS: Readonly<Record<string, MethodEntry>> = {
   "tasks/get": {
     eras: BOTH,
     handle: (ctx, call, _id, params) => handleTasksGet(ctx, call, params),
+
+    extension: TASKS_EXTENSION_ID,
   },
   "tasks/cancel": {
     eras: BOTH,
     handle: (ctx, call, _id, params) => handleTasksCancel(ctx, call, params),
+
+    extension: TASKS_EXTENSION_ID,
   },
   "tasks/result": {
     eras: ["session"],

@@ -111,7 +111,9 @@ export async function modernCall(
       _meta: {
         [PROTOCOL_VERSION_META_KEY]: MODERN,
         "io.modelcontextprotocol/clientCapabilities":
-          options.tasks === true ? { extensions: { [TASKS_EXTENSION]: {} } } : {},
+          (options.tasks ?? method.startsWith("tasks/"))
+            ? { extensions: { [TASKS_EXTENSION]: {} } }
+            : {},
         "io.modelcontextprotocol/clientInfo": { name: "raw", version: "1" },
       },
     },

@@ -372,6 +372,19 @@ describe("2026-07-28 tasks extension", () => {
     expect(forbidden.message.result).toMatchObject({ resultType: "complete" });
   });
 
+  it("refuses the extension's methods to a client that does not declare it (-32021)", async () => {
+    for (const method of ["tasks/get", "tasks/cancel", "tasks/update"]) {
+      const refused = await modernCall(
+        endpoint,
+        method,
+        { taskId: "t-1", inputResponses: {} },
+        { tasks: false },
+      );
+      expect(refused.status).toBe(400);
+      expect(refused.message.error?.code).toBe(-32021);
+    }
+  });
+
   it("cancels, reports failures inline, refuses updates, and has no tasks/result or tasks/list", async () => {
     const called = once(fixture.backend.events, "call");
     const created = await modernCall(

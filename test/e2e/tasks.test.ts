@@ -6,6 +6,10 @@ import { fileURLToPath } from "node:url";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import { CallToolResultSchema } from "@modelcontextprotocol/sdk/types.js";
+import {
+  Client as ClientV2,
+  StreamableHTTPClientTransport as StreamableHTTPClientTransportV2,
+} from "@modelcontextprotocol/client";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parse, stringify } from "yaml";
 import { z } from "zod";
@@ -206,6 +210,126 @@ describe("MCP tasks with the SDK 1.x client", () => {
     expect(bobSees).toBeInstanceOf(Error);
     expect((bobSees as Error).message).toBe((missing as Error).message);
     expect((await bob.experimental.tasks.listTasks()).tasks).toEqual([]);
+  });
+});
+
+describe("MCP tasks extension with @modelcontextprotocol/client 2.x pinned to 2026-07-28", () => {
+  const TASKS_EXTENSION = "io.modelcontextprotocol/tasks";
+  const TaskSchema = z.looseObject({
+    taskId: z.string(),
+    status: z.enum(["working", "input_required", "completed", "failed", "cancelled"]),
+    result: z.looseObject({ structuredContent: z.unknown().optional() }).optional(),
+  });
+  const EmptySchema = z.looseObject({});
+
+  type Posted = { method: string; headers: Record<string, string>; status: number; body: string };
+
+  /**
+   * The 2.x client speaks 2026-07-28 with its own routing headers; the gateway answers through
+   * the real ext-authz Check. The client does not yet model CreateTaskResult (`resultType:
+   * "task"`), so the task id of a created task is read from the recorded response body.
+   */
+  async function connectV2(scope: string, user: User) {
+    const posted: Posted[] = [];
+    const client = new ClientV2(
+      { name: "e2e-tasks-v2", version: "2.0.0" },
+      {
+        capabilities: { extensions: { [TASKS_EXTENSION]: {} } },
+        versionNegotiation: { mode: { pin: "2026-07-28" } },
+      },
+    );
+    const transport = new StreamableHTTPClientTransportV2(new URL(`${stack.url}/${scope}/mcp`), {
+      requestInit: { headers: { Authorization: `Bearer ${await token(user)}` } },
+      fetch: async (input, init) => {
+        const response = await fetch(input, init);
+        const body =
+          typeof init?.body === "string" ? (JSON.parse(init.body) as { method?: string }) : {};
+        posted.push({
+          method: body.method ?? "",
+          headers: Object.fromEntries(new Headers(init?.headers).entries()),
+          status: response.status,
+          body: await response.clone().text(),
+        });
+        return response;
+      },
+    });
+    await client.connect(transport);
+    return { client, posted };
+  }
+
+  async function startTask(
+    client: ClientV2,
+    posted: Posted[],
+    params: { name: string; arguments: Record<string, unknown> },
+  ): Promise<string> {
+    // The client refuses the result type it does not know; the gateway has created the task.
+    await expect(client.request({ method: "tools/call", params }, EmptySchema)).rejects.toThrow(
+      /task/,
+    );
+    const created = posted.filter((entry) => entry.method === "tools/call").at(-1)!;
+    expect(created.status).toBe(200);
+    const message = JSON.parse(created.body) as { result: Record<string, unknown> };
+    expect(message.result).toMatchObject({ resultType: "task", status: "working" });
+    return message.result.taskId as string;
+  }
+
+  it("polls, updates and cancels a task through ext-authz, with the routing headers it requires", async () => {
+    const { client, posted } = await connectV2("slow", ALICE);
+    expect(client.getNegotiatedProtocolVersion()).toBe("2026-07-28");
+    const started = once(slowEvents, "started");
+    const taskId = await startTask(client, posted, { name: "wait", arguments: {} });
+    await started;
+
+    const working = await client.request({ method: "tasks/get", params: { taskId } }, TaskSchema);
+    expect(working).toMatchObject({ taskId, status: "working" });
+    const get = posted.filter((entry) => entry.method === "tasks/get").at(-1)!;
+    expect(get.headers).toMatchObject({
+      "mcp-protocol-version": "2026-07-28",
+      "mcp-method": "tasks/get",
+      "mcp-name": taskId,
+    });
+
+    // The gateway never asks a client for input, so an update is answered, not misrouted.
+    await expect(
+      client.request(
+        { method: "tasks/update", params: { taskId, inputResponses: {} } },
+        EmptySchema,
+      ),
+    ).rejects.toMatchObject({ code: -32602, message: "Task has no outstanding input requests" });
+
+    const aborted = once(slowEvents, "aborted");
+    await client.request({ method: "tasks/cancel", params: { taskId } }, EmptySchema);
+    await aborted;
+    const cancelled = await client.request({ method: "tasks/get", params: { taskId } }, TaskSchema);
+    expect(cancelled.status).toBe("cancelled");
+    // Every task request passed the real Check: no header mismatch anywhere.
+    const taskRequests = posted.filter((entry) => entry.method.startsWith("tasks/"));
+    expect(taskRequests.map((entry) => entry.status)).toEqual([200, 200, 200, 200]);
+    await client.close();
+  });
+
+  it("retrieves a finished task's result inline in tasks/get, and hides it from others", async () => {
+    const alice = await connectV2("docs", ALICE);
+    const taskId = await startTask(alice.client, alice.posted, {
+      name: "generate_document",
+      arguments: { format: "html", title: "Quarterly", content: "# Hello\n\nWorld" },
+    });
+    let task = await alice.client.request({ method: "tasks/get", params: { taskId } }, TaskSchema);
+    // Polling is how this revision learns a task's end (the tool takes milliseconds; bounded).
+    for (let polls = 0; task.status === "working" && polls < 200; polls += 1) {
+      await new Promise((resolve) => setTimeout(resolve, 25));
+      task = await alice.client.request({ method: "tasks/get", params: { taskId } }, TaskSchema);
+    }
+    expect(task.status).toBe("completed");
+    expect(task.result?.structuredContent).toMatchObject({ format: "html" });
+
+    const bob = await connectV2("docs", BOB);
+    await expect(
+      bob.client.request({ method: "tasks/get", params: { taskId } }, TaskSchema),
+    ).rejects.toMatchObject({ code: -32602 });
+    expect((await taskRows(taskId)).map((row) => row.subject)).not.toContain("bob");
+    await alice.client.close();
+    await bob.client.close();
   });
 });
 
