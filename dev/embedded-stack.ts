@@ -1,8 +1,10 @@
 import { z } from "zod";
 import { createLogger, type Logger } from "../contract/src/log.ts";
+import { createAuthzClient } from "../contract/src/authz-wire.ts";
 import {
   auditEnvShape,
   baseEnvShape,
+  isDevelopment,
   logLevel,
   parseEnv,
   portNumber,
@@ -23,11 +25,18 @@ import { calculatorTools } from "../tools/calculator/src/calculator-tools.ts";
 import { docsTools } from "../tools/docs/src/generate-document.ts";
 import { buildGitToolServer } from "../tools/git/src/server.ts";
 import { DEFAULT_LIMITS } from "../tools/git/src/tool-context.ts";
+import { createDeferredAuthzClient } from "./deferred-authz-client.ts";
+import {
+  DEFAULT_ISSUER_PORT,
+  servesEmbeddedIssuer,
+  startEmbeddedIssuer,
+  type EmbeddedIssuer,
+} from "./embedded-issuer.ts";
 
 /**
  * The whole gateway in one process: ext-authz, the router in direct mode, the three tool servers
- * and PGlite. The same services, wired exactly as in Compose, minus Envoy (the router plays
- * Envoy's ext_authz client role itself).
+ * and PGlite, plus the development token issuer with NODE_ENV=development. The same services, wired
+ * exactly as in Compose, minus Envoy (the router plays Envoy's ext_authz client role itself).
  */
 export const EmbeddedEnvSchema = z.object({
   ...baseEnvShape,
@@ -45,6 +54,10 @@ export const EmbeddedEnvSchema = z.object({
   ALLOWED_ORIGINS: commaList.default([]),
   SESSION_TTL_SECONDS: positiveIntString.default(86_400),
   GIT_REPOSITORIES: z.string().optional(),
+  /** Default: the router's listener, so the advertised URLs follow PORT and HOST. */
+  GATEWAY_PUBLIC_URL: z.url({ protocol: /^https?$/, error: "expected an http(s) URL" }).optional(),
+  /** The development token issuer's port (NODE_ENV=development only). */
+  JWT_ISSUER_PORT: portNumber.default(DEFAULT_ISSUER_PORT),
 });
 export type EmbeddedEnv = z.infer<typeof EmbeddedEnvSchema>;
 
@@ -59,7 +72,12 @@ export type EmbeddedStackOptions = {
 };
 
 export type EmbeddedStack = {
+  /** Where the router listens. */
   url: string;
+  /** The gateway's public URL: GATEWAY_PUBLIC_URL, else `url`. */
+  publicUrl: string;
+  /** The development token issuer, when it runs (NODE_ENV=development). */
+  issuer: Pick<EmbeddedIssuer, "url" | "issuer" | "algorithm"> | undefined;
   extAuthzAddress: string;
   /** Direct URLs of the tool servers (the benchmark compares against them). */
   backends: Readonly<Record<string, string>>;
@@ -82,6 +100,8 @@ export async function startEmbeddedStack(
     ...(options.env ?? process.env),
   };
   const env = parseEnv(EmbeddedEnvSchema, rawEnv);
+  // A blank NODE_ENV means development here; every service of the stack must read it so.
+  rawEnv.NODE_ENV = env.NODE_ENV;
   const logger = options.logger ?? createLogger({ name: "gateway", level: logLevel(env) });
   const cleanups: (() => Promise<void> | void)[] = [];
   const closeAll = async (): Promise<void> => {
@@ -141,10 +161,27 @@ export async function startEmbeddedStack(
       await serve(variable, server);
     }
 
-    // Backend URLs reach tools.yaml through its ${VAR} interpolation; explicit settings win.
-    const configEnv = { ...rawEnv };
-    for (const [variable, url] of Object.entries(backends)) configEnv[variable] ??= url;
-    const config = await loadConfigOrThrow({ dir: env.CONFIG_DIR, env: configEnv });
+    let issuer: EmbeddedIssuer | undefined;
+    if (servesEmbeddedIssuer(rawEnv)) {
+      issuer = await startEmbeddedIssuer({
+        env: rawEnv,
+        host: env.HOST,
+        logger: logger.child({ service: "jwt-issuer" }),
+      });
+      cleanups.push(() => issuer?.close());
+    }
+    // ext-authz must accept the issuer's tokens. Backend URLs reach tools.yaml, and the issuer
+    // and public URL reach policy.yaml, through their ${VAR} interpolation. Explicit settings win.
+    const authEnv = withDefaults(rawEnv, issuer?.authEnv ?? {});
+    const configEnv = withDefaults(authEnv, backends);
+    const expectedPublicUrl =
+      env.GATEWAY_PUBLIC_URL ?? (env.PORT === 0 ? undefined : listenerUrl(env.HOST, env.PORT));
+    const loadConfig = (publicUrl: string | undefined) =>
+      loadConfigOrThrow({
+        dir: env.CONFIG_DIR,
+        env: publicUrl === undefined ? configEnv : { ...configEnv, GATEWAY_PUBLIC_URL: publicUrl },
+      });
+    const config = await loadConfig(expectedPublicUrl);
 
     const database = await openDatabase(
       env.DATABASE_URL
@@ -161,36 +198,70 @@ export async function startEmbeddedStack(
     const audit = createAuditWriter({ db: database.db, logger, maxQueue: env.AUDIT_QUEUE_MAX });
     cleanups.push(() => audit.close());
 
-    const extAuthz = await startExtAuthz({
-      env: rawEnv,
-      config,
-      host: BACKEND_HOST,
-      port: env.EXT_AUTHZ_PORT,
-      metricsPort: null,
-      audit,
-      logger: logger.child({ service: "ext-authz" }),
-    });
-    cleanups.push(() => extAuthz.close());
-    const extAuthzAddress = `${BACKEND_HOST}:${extAuthz.port}`;
-
+    // The router listens first: with PORT=0 only its listener tells ext-authz the public URL.
+    const authz = createDeferredAuthzClient();
     const router = await startRouter({
       config,
       db: database.db,
       audit,
       logger: logger.child({ service: "mcp-router" }),
-      authz: { mode: "direct", address: extAuthzAddress },
+      authz: {
+        mode: "direct",
+        address: `${BACKEND_HOST}:${env.EXT_AUTHZ_PORT}`,
+        client: authz.client,
+      },
       verdictKey: env.GATEWAY_VERDICT_KEY,
       toolSecret: env.TOOL_GATEWAY_SHARED_SECRET,
       maxRequestBytes: env.MAX_REQUEST_BYTES,
       allowedOrigins: env.ALLOWED_ORIGINS,
+      // With PORT=0 and no GATEWAY_PUBLIC_URL the own origin is unknown here; in development the
+      // loopback rule covers it.
+      publicUrl: expectedPublicUrl,
+      allowLoopbackOrigins: isDevelopment(rawEnv),
       sessionTtlSeconds: env.SESSION_TTL_SECONDS,
       host: env.HOST,
       port: env.PORT,
     });
+    const routerCleanup = cleanups.length;
     cleanups.push(() => router.close());
+
+    const publicUrl = env.GATEWAY_PUBLIC_URL ?? router.url;
+    let extAuthz: RunningExtAuthz;
+    try {
+      extAuthz = await startExtAuthz({
+        env: authEnv,
+        config: publicUrl === expectedPublicUrl ? config : await loadConfig(publicUrl),
+        host: BACKEND_HOST,
+        port: env.EXT_AUTHZ_PORT,
+        metricsPort: null,
+        audit,
+        logger: logger.child({ service: "ext-authz" }),
+      });
+    } catch (error) {
+      authz.fail(new Error("ext-authz did not start"));
+      throw error;
+    }
+    const extAuthzAddress = `${BACKEND_HOST}:${extAuthz.port}`;
+    // As the router sizes the client it creates itself: a Check carries the body, twice at most.
+    const authzClient = createAuthzClient(extAuthzAddress, {
+      maxSendBytes: env.MAX_REQUEST_BYTES * 2 + 65_536,
+    });
+    authz.bind(authzClient);
+    // Closed in reverse: the router drains first, then its client, then ext-authz.
+    cleanups.splice(
+      routerCleanup,
+      0,
+      () => extAuthz.close(),
+      () => authzClient.close(),
+    );
 
     return {
       url: router.url,
+      publicUrl,
+      issuer:
+        issuer === undefined
+          ? undefined
+          : { url: issuer.url, issuer: issuer.issuer, algorithm: issuer.algorithm },
       extAuthzAddress,
       backends,
       config,
@@ -205,4 +276,22 @@ export async function startEmbeddedStack(
     await closeAll();
     throw error;
   }
+}
+
+/** The URL the router reports for a listener (router.url), known before it listens unless port 0. */
+function listenerUrl(host: string, port: number): string {
+  const urlHost = host.includes(":") ? `[${host}]` : host === "0.0.0.0" ? "127.0.0.1" : host;
+  return `http://${urlHost}:${port}`;
+}
+
+/** `env` with `defaults` for the variables it leaves unset or blank (as parseEnv reads blanks). */
+function withDefaults(
+  env: EnvSource,
+  defaults: Readonly<Record<string, string>>,
+): Record<string, string | undefined> {
+  const merged: Record<string, string | undefined> = { ...env };
+  for (const [name, value] of Object.entries(defaults)) {
+    if (!merged[name]) merged[name] = value;
+  }
+  return merged;
 }

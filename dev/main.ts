@@ -1,10 +1,19 @@
 import { EnvError } from "../config/src/env.ts";
 import { ConfigError } from "../config/src/load-config.ts";
-import { startEmbeddedStack } from "./embedded-stack.ts";
+import { loadDotEnv } from "./dot-env.ts";
+import { startEmbeddedStack, type EmbeddedStack } from "./embedded-stack.ts";
+import { startBanner } from "./start-banner.ts";
 
-/** `npm start`: the whole gateway in one process on its embedded default. */
-let stack;
+/**
+ * `npm start`: the whole gateway in one process on its embedded default. package.json runs it as
+ * `exec node --import tsx`, so the process npm starts is this one: a SIGTERM sent to it (as a
+ * process manager or container runtime does) shuts the stack down with the audit flushed, instead
+ * of stopping a wrapper and leaving the gateway orphaned.
+ */
+let stack: EmbeddedStack;
+let dotEnv: ReturnType<typeof loadDotEnv>;
 try {
+  dotEnv = loadDotEnv();
   stack = await startEmbeddedStack();
 } catch (error) {
   if (error instanceof EnvError || error instanceof ConfigError) {
@@ -14,21 +23,7 @@ try {
   throw error;
 }
 const running = stack;
-
-const scopes = Object.keys(running.config.tools.scopes);
-process.stdout.write(
-  [
-    "",
-    `MCP Gateway (embedded) listening on ${running.url}`,
-    ...scopes.map((scope) => `  ${running.url}/${scope}/sse   (alias ${running.url}/${scope}/mcp)`),
-    `  ${running.url}/mcp/invoke   REST invoke · ${running.url}/docs   API reference`,
-    `  ext-authz gRPC on ${running.extAuthzAddress} · database: ${running.database.dialect}`,
-    "",
-    "Mint a development token:",
-    "  TOKEN=$(npm run -s token -- --user demo --roles developer)",
-    "",
-  ].join("\n") + "\n",
-);
+process.stdout.write(startBanner(running, dotEnv, process.env));
 
 let stopping = false;
 const stop = (signal: NodeJS.Signals): void => {

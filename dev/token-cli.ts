@@ -1,16 +1,25 @@
 /**
  * Development token:
  * `NODE_ENV=development npm run token -- --user demo --roles developer [--tenant t] [--ttl 3600]`.
- * Reads the same environment as ext-authz and signs with its HMAC key, so the token is exactly
- * what ext-authz accepts. Prints only the token on stdout; runs only with NODE_ENV=development|test.
+ * Reads the same environment as ext-authz (and `.env`, like `npm start`) and signs with its HMAC
+ * key, so the token is exactly what ext-authz accepts. Prints only the token on stdout; runs only
+ * with NODE_ENV=development|test.
  */
 import { randomUUID } from "node:crypto";
 import { pathToFileURL } from "node:url";
 import { parseArgs } from "node:util";
 import { SignJWT } from "jose";
-import { devSecretDefault, EnvError, isDevelopment, type EnvSource } from "../config/src/env.ts";
+import {
+  devSecretDefault,
+  EnvError,
+  isDevelopment,
+  portNumber,
+  type EnvSource,
+} from "../config/src/env.ts";
 import { HMAC_ALGORITHMS } from "../ext-authz/src/policy/token.ts";
 import { parseExtAuthzEnv } from "../ext-authz/src/settings.ts";
+import { loadDotEnv } from "./dot-env.ts";
+import { DEFAULT_ISSUER_PORT, defaultIssuerIdentifier } from "./embedded-issuer.ts";
 
 export type TokenRequest = { user: string; roles: string[]; tenant?: string; ttlSeconds: number };
 
@@ -74,7 +83,7 @@ export async function signDevToken(
         "set NODE_ENV=development or NODE_ENV=test (development tool only)",
     );
   }
-  const env = parseExtAuthzEnv(effective);
+  const env = parseExtAuthzEnv(withEmbeddedIssuer(effective));
   if (env.JWT_SECRET_KEY === undefined) {
     throw new Error(
       "ext-authz verifies with a public key or JWKS; tokens must come from that issuer",
@@ -102,6 +111,20 @@ export async function signDevToken(
     .sign(new TextEncoder().encode(env.JWT_SECRET_KEY));
 }
 
+/**
+ * Without JWT_ISSUER, `npm start` names its development issuer after HOST and JWT_ISSUER_PORT; the
+ * token must carry that `iss`. (With the defaults both are ext-authz's http://localhost:8010.)
+ */
+function withEmbeddedIssuer(source: EnvSource): EnvSource {
+  if (source.JWT_ISSUER) return source;
+  const port = source.JWT_ISSUER_PORT
+    ? portNumber.safeParse(source.JWT_ISSUER_PORT).data
+    : DEFAULT_ISSUER_PORT;
+  // Port 0: the issuer's identifier is known only to the running stack; mint from the issuer.
+  if (port === undefined || port === 0) return source;
+  return { ...source, JWT_ISSUER: defaultIssuerIdentifier(source.HOST || "127.0.0.1", port) };
+}
+
 async function main(): Promise<number> {
   const parsed = parseTokenArgs(process.argv.slice(2));
   if (!parsed.ok) {
@@ -109,6 +132,7 @@ async function main(): Promise<number> {
     return 2;
   }
   try {
+    loadDotEnv();
     const token = await signDevToken(parsed.request, process.env);
     process.stdout.write(`${token}\n`);
     return 0;

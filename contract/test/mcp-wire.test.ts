@@ -8,6 +8,7 @@ import {
   readBody,
   readMessage,
   statelessEnvelopeProblem,
+  unsupportedStatelessVersion,
   type WireMessage,
 } from "../src/mcp-wire.ts";
 
@@ -211,7 +212,7 @@ describe("routing headers", () => {
 
   it.each([
     ["no MCP-Protocol-Version", { protocolVersion: undefined, method: "tools/call", name: "sum" }],
-    ["a different version", headers("tools/call", "sum", "2026-01-01")],
+    ["a different known version", headers("tools/call", "sum", "2025-11-25")],
     ["no Mcp-Method", headers(undefined, "sum")],
     ["another Mcp-Method", headers("tools/list", "sum")],
     ["no Mcp-Name", headers("tools/call")],
@@ -260,6 +261,18 @@ describe("routing headers", () => {
     const none = { protocolVersion: undefined, method: undefined, name: undefined };
     expect(checkRoutingHeaders(note, none, "stateless")).toBeUndefined();
     expect(checkRoutingHeaders(note, { ...none, method: "tools/call" }, "stateless")).toBeDefined();
+  });
+});
+
+describe("unsupported stateless versions", () => {
+  it("judges the header first, then the _meta claim", () => {
+    expect(unsupportedStatelessVersion("2026-07-28", "2026-07-28")).toBeUndefined();
+    expect(unsupportedStatelessVersion("v999", "v999")).toBe("v999");
+    // A known header that differs from _meta is a mismatch (-32020), not a version error.
+    expect(unsupportedStatelessVersion("v999", "2026-07-28")).toBeUndefined();
+    expect(unsupportedStatelessVersion("2026-07-28", "v999")).toBe("v999");
+    expect(unsupportedStatelessVersion("v999", undefined)).toBe("v999");
+    expect(unsupportedStatelessVersion("2026-07-28", undefined)).toBeUndefined();
   });
 });
 

@@ -1,7 +1,11 @@
 import { execFile } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
-import { describe, expect, it } from "vitest";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { afterAll, describe, expect, it } from "vitest";
+import { decodeJwt } from "jose";
 import { parseTokenArgs, signDevToken } from "../token-cli.ts";
 import { tokenSettings } from "../../ext-authz/src/main.ts";
 import { createTokenVerifier } from "../../ext-authz/src/policy/token.ts";
@@ -9,8 +13,23 @@ import { createTokenKeys } from "../../ext-authz/src/runtime/keys.ts";
 import { parseExtAuthzEnv } from "../../ext-authz/src/settings.ts";
 
 const run = promisify(execFile);
+const CLI = [
+  "--import",
+  import.meta.resolve("tsx"),
+  fileURLToPath(new URL("../token-cli.ts", import.meta.url)),
+];
 const STRONG_KEY = "jwt-secret-0123456789-abcdefghijklmnopq";
-const ROOT = fileURLToPath(new URL("../../", import.meta.url));
+const dirs: string[] = [];
+afterAll(async () => {
+  await Promise.all(dirs.map((dir) => rm(dir, { recursive: true, force: true })));
+});
+/** The CLI reads `./.env`: a scratch working directory keeps a developer's own out of the tests. */
+async function scratch(dotEnv?: string): Promise<string> {
+  const dir = await mkdtemp(path.join(tmpdir(), "gateway-token-"));
+  dirs.push(dir);
+  if (dotEnv !== undefined) await writeFile(path.join(dir, ".env"), dotEnv);
+  return dir;
+}
 
 function verifierFor(env: Record<string, string | undefined>) {
   const parsed = parseExtAuthzEnv(env);
@@ -129,11 +148,10 @@ describe("dev token command", () => {
   });
 
   it("exits 1 with the reason on stderr when NODE_ENV is unset and a key is configured", async () => {
-    const failed = await run(
-      process.execPath,
-      ["--import", "tsx", "dev/token-cli.ts", "--user", "demo", "--roles", "developer"],
-      { cwd: ROOT, env: { PATH: process.env.PATH, JWT_SECRET_KEY: STRONG_KEY } },
-    ).then(
+    const failed = await run(process.execPath, [...CLI, "--user", "demo", "--roles", "developer"], {
+      cwd: await scratch(),
+      env: { PATH: process.env.PATH, JWT_SECRET_KEY: STRONG_KEY },
+    }).then(
       () => undefined,
       (error: { code?: number; stdout?: string; stderr?: string }) => error,
     );
@@ -145,9 +163,9 @@ describe("dev token command", () => {
   it("prints only the token on stdout", async () => {
     const { stdout } = await run(
       process.execPath,
-      ["--import", "tsx", "dev/token-cli.ts", "--user", "demo", "--roles", "developer"],
+      [...CLI, "--user", "demo", "--roles", "developer"],
       {
-        cwd: ROOT,
+        cwd: await scratch(),
         env: { PATH: process.env.PATH, NODE_ENV: "development" },
       },
     );
@@ -156,5 +174,49 @@ describe("dev token command", () => {
     expect(await verifierFor({ NODE_ENV: "development" }).verify(token)).toMatchObject({
       ok: true,
     });
+  });
+
+  it("reads ./.env like npm start, the real environment winning", async () => {
+    const cwd = await scratch(
+      `NODE_ENV=development\nJWT_SECRET_KEY=${STRONG_KEY}\nJWT_ROLES_CLAIM=groups\nJWT_AUDIENCE=from-file\n`,
+    );
+    const { stdout } = await run(process.execPath, [...CLI, "--user", "demo", "--roles", "dev"], {
+      cwd,
+      env: { PATH: process.env.PATH, JWT_AUDIENCE: "from-env" },
+    });
+    const env = {
+      NODE_ENV: "development",
+      JWT_SECRET_KEY: STRONG_KEY,
+      JWT_ROLES_CLAIM: "groups",
+      JWT_AUDIENCE: "from-env",
+    };
+    expect(await verifierFor(env).verify(stdout.trim())).toMatchObject({
+      ok: true,
+      identity: { subject: "demo", roles: ["dev"] },
+    });
+    expect(
+      await verifierFor({ ...env, JWT_AUDIENCE: "from-file" }).verify(stdout.trim()),
+    ).toMatchObject({ ok: false });
+  });
+
+  it.each([
+    ["the defaults", {}, "http://localhost:8010"],
+    ["JWT_ISSUER_PORT", { JWT_ISSUER_PORT: "8011" }, "http://localhost:8011"],
+    ["a wildcard HOST", { HOST: "0.0.0.0", JWT_ISSUER_PORT: "8012" }, "http://localhost:8012"],
+    ["a specific HOST", { HOST: "10.1.2.3" }, "http://10.1.2.3:8010"],
+    [
+      "an explicit JWT_ISSUER",
+      { JWT_ISSUER: "http://id.test", HOST: "10.1.2.3" },
+      "http://id.test",
+    ],
+    // Port 0 is named only by the running stack: ext-authz's own default remains.
+    ["JWT_ISSUER_PORT=0", { JWT_ISSUER_PORT: "0" }, "http://localhost:8010"],
+    ["a JWT_ISSUER_PORT that is no port", { JWT_ISSUER_PORT: "eighty" }, "http://localhost:8010"],
+  ])("names npm start's development issuer with %s", async (_label, env, issuer) => {
+    const token = await signDevToken(
+      { user: "demo", roles: ["developer"], ttlSeconds: 60 },
+      { NODE_ENV: "development", ...env },
+    );
+    expect(decodeJwt(token).iss).toBe(issuer);
   });
 });

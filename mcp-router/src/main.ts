@@ -4,7 +4,7 @@ import { createAuditWriter } from "../../store/src/audit-writer.ts";
 import { migrateToLatest } from "../../store/src/migrate.ts";
 import { openDatabase } from "../../store/src/open-database.ts";
 import { syncRegistry } from "../../store/src/registry.ts";
-import { logLevel } from "../../config/src/env.ts";
+import { isDevelopment, logLevel } from "../../config/src/env.ts";
 import { parseRouterEnv, type RouterEnv } from "./router-env.ts";
 import { startRouter } from "./router.ts";
 
@@ -53,6 +53,8 @@ async function main(): Promise<void> {
     toolSecret: env.TOOL_GATEWAY_SHARED_SECRET,
     maxRequestBytes: env.MAX_REQUEST_BYTES,
     allowedOrigins: env.ALLOWED_ORIGINS,
+    publicUrl: env.GATEWAY_PUBLIC_URL,
+    allowLoopbackOrigins: isDevelopment({ NODE_ENV: env.NODE_ENV }),
     ...(env.SESSION_SECRET === undefined ? {} : { sessionSecret: env.SESSION_SECRET }),
     sessionTtlSeconds: env.SESSION_TTL_SECONDS,
     host: env.HOST,

@@ -128,3 +128,21 @@ export function encodeBatch(
   if (messages.length === 0) return { status: 202, headers };
   return jsonResponse(200, messages, headers);
 }
+
+/**
+ * Every SSE frame of an answer, in order: the HTTP+SSE transport (2024-11-05) delivers all
+ * answers on the stream its GET opened, not on the POST.
+ */
+export async function* sseFramesOf(
+  answer: McpAnswer,
+  options: Pick<EncodeOptions, "era" | "id">,
+): AsyncGenerator<string> {
+  const items: AsyncIterable<StreamItem> | Iterable<StreamItem> =
+    answer.kind === "stream" ? answer.items : [{ kind: "final", answer }];
+  for await (const item of items) {
+    if (item.kind === "keepalive") continue;
+    const frame = sseFrame(item, { ...options, acceptsSse: true, responseHeaders: {} });
+    if (frame !== undefined) yield frame;
+    if (item.kind === "final") return;
+  }
+}

@@ -9,6 +9,7 @@ import { rpcErrorResponse, type RouterRequest, type RouterResponse } from "./htt
 import type { McpCall } from "./mcp-answer.ts";
 import type { McpExchange } from "./mcp-encoding.ts";
 import { handleSessionBatch, handleSessionDelete, handleSessionPost } from "./mcp-session.ts";
+import { openSseStream, postToSseStream, sseSessionIdOf } from "./mcp-sse-transport.ts";
 import { handleStatelessPost } from "./mcp-stateless.ts";
 import type { RouterContext } from "./router-context.ts";
 import {
@@ -85,6 +86,22 @@ export async function handleMcpEndpoint(
   }
 
   const statelessHeader = isStatelessVersion(routing.protocolVersion);
+  const sseAlias = request.path.endsWith("/sse");
+  const sseSessionId = sseAlias ? sseSessionIdOf(request) : undefined;
+  if (request.method === "POST" && sseSessionId !== undefined) {
+    return postToSseStream(ctx, call, read.body, exchange, sseSessionId);
+  }
+  // A GET without a session on /{scope}/sse opens the 2024-11-05 HTTP+SSE transport; with a
+  // Streamable HTTP session it would be that transport's optional stream, which is not offered.
+  if (
+    request.method === "GET" &&
+    sseAlias &&
+    !statelessHeader &&
+    headers[HEADER.mcpSessionId] === undefined &&
+    exchange.acceptsSse
+  ) {
+    return openSseStream(ctx, request, call, exchange);
+  }
   if (request.method === "GET") {
     // No server-initiated stream is offered (the spec allows 405); 2026-07-28 is POST-only.
     return fail("GW_METHOD_NOT_ALLOWED", { allow: statelessHeader ? "POST" : "POST, DELETE" });

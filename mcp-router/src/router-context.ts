@@ -5,6 +5,7 @@ import type { Authorizer } from "./authorization.ts";
 import type { InFlightCalls } from "./in-flight.ts";
 import type { ToolInvoker } from "./invoke-tool.ts";
 import type { RouterMetrics } from "./metrics.ts";
+import type { SseStreams } from "./sse-streams.ts";
 import type { SessionCodec, SessionRevocations } from "./session.ts";
 import type { TaskService } from "./tasks/task-service.ts";
 import type { ToolCatalog } from "./tool-catalog.ts";
@@ -16,6 +17,8 @@ export type RouterContext = {
   authorizer: Authorizer;
   sessions: SessionCodec;
   revocations: SessionRevocations;
+  /** HTTP+SSE (2024-11-05) streams open on this replica. */
+  sseStreams: SseStreams;
   catalog: ToolCatalog;
   invokeTool: ToolInvoker;
   /** Background tool calls (MCP tasks and REST jobs). */

@@ -28,6 +28,8 @@ export const RouterEnvSchema = z.object({
   HOST: z.string().min(1).default("127.0.0.1"),
   MAX_REQUEST_BYTES: positiveIntString.default(1_048_576),
   ALLOWED_ORIGINS: commaList.default([]),
+  // The origin browsers see the gateway under (Envoy's, in Compose): the /docs page calls from it.
+  GATEWAY_PUBLIC_URL: z.url({ protocol: /^https?$/, error: "expected an http(s) URL" }).optional(),
   SESSION_TTL_SECONDS: positiveIntString.default(86_400),
   DATABASE_URL: z.string().optional(),
   DATA_DIR: z.string().min(1).default("./data"),

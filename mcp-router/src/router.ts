@@ -15,9 +15,12 @@ import { rpcErrorResponse, type RouterRequest, type RouterResponse } from "./htt
 import { createInFlightCalls } from "./in-flight.ts";
 import { createToolInvoker, type ToolInvoker } from "./invoke-tool.ts";
 import { handleMcpEndpoint } from "./mcp-endpoint.ts";
+import { createSseStreams } from "./sse-streams.ts";
 import { createRouterMetrics, type RouterMetrics } from "./metrics.ts";
 import { buildOpenApiDocument } from "./openapi.ts";
 import { handleDocs, handleMetrics, handleReady, type ReadinessProbe } from "./ops-endpoints.ts";
+import { requestIdFor, withRequestId } from "./request-id.ts";
+import { restError } from "./rest-error.ts";
 import { handleRestInvoke } from "./rest-invoke.ts";
 import type { RouterContext } from "./router-context.ts";
 import { handleRestJob, JOBS_PREFIX } from "./tasks/rest-jobs.ts";
@@ -25,7 +28,7 @@ import { createTaskService, type TaskService } from "./tasks/task-service.ts";
 import { chooseRevocations } from "./session-revocations.ts";
 import { createSessionCodec, deriveSessionKey, type SessionRevocations } from "./session.ts";
 import { createToolCatalog, type ToolCatalog } from "./tool-catalog.ts";
-import { compileOriginAllowlist } from "./transport-checks.ts";
+import { compileOriginPolicy } from "./transport-checks.ts";
 
 export type RouterAuthzOption =
   | { mode: "direct"; address: string; deadlineMs?: number; client?: AuthzClient }
@@ -46,6 +49,10 @@ export type StartRouterOptions = {
   maxRequestBytes?: number;
   /** Browser origins allowed to call the MCP endpoints; requests without Origin always pass. */
   allowedOrigins?: readonly string[];
+  /** The gateway's public URL (GATEWAY_PUBLIC_URL); its origin is always allowed. */
+  publicUrl?: string;
+  /** Development only: also allow loopback origins (http://localhost:*, 127.0.0.1, [::1]). */
+  allowLoopbackOrigins?: boolean;
   /** Session-id signing key; derived from verdictKey when absent. */
   sessionSecret?: string;
   /** Default 86400. */
@@ -158,6 +165,7 @@ export async function startRouter(options: StartRouterOptions): Promise<RouterHa
     ...options.tasks,
   });
 
+  const sseStreams = createSseStreams();
   const ctx: RouterContext = {
     config: options.config,
     authorizer: createAuthorizer({
@@ -172,6 +180,7 @@ export async function startRouter(options: StartRouterOptions): Promise<RouterHa
       ttlSeconds: options.sessionTtlSeconds ?? 86_400,
     }),
     revocations,
+    sseStreams,
     catalog,
     invokeTool,
     tasks,
@@ -179,7 +188,11 @@ export async function startRouter(options: StartRouterOptions): Promise<RouterHa
     audit: options.audit,
     metrics,
     logger,
-    allowedOrigins: compileOriginAllowlist(options.allowedOrigins ?? []),
+    allowedOrigins: compileOriginPolicy({
+      allowedOrigins: options.allowedOrigins ?? [],
+      publicUrl: options.publicUrl,
+      allowLoopback: options.allowLoopbackOrigins,
+    }),
     serverInfo: { name: "mcp-gateway", version: VERSION },
     listTtlMs: 60_000,
   };
@@ -240,9 +253,27 @@ export async function startRouter(options: StartRouterOptions): Promise<RouterHa
     return rpcErrorResponse("GW_NOT_FOUND");
   }
 
+  /**
+   * Every refusal carries an x-request-id (one the handler set, else the client's or a fresh
+   * one), and a failure on the REST API is answered in its shape, not JSON-RPC's.
+   */
+  async function answer(request: RouterRequest): Promise<RouterResponse> {
+    let response: RouterResponse;
+    try {
+      response = await route(request);
+    } catch (error) {
+      logger.error({ err: error, path: request.path }, "unhandled router error");
+      const rest = request.path === "/mcp/invoke" || request.path.startsWith(JOBS_PREFIX);
+      response = rest
+        ? restError("GW_INTERNAL", { requestId: requestIdFor(request) })
+        : rpcErrorResponse("GW_INTERNAL");
+    }
+    return response.status >= 400 ? withRequestId(response, () => requestIdFor(request)) : response;
+  }
+
   const server = await listen({
     handler: async (request) => {
-      const response = await route(request);
+      const response = await answer(request);
       metrics.httpRequests.inc({
         route: routeLabel(request.path),
         status: String(response.status),
@@ -268,6 +299,8 @@ export async function startRouter(options: StartRouterOptions): Promise<RouterHa
     metrics,
     async close() {
       // Together: a tasks/result stream waiting on a local task ends when the task is failed.
+      // Open HTTP+SSE streams end first, or the server would wait on them.
+      sseStreams.closeAll();
       await Promise.all([server.close(), tasks.close()]);
       catalog.close();
       await pools.close();

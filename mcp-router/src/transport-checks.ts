@@ -26,14 +26,57 @@ function normaliseOrigin(value: string): string | undefined {
   }
 }
 
-/** A request without Origin (not a browser) passes; a present Origin must be allowlisted. */
-export function isOriginAllowed(
-  origin: string | undefined,
-  allowlist: ReadonlySet<string>,
-): boolean {
+/** Which browser origins may call the MCP endpoints and the REST API (compiled once). */
+export type OriginPolicy = {
+  allowlist: ReadonlySet<string>;
+  /** The gateway's own origin (from GATEWAY_PUBLIC_URL): its /docs page calls the API. */
+  publicOrigin: string | undefined;
+  /** Development only: any http loopback origin. */
+  allowLoopback: boolean;
+};
+
+export function compileOriginPolicy(input: {
+  allowedOrigins: readonly string[];
+  publicUrl?: string | undefined;
+  allowLoopback?: boolean | undefined;
+}): OriginPolicy {
+  let publicOrigin: string | undefined;
+  if (input.publicUrl !== undefined) {
+    publicOrigin = normaliseOrigin(input.publicUrl);
+    if (publicOrigin === undefined) throw new Error(`invalid public URL: ${input.publicUrl}`);
+  }
+  return {
+    allowlist: compileOriginAllowlist(input.allowedOrigins),
+    publicOrigin,
+    allowLoopback: input.allowLoopback ?? false,
+  };
+}
+
+const LOOPBACK_HOSTNAMES: ReadonlySet<string> = new Set(["localhost", "127.0.0.1", "[::1]"]);
+
+/** `http://localhost:*`, `http://127.0.0.1:*`, `http://[::1]:*` (any port, or none). */
+export function isLoopbackOrigin(origin: string): boolean {
+  try {
+    const url = new URL(origin);
+    return url.protocol === "http:" && LOOPBACK_HOSTNAMES.has(url.hostname);
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * MCP Streamable HTTP: servers must validate Origin against DNS rebinding, where a page from a
+ * hostile site reaches a local server under the site's own name. A request without Origin (not a
+ * browser) passes; a present Origin passes when it is the gateway's own, configured, or, in
+ * development only, a loopback origin: a hostile page never has one, and a loopback-bound dev
+ * server is what the rule protects, not what it locks out.
+ */
+export function isOriginAllowed(origin: string | undefined, policy: OriginPolicy): boolean {
   if (origin === undefined) return true;
   const normalised = normaliseOrigin(origin);
-  return normalised !== undefined && allowlist.has(normalised);
+  if (normalised === undefined) return false;
+  if (policy.allowlist.has(normalised) || normalised === policy.publicOrigin) return true;
+  return policy.allowLoopback && isLoopbackOrigin(normalised);
 }
 
 type MediaRange = { type: string; subtype: string; q: number };

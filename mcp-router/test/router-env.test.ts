@@ -44,6 +44,17 @@ describe("router environment", () => {
     expect(env.DATABASE_URL).toBeUndefined();
   });
 
+  it("takes the public URL, unset by default", () => {
+    expect(parseRouterEnv(secrets).GATEWAY_PUBLIC_URL).toBeUndefined();
+    expect(
+      parseRouterEnv({ ...secrets, GATEWAY_PUBLIC_URL: "" }).GATEWAY_PUBLIC_URL,
+    ).toBeUndefined();
+    expect(
+      parseRouterEnv({ ...secrets, GATEWAY_PUBLIC_URL: "https://mcp.example.com" })
+        .GATEWAY_PUBLIC_URL,
+    ).toBe("https://mcp.example.com");
+  });
+
   it("uses development defaults for secrets only in development", () => {
     const env = parseRouterEnv({ NODE_ENV: "development" });
     expect(env.GATEWAY_VERDICT_KEY).toMatch(/^dev-insecure-/);
@@ -67,6 +78,16 @@ describe("router environment", () => {
     ["a bad port", { ...secrets, PORT: "70000" }, "PORT"],
     ["a non-numeric limit", { ...secrets, MAX_REQUEST_BYTES: "lots" }, "MAX_REQUEST_BYTES"],
     ["a bad log level", { ...secrets, LOG_LEVEL: "loud" }, "LOG_LEVEL"],
+    [
+      "a public URL that is no URL",
+      { ...secrets, GATEWAY_PUBLIC_URL: "mcp.example" },
+      "GATEWAY_PUBLIC_URL",
+    ],
+    [
+      "a non-http public URL",
+      { ...secrets, GATEWAY_PUBLIC_URL: "ftp://mcp.example" },
+      "GATEWAY_PUBLIC_URL",
+    ],
   ])("rejects %s", (_name, input, key) => {
     const problems = problemsOf(input);
     expect(problems.map((problem) => problem.split(":")[0])).toContain(key);

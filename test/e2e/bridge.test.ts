@@ -131,7 +131,8 @@ function statelessRequest(id: number, method: string, params: Record<string, unk
       ...params,
       _meta: {
         [META_KEY.protocolVersion]: MODERN_VERSION,
-        [META_KEY.clientCapabilities]: {},
+        // Declares the tasks extension, without which tasks/* are refused (-32021).
+        [META_KEY.clientCapabilities]: { extensions: { "io.modelcontextprotocol/tasks": {} } },
         [META_KEY.clientInfo]: { name: "e2e-bridge-raw", version: "1.0.0" },
       },
     },

@@ -5,12 +5,15 @@ import { exportJWK, generateKeyPair, SignJWT } from "jose";
 import type { CryptoKey, JWK } from "jose";
 import type { Logger } from "pino";
 import { z } from "zod";
+import { createAuthorizationCodeFlow, type Grant } from "./authorization-code.ts";
+import { errorReply, mediaType, methodNotAllowed, readBody, send, type Reply } from "./reply.ts";
 
 export const IssuerAlgorithmSchema = z.enum(["HS256", "RS256", "ES256"]);
 export type IssuerAlgorithm = z.infer<typeof IssuerAlgorithmSchema>;
 
 export type IssuerOptions = {
-  issuer: string;
+  /** The `iss` of its tokens; a function derives it from the bound address (port 0). */
+  issuer: string | ((address: AddressInfo) => string);
   audience: string;
   algorithm: IssuerAlgorithm;
   /** Required for HS256: the key ext-authz shares (JWT_SECRET_KEY). */
@@ -26,6 +29,8 @@ export type IssuerOptions = {
 
 export type Issuer = {
   server: http.Server;
+  /** The issuer identifier; throws before listen() when it is derived from the address. */
+  identifier: () => string;
   /** Public keys for RS256/ES256; undefined for HS256 (a symmetric key is never published). */
   jwks: { keys: JWK[] } | undefined;
   listen: (port: number, host: string) => Promise<AddressInfo>;
@@ -116,41 +121,36 @@ function sameSecret(presented: string | undefined, expected: string): boolean {
   return timingSafeEqual(digest(presented), digest(expected));
 }
 
-type Reply = { status: number; body: unknown; headers?: Record<string, string> };
+export const AUTHORIZATION_SERVER_METADATA_PATH = "/.well-known/oauth-authorization-server";
 
-function errorReply(status: number, error: string, description: string): Reply {
-  return { status, body: { error, error_description: description } };
+/**
+ * RFC 8414 metadata, so a client that follows the gateway's RFC 9728 `authorization_servers`
+ * finds how to get a token: the authorization-code flow with PKCE and dynamic registration (what
+ * MCP clients run by themselves), and the keys. The JSON form of POST /token is this issuer's own
+ * shortcut for scripts and the stdio bridge, not an OAuth grant, so it is not listed.
+ */
+export function authorizationServerMetadata(
+  issuer: string,
+  publishesKeys: boolean,
+): Record<string, unknown> {
+  const base = issuer.replace(/\/+$/, "");
+  return {
+    issuer,
+    authorization_endpoint: `${base}/authorize`,
+    token_endpoint: `${base}/token`,
+    registration_endpoint: `${base}/register`,
+    ...(publishesKeys ? { jwks_uri: `${base}/.well-known/jwks.json` } : {}),
+    response_types_supported: ["code"],
+    grant_types_supported: ["authorization_code"],
+    code_challenge_methods_supported: ["S256"],
+    token_endpoint_auth_methods_supported: ["none"],
+    authorization_response_iss_parameter_supported: true,
+  };
 }
 
-function send(res: http.ServerResponse, reply: Reply): void {
-  const payload = JSON.stringify(reply.body);
-  res.writeHead(reply.status, {
-    "content-type": "application/json",
-    "cache-control": "no-store",
-    "content-length": Buffer.byteLength(payload),
-    ...reply.headers,
-  });
-  res.end(payload);
-}
-
-type BodyResult = { ok: true; text: string } | { ok: false; reply: Reply };
-
-async function readBody(req: http.IncomingMessage): Promise<BodyResult> {
-  const declared = Number(req.headers["content-length"] ?? "0");
-  if (Number.isFinite(declared) && declared > MAX_BODY_BYTES) {
-    return { ok: false, reply: errorReply(413, "invalid_request", "request body is too large") };
-  }
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req) {
-    const buffer = chunk as Buffer;
-    size += buffer.length;
-    if (size > MAX_BODY_BYTES) {
-      return { ok: false, reply: errorReply(413, "invalid_request", "request body is too large") };
-    }
-    chunks.push(buffer);
-  }
-  return { ok: true, text: Buffer.concat(chunks).toString("utf8") };
+function singleHeader(req: http.IncomingMessage, name: string): string | undefined {
+  const value = req.headers[name];
+  return typeof value === "string" ? value : undefined;
 }
 
 function describeIssues(error: z.ZodError): string {
@@ -170,31 +170,13 @@ export async function createIssuer(options: IssuerOptions): Promise<Issuer> {
     options.maxExpiresInSeconds,
   );
   const requestSchema = tokenRequestSchema(options.maxExpiresInSeconds, defaultExpires);
+  let issuerId = typeof options.issuer === "string" ? options.issuer : undefined;
+  const identifier = (): string => {
+    if (issuerId === undefined) throw new Error("the issuer identifier is known once listening");
+    return issuerId;
+  };
 
-  async function issue(req: http.IncomingMessage): Promise<Reply> {
-    if (options.adminToken !== undefined) {
-      const presented = req.headers["x-issuer-token"];
-      if (!sameSecret(typeof presented === "string" ? presented : undefined, options.adminToken)) {
-        return errorReply(401, "unauthorized", "missing or wrong X-Issuer-Token header");
-      }
-    }
-    const contentType = (req.headers["content-type"] ?? "").split(";")[0]?.trim().toLowerCase();
-    if (contentType !== "application/json") {
-      return errorReply(415, "invalid_request", "content-type must be application/json");
-    }
-    const body = await readBody(req);
-    if (!body.ok) return body.reply;
-    let json: unknown;
-    try {
-      json = JSON.parse(body.text);
-    } catch {
-      return errorReply(400, "invalid_request", "request body is not valid JSON");
-    }
-    const parsed = requestSchema.safeParse(json);
-    if (!parsed.success) {
-      return errorReply(400, "invalid_request", describeIssues(parsed.error));
-    }
-    const request = parsed.data;
+  async function mint(request: TokenRequest): Promise<Reply> {
     const issuedAt = Math.floor(now() / 1000);
     const claims: Record<string, unknown> = { tenant: request.workspace, roles: request.roles };
     if (request.api_version !== undefined) claims["api_version"] = request.api_version;
@@ -205,7 +187,7 @@ export async function createIssuer(options: IssuerOptions): Promise<Issuer> {
           : { alg: options.algorithm, typ: "JWT", kid: signer.kid },
       )
       .setSubject(request.user_id)
-      .setIssuer(options.issuer)
+      .setIssuer(identifier())
       .setAudience(options.audience)
       .setIssuedAt(issuedAt)
       .setExpirationTime(issuedAt + request.expires_in_seconds)
@@ -228,16 +210,110 @@ export async function createIssuer(options: IssuerOptions): Promise<Issuer> {
     return { status: 200, body: response };
   }
 
+  const adminTokenMatches = (presented: string | undefined): boolean =>
+    options.adminToken === undefined || sameSecret(presented, options.adminToken);
+
+  const flow = createAuthorizationCodeFlow({
+    issuer: identifier,
+    now,
+    ...(options.adminToken === undefined ? {} : { checkAdminToken: adminTokenMatches }),
+    parseGrant(input: Grant) {
+      const parsed = requestSchema.safeParse(input);
+      return parsed.success
+        ? {
+            ok: true,
+            grant: {
+              user_id: parsed.data.user_id,
+              roles: parsed.data.roles,
+              workspace: parsed.data.workspace,
+            },
+          }
+        : { ok: false, description: describeIssues(parsed.error) };
+    },
+  });
+
+  /** POST /token: this issuer's JSON request, or the OAuth code exchange (form-encoded). */
+  async function token(req: http.IncomingMessage): Promise<Reply> {
+    const type = mediaType(req);
+    if (type === "application/x-www-form-urlencoded") {
+      const body = await readBody(req, MAX_BODY_BYTES);
+      if (!body.ok) return body.reply;
+      const form = new URLSearchParams(body.text);
+      if (form.get("grant_type") !== "authorization_code") {
+        return errorReply(400, "unsupported_grant_type", "only grant_type=authorization_code");
+      }
+      const redeemed = flow.redeem(form);
+      if (!redeemed.ok) return redeemed.reply;
+      return mint(requestSchema.parse(redeemed.grant));
+    }
+    if (!adminTokenMatches(singleHeader(req, "x-issuer-token"))) {
+      return errorReply(401, "unauthorized", "missing or wrong X-Issuer-Token header");
+    }
+    if (type !== "application/json") {
+      return errorReply(415, "invalid_request", "content-type must be application/json");
+    }
+    const body = await readBody(req, MAX_BODY_BYTES);
+    if (!body.ok) return body.reply;
+    let json: unknown;
+    try {
+      json = JSON.parse(body.text);
+    } catch {
+      return errorReply(400, "invalid_request", "request body is not valid JSON");
+    }
+    const parsed = requestSchema.safeParse(json);
+    if (!parsed.success) {
+      return errorReply(400, "invalid_request", describeIssues(parsed.error));
+    }
+    return mint(parsed.data);
+  }
+
+  async function register(req: http.IncomingMessage): Promise<Reply> {
+    if (mediaType(req) !== "application/json") {
+      return errorReply(415, "invalid_request", "content-type must be application/json");
+    }
+    const body = await readBody(req, MAX_BODY_BYTES);
+    if (!body.ok) return body.reply;
+    try {
+      return flow.register(JSON.parse(body.text));
+    } catch {
+      return errorReply(400, "invalid_client_metadata", "request body is not valid JSON");
+    }
+  }
+
+  async function authorize(req: http.IncomingMessage, query: URLSearchParams): Promise<Reply> {
+    if (req.method === "GET") return flow.authorizationPage(query);
+    if (mediaType(req) !== "application/x-www-form-urlencoded") {
+      return errorReply(415, "invalid_request", "the sign-in form posts form-encoded data");
+    }
+    const body = await readBody(req, MAX_BODY_BYTES);
+    if (!body.ok) return body.reply;
+    return flow.decide(new URLSearchParams(body.text));
+  }
+
   async function route(req: http.IncomingMessage): Promise<Reply> {
-    const path = new URL(req.url ?? "/", "http://issuer.invalid").pathname;
+    const url = new URL(req.url ?? "/", "http://issuer.invalid");
+    const path = url.pathname;
+    if (path === AUTHORIZATION_SERVER_METADATA_PATH) {
+      if (req.method !== "GET") return methodNotAllowed("GET");
+      return {
+        status: 200,
+        body: authorizationServerMetadata(identifier(), signer.jwks !== undefined),
+      };
+    }
     if (path === "/token") {
-      if (req.method !== "POST")
-        return { ...errorReply(405, "method_not_allowed", "use POST"), headers: { allow: "POST" } };
-      return issue(req);
+      if (req.method !== "POST") return methodNotAllowed("POST");
+      return token(req);
+    }
+    if (path === "/authorize") {
+      if (req.method !== "GET" && req.method !== "POST") return methodNotAllowed("GET, POST");
+      return authorize(req, url.searchParams);
+    }
+    if (path === "/register") {
+      if (req.method !== "POST") return methodNotAllowed("POST");
+      return register(req);
     }
     if (path === "/.well-known/jwks.json") {
-      if (req.method !== "GET")
-        return { ...errorReply(405, "method_not_allowed", "use GET"), headers: { allow: "GET" } };
+      if (req.method !== "GET") return methodNotAllowed("GET");
       if (signer.jwks === undefined) {
         return errorReply(404, "not_found", "HS256 issuer: there are no public keys to publish");
       }
@@ -265,13 +341,16 @@ export async function createIssuer(options: IssuerOptions): Promise<Issuer> {
 
   return {
     server,
+    identifier,
     jwks: signer.jwks,
     listen: (port, host) =>
       new Promise<AddressInfo>((resolve, reject) => {
         server.once("error", reject);
         server.listen(port, host, () => {
           server.off("error", reject);
-          resolve(server.address() as AddressInfo);
+          const address = server.address() as AddressInfo;
+          if (typeof options.issuer === "function") issuerId = options.issuer(address);
+          resolve(address);
         });
       }),
     close: () =>

@@ -3,7 +3,7 @@ import { createRemoteJWKSet, decodeProtectedHeader, jwtVerify } from "jose";
 import { createIssuer, type Issuer, type IssuerOptions } from "../src/issuer.ts";
 
 const SECRET = "test-secret-key-with-enough-length-0123456789";
-const BASE: IssuerOptions = {
+const BASE: IssuerOptions & { issuer: string } = {
   issuer: "http://localhost:8010",
   audience: "mcp-gateway",
   algorithm: "HS256",
@@ -105,6 +105,47 @@ describe("POST /token with HS256", () => {
     expect(response.status).toBe(404);
   });
 
+  it("publishes RFC 8414 metadata naming its endpoints and no keys", async () => {
+    const base = await start({ issuer: "http://localhost:8010/" });
+    const response = await fetch(`${base}/.well-known/oauth-authorization-server`);
+    expect(response.status).toBe(200);
+    expect(await response.json()).toEqual({
+      issuer: "http://localhost:8010/",
+      authorization_endpoint: "http://localhost:8010/authorize",
+      token_endpoint: "http://localhost:8010/token",
+      registration_endpoint: "http://localhost:8010/register",
+      response_types_supported: ["code"],
+      grant_types_supported: ["authorization_code"],
+      code_challenge_methods_supported: ["S256"],
+      token_endpoint_auth_methods_supported: ["none"],
+      authorization_response_iss_parameter_supported: true,
+    });
+    const post = await fetch(`${base}/.well-known/oauth-authorization-server`, { method: "POST" });
+    expect(post.status).toBe(405);
+    expect(post.headers.get("allow")).toBe("GET");
+  });
+
+  it("derives its identifier from the bound address when told to", async () => {
+    const issuer = await createIssuer({
+      ...BASE,
+      issuer: (address) => `http://localhost:${address.port}`,
+    });
+    running.push(issuer);
+    expect(() => issuer.identifier()).toThrow(/once listening/);
+    const { port } = await issuer.listen(0, "127.0.0.1");
+    expect(issuer.identifier()).toBe(`http://localhost:${port}`);
+    const base = `http://127.0.0.1:${port}`;
+    const metadata = (await (
+      await fetch(`${base}/.well-known/oauth-authorization-server`)
+    ).json()) as Record<string, unknown>;
+    expect(metadata["issuer"]).toBe(`http://localhost:${port}`);
+    const { json } = await postToken(base, { user_id: "eve" });
+    const { payload } = await jwtVerify(json.access_token, new TextEncoder().encode(SECRET), {
+      issuer: `http://localhost:${port}`,
+    });
+    expect(payload.sub).toBe("eve");
+  });
+
   it("refuses a short HS256 key at creation", async () => {
     await expect(createIssuer({ ...BASE, secretKey: "short" })).rejects.toThrow(/at least 32/);
     await expect(createIssuer({ ...BASE, secretKey: undefined })).rejects.toThrow(/at least 32/);
@@ -143,6 +184,18 @@ describe.each(["RS256", "ES256"] as const)("POST /token with %s", (algorithm) =>
     );
     expect(payload.sub).toBe("dave");
     expect(payload["roles"]).toEqual(["admin"]);
+  });
+
+  it("names its JWKS in its RFC 8414 metadata", async () => {
+    const base = await start({ algorithm, secretKey: undefined });
+    const metadata = (await (
+      await fetch(`${base}/.well-known/oauth-authorization-server`)
+    ).json()) as Record<string, unknown>;
+    expect(metadata).toMatchObject({
+      issuer: BASE.issuer,
+      token_endpoint: `${BASE.issuer}/token`,
+      jwks_uri: `${BASE.issuer}/.well-known/jwks.json`,
+    });
   });
 });
 
