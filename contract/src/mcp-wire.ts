@@ -43,6 +43,11 @@ export function isStatelessVersion(value: unknown): value is StatelessProtocolVe
   return (STATELESS_PROTOCOL_VERSIONS as readonly unknown[]).includes(value);
 }
 
+/** Session revisions that have tasks (experimental in core from 2025-11-25 on). */
+export function sessionVersionHasTasks(version: SessionProtocolVersion): boolean {
+  return version === "2025-11-25";
+}
+
 /** Session-era negotiation: echo a supported version, else offer the latest. */
 export function negotiateSessionVersion(requested: unknown): SessionProtocolVersion {
   return isSessionVersion(requested) ? requested : LATEST_SESSION_VERSION;

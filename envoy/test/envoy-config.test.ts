@@ -122,7 +122,13 @@ describe("envoy.yaml", () => {
     "%s is routed to the router with ext_authz and its scope, SSE-safe",
     (path) => {
       const route = routeFor({ path });
-      expect(route?.route?.cluster).toBe("mcp_router");
+      if (path.endsWith("/sse")) {
+        // HTTP+SSE streams live on one replica: a client's requests hash to it.
+        expect(route?.route?.cluster).toBe("mcp_router_sse");
+        expect(route.route.hash_policy).toEqual([{ connection_properties: { source_ip: true } }]);
+      } else {
+        expect(route?.route?.cluster).toBe("mcp_router");
+      }
       const authz = authzOf(route);
       expect(authz?.disabled).not.toBe(true);
       expect(authz?.check_settings?.context_extensions?.scope).toBe(path.split("/")[1]);
@@ -132,6 +138,15 @@ describe("envoy.yaml", () => {
       expect(idle).toBeLessThanOrEqual(3600);
     },
   );
+
+  it("sends HTTP+SSE routes to the same router replicas, balanced by a ring hash", () => {
+    const clusters = envoy.static_resources.clusters as any[];
+    const plain = clusters.find((cluster) => cluster.name === "mcp_router");
+    const hashed = clusters.find((cluster) => cluster.name === "mcp_router_sse");
+    expect(hashed.lb_policy).toBe("RING_HASH");
+    expect(hashed.load_assignment.endpoints).toEqual(plain.load_assignment.endpoints);
+    expect(hashed.health_checks).toEqual(plain.health_checks);
+  });
 
   it("routes no MCP path that tools.yaml does not define", () => {
     const mcpPaths = routes

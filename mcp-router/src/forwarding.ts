@@ -1,3 +1,4 @@
+import { LATEST_SESSION_VERSION } from "../../contract/src/mcp-wire.ts";
 import { StringDecoder } from "node:string_decoder";
 import { createParser } from "eventsource-parser";
 import { Pool, type Dispatcher } from "undici";
@@ -11,7 +12,7 @@ import { HEADER } from "../../contract/src/headers.ts";
  */
 
 /** Protocol revision the router speaks to its own backends (stateless Streamable HTTP). */
-export const UPSTREAM_PROTOCOL_VERSION = "2025-11-25";
+export const UPSTREAM_PROTOCOL_VERSION = LATEST_SESSION_VERSION;
 
 export type BackendPools = {
   pool(origin: string): Pool;

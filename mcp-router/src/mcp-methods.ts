@@ -1,6 +1,7 @@
 import {
   declaresExtension,
   negotiateSessionVersion,
+  sessionVersionHasTasks,
   SUPPORTED_PROTOCOL_VERSIONS,
   TASKS_EXTENSION_ID,
   META_KEY,
@@ -135,7 +136,7 @@ function initialize(
       capabilities: {
         tools: { listChanged: false },
         // Tasks exist from 2025-11-25 on: an older client must not be offered them.
-        ...(version === "2025-11-25" ? { tasks: SESSION_TASKS_CAPABILITY } : {}),
+        ...(sessionVersionHasTasks(version) ? { tasks: SESSION_TASKS_CAPABILITY } : {}),
       },
       serverInfo: ctx.serverInfo,
       ...(description === undefined ? {} : { instructions: description }),

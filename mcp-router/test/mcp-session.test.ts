@@ -63,10 +63,12 @@ describe("2025 revisions through the SDK 1.x client", () => {
   });
 
   it("negotiates the version: echoes a supported one, offers the latest otherwise", async () => {
-    for (const [asked, answered] of [
-      ["2025-03-26", "2025-03-26"],
-      ["2025-06-18", "2025-06-18"],
-      ["1999-01-01", "2025-11-25"],
+    for (const [asked, answered, hasTasks] of [
+      ["2024-11-05", "2024-11-05", false],
+      ["2025-03-26", "2025-03-26", false],
+      ["2025-06-18", "2025-06-18", false],
+      ["2025-11-25", "2025-11-25", true],
+      ["1999-01-01", "2025-11-25", true],
     ] as const) {
       const response = await postMcp(endpoint, {
         jsonrpc: "2.0",
@@ -79,7 +81,13 @@ describe("2025 revisions through the SDK 1.x client", () => {
         },
       });
       const [message] = await readMessages(response);
-      expect((message!.result as { protocolVersion: string }).protocolVersion).toBe(answered);
+      const result = message!.result as {
+        protocolVersion: string;
+        capabilities: Record<string, unknown>;
+      };
+      expect(result.protocolVersion).toBe(answered);
+      // Tasks exist from 2025-11-25 on; an older revision is not offered them.
+      expect(Object.hasOwn(result.capabilities, "tasks")).toBe(hasTasks);
     }
   });
 

@@ -1,3 +1,4 @@
+import { TOOL_NAME_PATTERN } from "../../../contract/src/mcp-wire.ts";
 import { z } from "zod";
 import type { ContentBlock, Tool } from "@modelcontextprotocol/sdk/types.js";
 import type { Logger } from "pino";
@@ -71,7 +72,7 @@ export function toolError(error: string): { ok: false; error: string } {
   return { ok: false, error };
 }
 
-const TOOL_NAME = /^[A-Za-z0-9_.-]{1,128}$/;
+const TOOL_NAME = TOOL_NAME_PATTERN;
 
 /** A tool with its JSON Schemas computed once at startup. */
 export interface CompiledTool {
