@@ -9,6 +9,7 @@ import {
   parseEnv,
   portNumber,
   positiveIntString,
+  nonNegativeIntString,
   commaList,
   secretSchema,
   type EnvSource,
@@ -53,6 +54,8 @@ export const EmbeddedEnvSchema = z.object({
   MAX_REQUEST_BYTES: positiveIntString.default(1_048_576),
   ALLOWED_ORIGINS: commaList.default([]),
   SESSION_TTL_SECONDS: positiveIntString.default(86_400),
+  /** On SIGTERM, how long requests in progress may finish before connections are closed. */
+  DRAIN_TIMEOUT_MS: nonNegativeIntString.default(25_000),
   GIT_REPOSITORIES: z.string().optional(),
   /** Default: the router's listener, so the advertised URLs follow PORT and HOST. */
   GATEWAY_PUBLIC_URL: z.url({ protocol: /^https?$/, error: "expected an http(s) URL" }).optional(),
@@ -219,6 +222,7 @@ export async function startEmbeddedStack(
       publicUrl: expectedPublicUrl,
       allowLoopbackOrigins: isDevelopment(rawEnv),
       sessionTtlSeconds: env.SESSION_TTL_SECONDS,
+      drainTimeoutMs: env.DRAIN_TIMEOUT_MS,
       host: env.HOST,
       port: env.PORT,
     });

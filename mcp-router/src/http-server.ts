@@ -14,7 +14,13 @@ export type RequestHandler = (request: RouterRequest) => Promise<RouterResponse>
 export type HttpServerHandle = {
   server: http.Server;
   port: number;
-  close(): Promise<void>;
+  /** Requests being handled or answered right now. */
+  active(): number;
+  /**
+   * Stops accepting connections and lets the requests in progress finish for up to `drainMs`;
+   * then closes what is left. Answers sent meanwhile ask keep-alive clients to reconnect.
+   */
+  close(drainMs?: number): Promise<void>;
 };
 
 /**
@@ -39,6 +45,9 @@ export async function listen(options: {
   timeouts?: RequestTimeouts;
 }): Promise<HttpServerHandle> {
   const timeouts = options.timeouts ?? DEFAULT_REQUEST_TIMEOUTS;
+  let inFlight = 0;
+  let draining = false;
+  let drained: (() => void) | undefined;
   const server = http.createServer(
     {
       headersTimeout: timeouts.headersMs,
@@ -46,7 +55,11 @@ export async function listen(options: {
       connectionsCheckingInterval: timeouts.checkIntervalMs,
     },
     (req, res) => {
-      void serve(req, res, options);
+      inFlight += 1;
+      void serve(req, res, { ...options, draining: () => draining }).finally(() => {
+        inFlight -= 1;
+        if (inFlight === 0) drained?.();
+      });
     },
   );
   server.keepAliveTimeout = 65_000;
@@ -61,20 +74,38 @@ export async function listen(options: {
   return {
     server,
     port,
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeIdleConnections();
-        // Long-lived streams must not hold shutdown hostage.
-        setTimeout(() => server.closeAllConnections(), 2_000).unref();
-      }),
+    active: () => inFlight,
+    async close(drainMs = 0) {
+      draining = true;
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeIdleConnections();
+      if (inFlight > 0 && drainMs > 0) {
+        // A call that already reached a tool finishes and is answered; only what outlasts the
+        // drain window (a stream nobody ends) is cut.
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, drainMs);
+          timer.unref();
+          drained = () => {
+            clearTimeout(timer);
+            resolve();
+          };
+        });
+      }
+      server.closeAllConnections();
+      await closed;
+    },
   };
 }
 
 async function serve(
   req: IncomingMessage,
   res: ServerResponse,
-  options: { handler: RequestHandler; maxRequestBytes: number; logger: Logger },
+  options: {
+    handler: RequestHandler;
+    maxRequestBytes: number;
+    logger: Logger;
+    draining: () => boolean;
+  },
 ): Promise<void> {
   const abort = new AbortController();
   res.on("close", () => {
@@ -106,6 +137,10 @@ async function serve(
   } catch (error) {
     options.logger.error({ err: error, path: request.path }, "unhandled router error");
     response = rpcErrorResponse("GW_INTERNAL");
+  }
+  if (options.draining()) {
+    // The replica is stopping: the client should open its next request elsewhere.
+    response = { ...response, headers: { ...response.headers, connection: "close" } };
   }
   if (bodyRejected) {
     // The rest of an oversized body is never read: close instead of draining it.

@@ -57,6 +57,7 @@ async function main(): Promise<void> {
     allowLoopbackOrigins: isDevelopment({ NODE_ENV: env.NODE_ENV }),
     ...(env.SESSION_SECRET === undefined ? {} : { sessionSecret: env.SESSION_SECRET }),
     sessionTtlSeconds: env.SESSION_TTL_SECONDS,
+    drainTimeoutMs: env.DRAIN_TIMEOUT_MS,
     host: env.HOST,
     port: env.PORT,
   });

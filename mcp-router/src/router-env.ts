@@ -6,6 +6,7 @@ import {
   parseEnv,
   portNumber,
   positiveIntString,
+  nonNegativeIntString,
   secretSchema,
   type EnvSource,
 } from "../../config/src/env.ts";
@@ -31,6 +32,8 @@ export const RouterEnvSchema = z.object({
   // The origin browsers see the gateway under (Envoy's, in Compose): the /docs page calls from it.
   GATEWAY_PUBLIC_URL: z.url({ protocol: /^https?$/, error: "expected an http(s) URL" }).optional(),
   SESSION_TTL_SECONDS: positiveIntString.default(86_400),
+  /** On SIGTERM, how long requests in progress may finish before connections are closed. */
+  DRAIN_TIMEOUT_MS: nonNegativeIntString.default(25_000),
   DATABASE_URL: z.string().optional(),
   DATA_DIR: z.string().min(1).default("./data"),
   CONFIG_DIR: z.string().optional(),

@@ -61,6 +61,8 @@ export type StartRouterOptions = {
   host?: string;
   /** Default 8080; 0 picks a free port. */
   port?: number;
+  /** How long close() lets requests in progress finish; default 25000 (under Kubernetes' 30 s). */
+  drainTimeoutMs?: number;
   /** Backend tools/list cache lifetime; default 60000. */
   catalogRefreshMs?: number;
   /** Where ended sessions are recorded; default: the database table when present, else memory. */
@@ -83,7 +85,10 @@ export type RouterHandle = {
   tasks: TaskService;
   catalog: ToolCatalog;
   metrics: RouterMetrics;
-  /** Stops accepting requests; tasks running here are marked failed (they cannot outlive it). */
+  /**
+   * Graceful stop: readiness fails, no new connections, requests in progress finish for up to
+   * `drainTimeoutMs`; then tasks still running here are marked failed (they cannot outlive it).
+   */
   close(): Promise<void>;
 };
 
@@ -197,7 +202,11 @@ export async function startRouter(options: StartRouterOptions): Promise<RouterHa
     listTtlMs: 60_000,
   };
 
+  let draining = false;
+  let closing: Promise<void> | undefined;
   const probes: ReadinessProbe[] = [
+    // Fails as soon as a stop begins, so the balancer sends new work elsewhere during the drain.
+    { name: "serving", check: async () => !draining },
     {
       name: "database",
       check: async () => {
@@ -297,14 +306,19 @@ export async function startRouter(options: StartRouterOptions): Promise<RouterHa
     tasks,
     catalog,
     metrics,
-    async close() {
-      // Together: a tasks/result stream waiting on a local task ends when the task is failed.
-      // Open HTTP+SSE streams end first, or the server would wait on them.
-      sseStreams.closeAll();
-      await Promise.all([server.close(), tasks.close()]);
-      catalog.close();
-      await pools.close();
-      ownedAuthzClient?.close();
+    close() {
+      closing ??= (async () => {
+        draining = true;
+        // HTTP+SSE streams carry no call of their own: they end first, or the drain would wait
+        // on them.
+        sseStreams.closeAll();
+        await server.close(options.drainTimeoutMs ?? 25_000);
+        await tasks.close();
+        catalog.close();
+        await pools.close();
+        ownedAuthzClient?.close();
+      })();
+      return closing;
     },
   };
 }

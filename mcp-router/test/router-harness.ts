@@ -313,6 +313,8 @@ export async function startRouterFixture(
     toolSecret: TOOL_SECRET,
     port: 0,
     allowedOrigins: ["https://app.example.com"],
+    // Tests close routers with calls still open on purpose; they need no long drain.
+    drainTimeoutMs: 200,
     ...options.router,
   });
   return {
