@@ -1,10 +1,12 @@
-import { GATEWAY_ERRORS, type GatewayErrorCode } from "../../contract/src/errors.ts";
+import { restStatus, type GatewayErrorCode } from "../../contract/src/errors.ts";
 import type { Logger } from "../../contract/src/log.ts";
+import type { Era } from "../../contract/src/mcp-wire.ts";
 import type { GatewayConfig } from "../../config/src/load-config.ts";
 import { TOOL_NAME_RE } from "../../config/src/tool-pattern.ts";
 import { captureArguments } from "../../store/src/capture-arguments.ts";
 import { buildAuditEvent, reasonCode, type AuditSink } from "./audit.ts";
 import { callUpstream, type BackendPools, type JsonRpcNotificationMessage } from "./forwarding.ts";
+import { httpStatusOf } from "./mcp-encoding.ts";
 import type { RouterMetrics } from "./metrics.ts";
 import type { ToolCatalog } from "./tool-catalog.ts";
 
@@ -28,6 +30,8 @@ export type InvokeRequest = {
   allowedTools: readonly string[];
   requestId: string;
   via: "mcp" | "rest" | "task";
+  /** MCP calls: the revision whose encoder answers, which decides the HTTP status of an error. */
+  era?: Era;
   taskId?: string;
   /** Forwarded as `_meta.progressToken`, so backend progress notifications name the client's token. */
   progressToken?: string | number;
@@ -115,7 +119,7 @@ export function createToolInvoker(deps: {
         tool: toolName ?? null,
         outcome: result.outcome,
         rejection: result.ok ? null : reasonCode(result.error),
-        status: result.ok ? 200 : GATEWAY_ERRORS[result.error].httpStatus,
+        status: answeredStatus(request, result),
         latencyMs: result.latencyMs,
         requestBytes: extra.requestBytes ?? null,
         responseBytes: extra.responseBytes ?? null,
@@ -305,6 +309,20 @@ export function createToolInvoker(deps: {
       }
     }
   };
+}
+
+/**
+ * The HTTP status the client is answered with, as the audit row's `status`: REST gives every
+ * error its own status (502, 504, 404, …), MCP sends JSON-RPC errors on 200 except the few the
+ * encoder maps to an HTTP status. A cancelled call is not answered (the client left or asked for
+ * no answer) and a task's background run answers no request: both have none.
+ */
+function answeredStatus(request: InvokeRequest, result: InvokeResult): number | null {
+  if (request.via === "task" || result.outcome === "cancelled") return null;
+  if (result.ok) return 200;
+  return request.via === "rest"
+    ? restStatus(result.error)
+    : httpStatusOf(request.era ?? "session", result.error);
 }
 
 function auditFailureReason(error: unknown): string {

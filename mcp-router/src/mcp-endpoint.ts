@@ -1,5 +1,7 @@
 import { HEADER } from "../../contract/src/headers.ts";
+import type { JsonRpcId } from "../../contract/src/json-rpc.ts";
 import {
+  echoableId,
   eraOf,
   isStatelessVersion,
   readBody,
@@ -72,8 +74,17 @@ export async function handleMcpEndpoint(
     era: "session",
     sessionId: undefined,
   };
+  // The verdict covers this body, so a refusal can name the request it refuses; echoableId keeps
+  // only an id a response may carry (bounded string or safe integer), never an attacker's blob.
+  const bodyId = (): JsonRpcId => {
+    try {
+      return echoableId(JSON.parse(read.body.toString("utf8")));
+    } catch {
+      return null;
+    }
+  };
   const fail = (code: Parameters<typeof rpcErrorResponse>[0], extra: { allow?: string } = {}) =>
-    rpcErrorResponse(code, null, {
+    rpcErrorResponse(code, bodyId(), {
       headers: {
         ...exchange.responseHeaders,
         ...(extra.allow === undefined ? {} : { allow: extra.allow }),

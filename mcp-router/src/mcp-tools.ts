@@ -1,4 +1,3 @@
-import { GATEWAY_ERRORS } from "../../contract/src/errors.ts";
 import { buildAuditEvent } from "./audit.ts";
 import type { JsonRpcNotificationMessage } from "./forwarding.ts";
 import { inFlightKey } from "./in-flight.ts";
@@ -13,6 +12,7 @@ import {
   type McpCall,
   type StreamItem,
 } from "./mcp-answer.ts";
+import { httpStatusOf } from "./mcp-encoding.ts";
 import type { RouterContext } from "./router-context.ts";
 import { withTaskSupport } from "./tasks/task-support.ts";
 
@@ -57,7 +57,7 @@ export async function handleToolsList(
         method: "tools/list",
         tool: null,
         outcome,
-        status: catalog.ok ? 200 : GATEWAY_ERRORS.GW_UPSTREAM_UNAVAILABLE.httpStatus,
+        status: catalog.ok ? 200 : httpStatusOf(call.era, "GW_UPSTREAM_UNAVAILABLE"),
         latencyMs: Math.round(performance.now() - started),
         responseBytes: Buffer.byteLength(body),
       }),
@@ -118,6 +118,7 @@ export function handleToolsCall(
       allowedTools: call.verdict.tools,
       requestId: call.requestId,
       via: "mcp",
+      era: call.era,
       ...(validToken === undefined ? {} : { progressToken: validToken }),
       signal: AbortSignal.any([tracked.signal, call.signal]),
       onNotification,

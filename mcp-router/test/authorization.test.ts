@@ -409,7 +409,7 @@ describe("direct mode: the router plays Envoy's ext_authz filter", () => {
     const ready = await fetch(`${fixture.router.url}/ready`);
     expect(ready.status).toBe(200);
     expect(await ready.json()).toMatchObject({
-      checks: { database: "ok", registry: "ok", ext_authz: "ok" },
+      checks: { serving: "ok", database: "ok", registry: "ok", ext_authz: "ok" },
     });
   });
 });

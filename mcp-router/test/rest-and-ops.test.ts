@@ -363,7 +363,7 @@ describe("paths, health, readiness, metrics and docs", () => {
     expect(ready.status).toBe(200);
     expect(await ready.json()).toEqual({
       status: "ready",
-      checks: { database: "ok", registry: "ok" },
+      checks: { serving: "ok", database: "ok", registry: "ok" },
     });
   });
 

@@ -1,5 +1,4 @@
 import { z } from "zod";
-import { GATEWAY_ERRORS } from "../../../contract/src/errors.ts";
 import { declaresExtension, META_KEY, TASKS_EXTENSION_ID } from "../../../contract/src/mcp-wire.ts";
 import { rejectedToolCallEvent } from "../audit.ts";
 import {
@@ -11,6 +10,7 @@ import {
   type McpCall,
   type StreamItem,
 } from "../mcp-answer.ts";
+import { httpStatusOf } from "../mcp-encoding.ts";
 import { handleToolsCall } from "../mcp-tools.ts";
 import type { RouterContext } from "../router-context.ts";
 import type { WaitOutcome } from "./task-service.ts";
@@ -135,7 +135,8 @@ async function refuseTaskSupport(
       rejectedToolCallEvent(call, {
         tool,
         rejection: "task_support",
-        status: GATEWAY_ERRORS.GW_METHOD_NOT_FOUND.httpStatus,
+        // What the encoder sends: 2026-07-28 answers an unknown method with 404.
+        status: httpStatusOf(call.era, "GW_METHOD_NOT_FOUND"),
       }),
     );
   } catch (error) {

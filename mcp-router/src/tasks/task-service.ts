@@ -147,7 +147,13 @@ export function createTaskService(options: TaskServiceOptions): TaskService {
   async function writeAudit(
     task: TaskRow,
     outcome: Extract<AuditOutcome, "created" | "completed" | "failed" | "cancelled">,
-    extra: { identity?: Identity; requestId?: string; reason?: string | null },
+    extra: {
+      identity?: Identity;
+      requestId?: string;
+      reason?: string | null;
+      /** The HTTP status of the request this transition answers; none for background ones. */
+      status?: number;
+    },
   ): Promise<void> {
     const event: AuditEvent = {
       time: new Date(),
@@ -162,6 +168,7 @@ export function createTaskService(options: TaskServiceOptions): TaskService {
       tool: task.tool,
       outcome,
       reason: extra.reason ?? null,
+      status: extra.status ?? null,
       // Duration of the task so far: creation to this transition.
       latency_ms:
         outcome === "created"
@@ -344,7 +351,11 @@ export function createTaskService(options: TaskServiceOptions): TaskService {
         return { ok: false, error: "GW_INTERNAL" };
       }
       try {
-        await writeAudit(task, "created", { identity: input.identity });
+        await writeAudit(task, "created", {
+          identity: input.identity,
+          // REST answers 202 Accepted with the job; MCP answers the task on 200.
+          status: input.via === "rest" ? 202 : 200,
+        });
       } catch (error) {
         options.onAuditFailure?.();
         logger.error({ err: error, taskId: task.id }, "task audit refused; not starting it");
@@ -394,6 +405,7 @@ export function createTaskService(options: TaskServiceOptions): TaskService {
       await auditQuietly(result.task, "cancelled", {
         identity: { subject: viewer.subject, tenant: viewer.tenant, roles: viewer.roles },
         requestId,
+        status: 200,
       });
       announce(result.task);
       return result;

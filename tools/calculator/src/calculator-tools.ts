@@ -63,19 +63,24 @@ const OPERATORS = [
 ] as const;
 type Operator = (typeof OPERATORS)[number];
 
-const ARITY: Record<Operator, [min: number, max: number]> = {
-  add: [2, 1000],
-  subtract: [2, 1000],
-  multiply: [2, 1000],
-  divide: [2, 2],
-  power: [2, 2],
-  mod: [2, 2],
-  compare: [2, 2],
-  sqrt: [1, 1],
-  abs: [1, 1],
-  negate: [1, 1],
-  round: [1, 1],
-};
+// Maps, so that an operator name reaching the lookup (the schema admits only OPERATORS) can never
+// find an Object.prototype member.
+const ARITY: ReadonlyMap<string, readonly [min: number, max: number]> = new Map<
+  Operator,
+  readonly [min: number, max: number]
+>([
+  ["add", [2, 1000]],
+  ["subtract", [2, 1000]],
+  ["multiply", [2, 1000]],
+  ["divide", [2, 2]],
+  ["power", [2, 2]],
+  ["mod", [2, 2]],
+  ["compare", [2, 2]],
+  ["sqrt", [1, 1]],
+  ["abs", [1, 1]],
+  ["negate", [1, 1]],
+  ["round", [1, 1]],
+]);
 
 const ExactCalculateInputSchema = z.strictObject({
   operator: z.enum(OPERATORS),
@@ -101,14 +106,14 @@ const ExactCalculateOutputSchema = z.object({
   comparison: z.enum(["less", "equal", "greater"]).optional(),
 });
 
-const FOLD: Partial<Record<Operator, (a: Decimal, b: Decimal) => Calc>> = {
-  add,
-  subtract,
-  multiply,
-  divide,
-  power,
-  mod: modulo,
-};
+const FOLD: ReadonlyMap<string, (a: Decimal, b: Decimal) => Calc> = new Map([
+  ["add", add],
+  ["subtract", subtract],
+  ["multiply", multiply],
+  ["divide", divide],
+  ["power", power],
+  ["mod", modulo],
+]);
 
 export const exactCalculateTool = defineTool({
   name: "exact_calculate",
@@ -119,7 +124,9 @@ export const exactCalculateTool = defineTool({
   outputSchema: ExactCalculateOutputSchema,
   annotations: ANNOTATIONS,
   handler: (input) => {
-    const [min, max] = ARITY[input.operator];
+    const arity = ARITY.get(input.operator);
+    if (arity === undefined) return toolError(`unknown operator: ${input.operator.slice(0, 40)}`);
+    const [min, max] = arity;
     if (input.operands.length < min || input.operands.length > max) {
       const wanted = min === max ? `exactly ${min}` : `at least ${min}`;
       return toolError(
@@ -160,7 +167,7 @@ export const exactCalculateTool = defineTool({
       case "divide":
       case "power":
       case "mod": {
-        const operation = FOLD[input.operator] as (a: Decimal, b: Decimal) => Calc;
+        const operation = FOLD.get(input.operator)!;
         outcome = { ok: true, value: x };
         for (const next of values.slice(1)) {
           outcome = operation(outcome.value, next);

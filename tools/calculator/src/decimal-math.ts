@@ -21,17 +21,30 @@ export const ROUNDING_MODES = [
 ] as const;
 export type RoundingMode = (typeof ROUNDING_MODES)[number];
 
-const ROUNDING_CODE: Record<RoundingMode, Decimal.Rounding> = {
-  up: Decimal.ROUND_UP,
-  down: Decimal.ROUND_DOWN,
-  ceil: Decimal.ROUND_CEIL,
-  floor: Decimal.ROUND_FLOOR,
-  half_up: Decimal.ROUND_HALF_UP,
-  half_down: Decimal.ROUND_HALF_DOWN,
-  half_even: Decimal.ROUND_HALF_EVEN,
-  half_ceil: Decimal.ROUND_HALF_CEIL,
-  half_floor: Decimal.ROUND_HALF_FLOOR,
-};
+// A Map, so that a mode name reaching the lookup (the schemas admit only ROUNDING_MODES) can never
+// find an Object.prototype member.
+const ROUNDING_CODE: ReadonlyMap<string, Decimal.Rounding> = new Map<
+  RoundingMode,
+  Decimal.Rounding
+>([
+  ["up", Decimal.ROUND_UP],
+  ["down", Decimal.ROUND_DOWN],
+  ["ceil", Decimal.ROUND_CEIL],
+  ["floor", Decimal.ROUND_FLOOR],
+  ["half_up", Decimal.ROUND_HALF_UP],
+  ["half_down", Decimal.ROUND_HALF_DOWN],
+  ["half_even", Decimal.ROUND_HALF_EVEN],
+  ["half_ceil", Decimal.ROUND_HALF_CEIL],
+  ["half_floor", Decimal.ROUND_HALF_FLOOR],
+]);
+
+function roundingCode(mode: RoundingMode): Decimal.Rounding {
+  const code = ROUNDING_CODE.get(mode);
+  // decimal.js would silently use its default for an undefined mode; a wrong answer is worse.
+  if (code === undefined)
+    throw new RangeError(`unknown rounding mode: ${String(mode).slice(0, 40)}`);
+  return code;
+}
 
 export const MIN_PRECISION = 1;
 export const MAX_PRECISION = 1000;
@@ -47,7 +60,7 @@ export const MAX_OPERAND_LENGTH = 2100;
 export function decimalContext(precision: number, rounding: RoundingMode): DecimalClass {
   return Decimal.clone({
     precision,
-    rounding: ROUNDING_CODE[rounding],
+    rounding: roundingCode(rounding),
     toExpPos: Math.max(21, precision),
     toExpNeg: -30,
     maxE: 9e15,
@@ -179,8 +192,8 @@ export function roundTo(
   const placesForPrecision = precision - 1 - a.e;
   const value =
     a.isZero() || decimalPlaces <= placesForPrecision
-      ? a.toDecimalPlaces(decimalPlaces, ROUNDING_CODE[mode])
-      : a.toSignificantDigits(precision, ROUNDING_CODE[mode]);
+      ? a.toDecimalPlaces(decimalPlaces, roundingCode(mode))
+      : a.toSignificantDigits(precision, roundingCode(mode));
   return { ok: true, value };
 }
 

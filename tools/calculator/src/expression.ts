@@ -33,15 +33,19 @@ type Node =
   | { kind: "binary"; op: "+" | "-" | "*" | "/" | "%" | "^"; left: Node; right: Node; at: number }
   | { kind: "call"; name: FunctionName; args: Node[]; at: number };
 
-const FUNCTIONS = {
-  sqrt: [1, 1],
-  abs: [1, 1],
-  pow: [2, 2],
-  mod: [2, 2],
-  round: [1, 2],
-  compare: [2, 2],
-} as const;
-type FunctionName = keyof typeof FUNCTIONS;
+type FunctionName = "sqrt" | "abs" | "pow" | "mod" | "round" | "compare";
+
+type FunctionArity = { name: FunctionName; min: number; max: number };
+// A Map, not an object literal: names come from the user, and "constructor", "__proto__" or
+// "toString" must not find Object.prototype's members.
+const FUNCTIONS: ReadonlyMap<string, FunctionArity> = new Map<string, FunctionArity>([
+  ["sqrt", { name: "sqrt", min: 1, max: 1 }],
+  ["abs", { name: "abs", min: 1, max: 1 }],
+  ["pow", { name: "pow", min: 2, max: 2 }],
+  ["mod", { name: "mod", min: 2, max: 2 }],
+  ["round", { name: "round", min: 1, max: 2 }],
+  ["compare", { name: "compare", min: 2, max: 2 }],
+]);
 
 type Token = { type: "number" | "name" | "op" | "end"; text: string; at: number };
 
@@ -151,12 +155,13 @@ export function parseExpression(source: string): ParseResult {
       return inner;
     }
     if (token.type === "name") {
-      if (!(token.text in FUNCTIONS)) {
+      const known = FUNCTIONS.get(token.text);
+      if (known === undefined) {
         throw new SyntaxFailure(
-          `unknown function "${token.text.slice(0, 40)}" at position ${token.at + 1}; available: ${Object.keys(FUNCTIONS).join(", ")}`,
+          `unknown function: ${token.text.slice(0, 40)} at position ${token.at + 1}; available: ${[...FUNCTIONS.keys()].join(", ")}`,
         );
       }
-      const name = token.text as FunctionName;
+      const { name, min, max } = known;
       if (!isOp(next(), "(")) fail(tokens[position - 1] as Token, `"(" after ${name}`);
       const args = [sum()];
       while (isOp(peek(), ",")) {
@@ -164,7 +169,6 @@ export function parseExpression(source: string): ParseResult {
         args.push(sum());
       }
       if (!isOp(next(), ")")) fail(tokens[position - 1] as Token, '"," or ")"');
-      const [min, max] = FUNCTIONS[name];
       if (args.length < min || args.length > max) {
         const wanted = min === max ? `${min}` : `${min} or ${max}`;
         throw new SyntaxFailure(

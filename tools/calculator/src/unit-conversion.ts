@@ -83,8 +83,17 @@ export function convertUnits(request: {
   const spread = affine ? Math.abs(parsed.value.e) : 0;
   const W = decimalContext(parsed.value.precision(false) + spread + 200, "half_even");
   const x = new W(parsed.value);
-  const numerator = x
-    .plus(from.unit.offset)
+  // Every temperature scale's factor is positive, so value + offset is below zero exactly when the
+  // temperature is below 0 K; lt(0) rather than isNegative() lets "-0 K" through.
+  const shifted = x.plus(from.unit.offset);
+  if (from.unit.dimension === "temperature" && shifted.lt(0)) {
+    const absoluteZero = from.unit.offset === "0" ? "0" : `-${from.unit.offset}`;
+    return {
+      ok: false,
+      error: `temperature below absolute zero: a value in ${from.unit.symbol} must be at least ${absoluteZero} (0 K)`,
+    };
+  }
+  const numerator = shifted
     .times(from.unit.numerator)
     .times(to.unit.denominator)
     .minus(new W(to.unit.offset).times(from.unit.denominator).times(to.unit.numerator));

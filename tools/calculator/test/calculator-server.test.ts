@@ -65,4 +65,42 @@ describe("calculator over MCP", () => {
       await client.close();
     }
   });
+
+  it("answers prototype names and sub-zero temperatures with tool errors, not internal errors", async () => {
+    const client = await connectSignedClient(server.mcpUrl, server.signing);
+    try {
+      for (const expression of ["constructor(1)", "__proto__(1)", "valueOf(1,2)"]) {
+        const result = await client.callTool({
+          name: "evaluate_expression",
+          arguments: { expression },
+        });
+        expect(result).toMatchObject({
+          isError: true,
+          content: [
+            {
+              type: "text",
+              text: expect.stringMatching(
+                `^cannot parse expression: unknown function: ${expression.replace(/\(.*/, "")} `,
+              ),
+            },
+          ],
+        });
+      }
+      const cold = await client.callTool({
+        name: "convert_units",
+        arguments: { value: "-500", from: "degF", to: "degC" },
+      });
+      expect(cold).toMatchObject({
+        isError: true,
+        content: [
+          {
+            type: "text",
+            text: "temperature below absolute zero: a value in degF must be at least -459.67 (0 K)",
+          },
+        ],
+      });
+    } finally {
+      await client.close();
+    }
+  });
 });

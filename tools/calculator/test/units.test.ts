@@ -55,7 +55,9 @@ describe("convert_units round trips in every family", () => {
     it(`${dimension}: every unit to the base unit and back`, async () => {
       expect(units.length).toBeGreaterThan(1);
       for (const unit of units) {
-        for (const value of ["123.456", "-0.5", "1e-12"]) {
+        // Below 0 K is refused, so absolute scales (K, degR) round-trip a positive value instead.
+        const negative = dimension === "temperature" && unit.offset === "0" ? "0.5" : "-0.5";
+        for (const value of ["123.456", negative, "1e-12"]) {
           const to = units[0]!.symbol === unit.symbol ? units[1]!.symbol : units[0]!.symbol;
           const there = await convert(value, unit.symbol, to, 60);
           const back = await convert(there.value as string, to, unit.symbol, 60);
@@ -112,6 +114,46 @@ describe("convert_units errors", () => {
     { value: "1", from: "m" },
   ])("schema rejects %j", async (args) => {
     expect((await errorOf(convertUnitsTool, args)).length).toBeGreaterThan(0);
+  });
+});
+
+describe("convert_units absolute zero", () => {
+  it.each([
+    ["0", "K", "degC", "-273.15"],
+    ["-0", "K", "degF", "-459.67"],
+    ["-273.15", "degC", "K", "0"],
+    ["-273.15", "°C", "degR", "0"],
+    ["-459.67", "degF", "K", "0"],
+    ["-459.67", "fahrenheit", "degC", "-273.15"],
+    ["0", "degR", "degF", "-459.67"],
+    ["-2.7315e2", "celsius", "kelvin", "0"],
+    ["-273.1499999999999999999999999999999999", "degC", "K", "1e-34"],
+  ])("%s %s is at or above absolute zero: → %s = %s", async (value, from, to, expected) => {
+    const output = await convert(value, from, to, 40);
+    expect(output.value).toBe(expected);
+  });
+
+  it.each([
+    ["-0.0000000001", "K", "K", "0"],
+    ["-1", "kelvin", "degC", "0"],
+    ["-273.15000000000000000000000000000000000001", "degC", "K", "-273.15"],
+    ["-273.16", "°C", "degF", "-273.15"],
+    ["-300", "degC", "K", "-273.15"],
+    ["-459.68", "degF", "K", "-459.67"],
+    ["-1000", "F", "degC", "-459.67"],
+    ["-0.5", "degR", "K", "0"],
+    ["-1e99999", "degC", "K", "-273.15"],
+  ])("%s %s is below absolute zero", async (value, from, to, minimum) => {
+    const message = await errorOf(convertUnitsTool, { value, from, to });
+    const symbol = (await convert("300", from, "K")).from as string;
+    expect(message).toBe(
+      `temperature below absolute zero: a value in ${symbol} must be at least ${minimum} (0 K)`,
+    );
+  });
+
+  it("leaves negative values of other dimensions alone", async () => {
+    expect((await convert("-1", "km", "m")).value).toBe("-1000");
+    expect((await convert("-300", "J", "kJ")).value).toBe("-0.3");
   });
 });
 
