@@ -107,5 +107,6 @@ describe("migrate CLI", () => {
     } finally {
       await rm(dataDir, { recursive: true, force: true });
     }
-  });
+    // Four processes, each loading TypeScript and PGlite's WASM: seconds apiece on a busy machine.
+  }, 180_000);
 });
