@@ -268,36 +268,66 @@ export function decodeCheckResponse(bytes: Buffer): CheckResponse {
 // Client
 
 export type AuthzClient = {
-  /** Rejects only on a transport/RPC failure (Envoy would then fail closed); a deny resolves. */
+  /**
+   * Rejects only on a transport/RPC failure (Envoy would then fail closed); a deny resolves.
+   * Waits for the channel to be ready within the deadline: a Check issued while ext-authz restarts
+   * is answered once it is back, or fails at the deadline.
+   */
   check(request: CheckRequest, options: { deadlineMs: number }): Promise<CheckResponse>;
+  /** Fails fast while the channel cannot connect (a readiness probe must not wait for it). */
   health(service?: string, options?: { deadlineMs: number }): Promise<HealthCheckResponse>;
   close(): void;
 };
+
+/**
+ * grpc-js waits 1 s × 1.6ⁿ (up to 120 s) between connection attempts, so a router found a
+ * restarted ext-authz ~12 s late; capped at 1 s it finds it within about a second. Keepalive pings
+ * notice a connection that died without a FIN or RST (host gone, network partition) instead of
+ * letting Checks wait on it until their deadline. ext-authz is a grpc-js server, which does not
+ * refuse frequent pings.
+ */
+export const AUTHZ_CHANNEL_OPTIONS = {
+  "grpc.initial_reconnect_backoff_ms": 100,
+  "grpc.max_reconnect_backoff_ms": 1000,
+  "grpc.keepalive_time_ms": 10_000,
+  "grpc.keepalive_timeout_ms": 5_000,
+  "grpc.keepalive_permit_without_calls": 1,
+} as const satisfies grpc.ChannelOptions;
 
 const AuthorizationClient = grpc.makeClientConstructor(authorizationService, "Authorization");
 const HealthClient = grpc.makeClientConstructor(healthService, "Health");
 
 type UnaryMethod<Req, Res> = (
   request: Req,
+  metadata: grpc.Metadata,
   options: grpc.CallOptions,
   callback: (error: grpc.ServiceError | null, response?: Res) => void,
 ) => grpc.ClientUnaryCall;
 
 /**
  * A Check client for `host:port`. Plain-text HTTP/2 by default (ext-authz sits on the internal
- * network, as with Envoy's envoy_grpc cluster); pass credentials for TLS.
+ * network, as with Envoy's envoy_grpc cluster); pass credentials for TLS. Check and health share
+ * one channel, so readiness reports the connection Checks actually use.
  */
 export function createAuthzClient(
   address: string,
-  options: { credentials?: grpc.ChannelCredentials; maxSendBytes?: number } = {},
+  options: {
+    credentials?: grpc.ChannelCredentials;
+    maxSendBytes?: number;
+    /** Overrides of AUTHZ_CHANNEL_OPTIONS. */
+    channelOptions?: grpc.ChannelOptions;
+  } = {},
 ): AuthzClient {
   const credentials = options.credentials ?? grpc.credentials.createInsecure();
-  const channelOptions: grpc.ChannelOptions =
-    options.maxSendBytes === undefined
+  const channel = new grpc.Channel(address, credentials, {
+    ...AUTHZ_CHANNEL_OPTIONS,
+    ...(options.maxSendBytes === undefined
       ? {}
-      : { "grpc.max_send_message_length": options.maxSendBytes };
-  const authz = new AuthorizationClient(address, credentials, channelOptions);
-  const health = new HealthClient(address, credentials, channelOptions);
+      : { "grpc.max_send_message_length": options.maxSendBytes }),
+    ...options.channelOptions,
+  });
+  const authz = new AuthorizationClient(address, credentials, { channelOverride: channel });
+  const health = new HealthClient(address, credentials, { channelOverride: channel });
   const checkMethod = (authz as unknown as { Check: UnaryMethod<CheckRequest, CheckResponse> })
     .Check;
   const healthMethod = (
@@ -308,24 +338,35 @@ export function createAuthzClient(
     client: grpc.Client,
     method: UnaryMethod<Req, Res>,
     request: Req,
-    deadlineMs: number,
+    call: { deadlineMs: number; waitForReady: boolean },
   ): Promise<Res> {
     return new Promise((resolve, reject) => {
-      method.call(client, request, { deadline: Date.now() + deadlineMs }, (error, response) => {
-        if (error) reject(error);
-        else if (response === undefined) reject(new Error("empty gRPC response"));
-        else resolve(response);
-      });
+      method.call(
+        client,
+        request,
+        new grpc.Metadata({ waitForReady: call.waitForReady }),
+        { deadline: Date.now() + call.deadlineMs },
+        (error, response) => {
+          if (error) reject(error);
+          else if (response === undefined) reject(new Error("empty gRPC response"));
+          else resolve(response);
+        },
+      );
     });
   }
 
   return {
-    check: (request, { deadlineMs }) => unary(authz, checkMethod, request, deadlineMs),
+    check: (request, { deadlineMs }) =>
+      unary(authz, checkMethod, request, { deadlineMs, waitForReady: true }),
     health: (service = "", healthOptions = { deadlineMs: 1000 }) =>
-      unary(health, healthMethod, { service }, healthOptions.deadlineMs),
+      unary(
+        health,
+        healthMethod,
+        { service },
+        { deadlineMs: healthOptions.deadlineMs, waitForReady: false },
+      ),
     close() {
-      authz.close();
-      health.close();
+      channel.close();
     },
   };
 }

@@ -13,12 +13,21 @@ import { createLogger, type Logger } from "../../contract/src/log.ts";
 import { createAuditWriter } from "../../store/src/audit-writer.ts";
 import { openDatabase } from "../../store/src/open-database.ts";
 import { createCheckHandler, startGrpcServer, type AuditSink } from "./envoy/grpc-server.ts";
-import type { QuotaLimiter } from "./policy/quota.ts";
 import { compilePolicy } from "./policy/rbac.ts";
 import { createTokenVerifier, type TokenVerifier } from "./policy/token.ts";
 import { createTokenKeys } from "./runtime/keys.ts";
-import { createMetrics, startMetricsServer, type AuthzMetrics } from "./runtime/metrics.ts";
-import { createQuotaLimiter, redisClientOptions } from "./runtime/rate-limit.ts";
+import {
+  createMetrics,
+  startMetricsServer,
+  type AuthzMetrics,
+  type Degradation,
+} from "./runtime/metrics.ts";
+import {
+  createQuotaLimiter,
+  redisClientOptions,
+  type RuntimeQuotaLimiter,
+} from "./runtime/rate-limit.ts";
+import { degradationOf, logBreakerTransitions } from "./runtime/redis-breaker.ts";
 import { parseExtAuthzEnv, type ExtAuthzEnv } from "./settings.ts";
 
 /** Room for headers and the rest of the CheckRequest on top of the body limit. */
@@ -48,6 +57,8 @@ export type RunningExtAuthz = {
   metrics: AuthzMetrics;
   tokens: TokenVerifier;
   setServing: (serving: boolean) => void;
+  /** Deciding, but not as configured (e.g. Redis breaker open: quotas counted per replica). */
+  degradation: () => Degradation;
   close(): Promise<void>;
 };
 
@@ -82,7 +93,8 @@ export async function startExtAuthz(options: StartExtAuthzOptions = {}): Promise
   try {
     const limiter = createLimiter(env, logger, cleanups);
     const audit = options.audit ?? (await createAuditSink(env, logger, cleanups));
-    const metrics = createMetrics({ audit });
+    const metrics = createMetrics({ audit, redisBreaker: limiter.breaker });
+    const degradation = (): Degradation => degradationOf(limiter.breaker);
 
     const check = createCheckHandler({
       decision: {
@@ -133,6 +145,7 @@ export async function startExtAuthz(options: StartExtAuthzOptions = {}): Promise
         port: metricsPortOption,
         metrics,
         isServing: grpcServer.isServing,
+        degradation,
       });
       metricsPort = metricsServer.port;
       cleanups.splice(1, 0, () => metricsServer.close());
@@ -151,6 +164,7 @@ export async function startExtAuthz(options: StartExtAuthzOptions = {}): Promise
       metrics,
       tokens,
       setServing: grpcServer.setServing,
+      degradation,
       close() {
         closing ??= runCleanups(cleanups, logger);
         return closing;
@@ -187,7 +201,7 @@ function createLimiter(
   env: ExtAuthzEnv,
   logger: Logger,
   cleanups: (() => Promise<void>)[],
-): QuotaLimiter {
+): RuntimeQuotaLimiter {
   if (env.REDIS_URL === undefined)
     return createQuotaLimiter({ keyPrefix: env.RATE_LIMIT_KEY_PREFIX });
   // Redis down or hanging: the insurance limiter decides instead of checks piling up behind it.
@@ -204,20 +218,31 @@ function createLimiter(
   });
   redis.on("ready", () => {
     if (lastError !== "") logger.info("redis available again");
+    else logger.debug("redis ready");
     lastError = "";
   });
-  cleanups.push(async () => {
-    redis.disconnect();
-  });
-  return createQuotaLimiter({
+  const limiter = createQuotaLimiter({
     redis,
     keyPrefix: env.RATE_LIMIT_KEY_PREFIX,
+    breaker: {
+      failureThreshold: env.REDIS_BREAKER_FAILURES,
+      probeIntervalMs: env.REDIS_BREAKER_PROBE_MS,
+      probeTimeoutMs: env.REDIS_COMMAND_TIMEOUT_MS,
+    },
     onRefundError: (error) =>
       logger.warn(
         { err: error instanceof Error ? error.message : "unknown" },
         "quota refund failed: the point expires with its window",
       ),
   });
+  // Connected (again): no need to wait for the next probe to count in Redis.
+  redis.on("ready", () => limiter.breaker?.probeNow());
+  if (limiter.breaker !== undefined) logBreakerTransitions(limiter.breaker, logger);
+  cleanups.push(async () => {
+    limiter.close();
+    redis.disconnect();
+  });
+  return limiter;
 }
 
 async function createAuditSink(

@@ -65,6 +65,10 @@ export const ExtAuthzEnvSchema = z.object({
   RATE_LIMIT_KEY_PREFIX: z.string().min(1).default("mcpgw:rl"),
   /** A Redis command slower than this falls back to the in-memory insurance limiter. */
   REDIS_COMMAND_TIMEOUT_MS: positiveIntString.pipe(z.number().max(60_000)).default(100),
+  /** Consecutive failed Redis commands that open the circuit breaker (memory counters only). */
+  REDIS_BREAKER_FAILURES: positiveIntString.pipe(z.number().max(1000)).default(3),
+  /** While the breaker is open, how often Redis is probed; it closes when Redis answers. */
+  REDIS_BREAKER_PROBE_MS: positiveIntString.pipe(z.number().min(50).max(600_000)).default(2000),
   DATABASE_URL: z.string().optional(),
   /** After SIGTERM: NOT_SERVING while still answering, so Envoy stops sending before the port closes. */
   SHUTDOWN_DRAIN_MS: nonNegativeIntString.pipe(z.number().max(600_000)).optional(),

@@ -273,7 +273,10 @@ describe("a Redis that hangs", () => {
         expect(outcomes).toEqual([true, true, true, false]);
         // Four decisions well inside Envoy's ext_authz timeout, not stuck behind Redis.
         expect(performance.now() - started).toBeLessThan(1500);
+        // Three timeouts in a row: the breaker stops asking Redis.
+        expect(limiter.breaker?.state()).toBe("open");
         await limiter.refund(charge("h"));
+        limiter.close();
       } finally {
         redis.disconnect();
         await fake.close();

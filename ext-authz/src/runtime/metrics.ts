@@ -1,8 +1,9 @@
 /** Prometheus metrics and the small HTTP port that serves them (plus liveness/readiness). */
 import http from "node:http";
 import type { AddressInfo } from "node:net";
-import { Counter, Histogram, Registry, collectDefaultMetrics } from "prom-client";
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
 import { hasAuditStats, registerAuditWriterMetrics } from "../../../store/src/audit-metrics.ts";
+import { BREAKER_STATES, type BreakerState, type RedisBreaker } from "./redis-breaker.ts";
 
 export type AuthzMetrics = {
   registry: Registry;
@@ -17,6 +18,8 @@ export function createMetrics(
     defaultMetrics?: boolean;
     /** The denial audit sink: when it is the store's writer, its queue and totals are exported. */
     audit?: object;
+    /** The Redis counters' circuit breaker, when counting on Redis. */
+    redisBreaker?: RedisBreaker | undefined;
   } = {},
 ): AuthzMetrics {
   const registry = new Registry();
@@ -24,6 +27,7 @@ export function createMetrics(
     collectDefaultMetrics({ register: registry, prefix: "ext_authz_" });
   if (options.audit !== undefined && hasAuditStats(options.audit))
     registerAuditWriterMetrics(registry, options.audit, { prefix: "ext_authz_" });
+  if (options.redisBreaker !== undefined) registerBreakerMetrics(registry, options.redisBreaker);
   return {
     registry,
     decisions: new Counter({
@@ -52,11 +56,39 @@ export function createMetrics(
   };
 }
 
+/**
+ * A state set (1 for the current state, 0 for the others) so that alerts need no magic numbers:
+ * `ext_authz_redis_breaker_state{state="closed"} == 0` means the insurance limiter decides alone.
+ */
+function registerBreakerMetrics(registry: Registry, breaker: RedisBreaker): void {
+  new Gauge({
+    name: "ext_authz_redis_breaker_state",
+    help: "Circuit breaker in front of the Redis quota counters: 1 for its current state (closed: Redis counts; open: in-memory insurance limiter only; half_open: Redis being probed)",
+    labelNames: ["state"],
+    registers: [registry],
+    collect() {
+      for (const state of BREAKER_STATES) this.set({ state }, breaker.state() === state ? 1 : 0);
+    },
+  });
+  const transitions = new Counter({
+    name: "ext_authz_redis_breaker_transitions_total",
+    help: "Redis circuit breaker state changes, by the state entered",
+    labelNames: ["to"],
+    registers: [registry],
+  });
+  for (const state of BREAKER_STATES) transitions.inc({ to: state }, 0);
+  breaker.onTransition(({ to }) => transitions.inc({ to }));
+}
+
+/** What /ready reports besides serving: still deciding, but not the way it should. */
+export type Degradation = { degraded: boolean; redis?: BreakerState };
+
 export async function startMetricsServer(options: {
   host: string;
   port: number;
   metrics: AuthzMetrics;
   isServing: () => boolean;
+  degradation?: () => Degradation;
 }): Promise<{ port: number; close(): Promise<void> }> {
   const server = http.createServer((req, res) => {
     const path = (req.url ?? "/").split("?", 1)[0];
@@ -78,9 +110,15 @@ export async function startMetricsServer(options: {
     }
     if (path === "/ready") {
       const serving = options.isServing();
+      // Degraded stays 200: every replica shares the Redis, so taking degraded replicas out of
+      // rotation would turn a looser quota into an outage.
+      const body = {
+        status: serving ? "serving" : "not_serving",
+        ...(options.degradation?.() ?? { degraded: false }),
+      };
       res
         .writeHead(serving ? 200 : 503, { "content-type": "application/json" })
-        .end(serving ? '{"status":"serving"}' : '{"status":"not_serving"}');
+        .end(JSON.stringify(body));
       return;
     }
     res.writeHead(404).end();

@@ -1,21 +1,47 @@
 /**
  * Quota counters (rate-limiter-flexible). Memory when one replica runs; Redis when several share
  * counters, with an in-memory insurance limiter that keeps deciding when Redis fails (each
- * replica then counts alone until Redis is back: briefly more generous, never unlimited).
+ * replica then counts alone until Redis is back: briefly more generous, never unlimited). A
+ * circuit breaker (./redis-breaker.ts) stops asking a Redis that keeps failing or hanging.
  */
 import type { RedisOptions } from "ioredis";
 import { RateLimiterMemory, RateLimiterRedis } from "rate-limiter-flexible";
-import type { RateLimiterAbstract } from "rate-limiter-flexible";
+import type { RateLimiterRes } from "rate-limiter-flexible";
 import type { QuotaCharge, QuotaLimiter, QuotaOutcome } from "../policy/quota.ts";
+import { createRedisBreaker, type RedisBreaker } from "./redis-breaker.ts";
 
-export type RedisClientLike = object;
+/** The ioredis client the counters use; `ping` is the breaker's probe. */
+export type RedisClientLike = { ping(): Promise<unknown> };
+
+export type RedisBreakerSettings = {
+  /** Consecutive failed counter commands that open the breaker. */
+  failureThreshold: number;
+  /** While open, how often Redis is probed. */
+  probeIntervalMs: number;
+  /** A probe slower than this fails (set it to the command timeout). */
+  probeTimeoutMs: number;
+};
+
+export const DEFAULT_BREAKER_SETTINGS: RedisBreakerSettings = {
+  failureThreshold: 3,
+  probeIntervalMs: 2000,
+  probeTimeoutMs: 100,
+};
 
 export type QuotaLimiterOptions = {
   /** An ioredis client created with `redisClientOptions`; absent → memory counters. */
   redis?: RedisClientLike;
   keyPrefix: string;
+  /** Circuit breaker in front of Redis (default DEFAULT_BREAKER_SETTINGS). */
+  breaker?: RedisBreakerSettings;
   /** Called when a refund could not be written (the point then expires with its window). */
   onRefundError?: (error: unknown) => void;
+};
+
+export type RuntimeQuotaLimiter = QuotaLimiter & {
+  /** Present when counting on Redis. */
+  breaker: RedisBreaker | undefined;
+  close(): void;
 };
 
 /**
@@ -43,35 +69,63 @@ export function windowSeconds(durationMs: number): number {
  */
 const UNBOUNDED_POINTS = Number.MAX_SAFE_INTEGER;
 
-export function createQuotaLimiter(options: QuotaLimiterOptions): QuotaLimiter {
-  const limiters = new Map<string, RateLimiterAbstract>();
+type Counters = { memory: RateLimiterMemory; redis: RateLimiterRedis | undefined };
 
-  function limiterFor(charge: QuotaCharge): RateLimiterAbstract {
+export function createQuotaLimiter(options: QuotaLimiterOptions): RuntimeQuotaLimiter {
+  const counters = new Map<string, Counters>();
+  const redisClient = options.redis;
+  const breaker =
+    redisClient === undefined
+      ? undefined
+      : createRedisBreaker({
+          ...(options.breaker ?? DEFAULT_BREAKER_SETTINGS),
+          probe: () => redisClient.ping(),
+        });
+
+  function countersFor(charge: QuotaCharge): Counters {
     const duration = windowSeconds(charge.rule.durationMs);
     const id = `${charge.kind}:${duration}`;
-    let limiter = limiters.get(id);
-    if (limiter === undefined) {
+    let found = counters.get(id);
+    if (found === undefined) {
       const keyPrefix = `${options.keyPrefix}:${id}`;
+      // The insurance counters decide whenever Redis does not (failed command, breaker open).
       const memory = new RateLimiterMemory({ points: UNBOUNDED_POINTS, duration, keyPrefix });
-      limiter =
-        options.redis === undefined
-          ? memory
+      const redis =
+        redisClient === undefined
+          ? undefined
           : new RateLimiterRedis({
-              storeClient: options.redis,
+              storeClient: redisClient,
               points: UNBOUNDED_POINTS,
               duration,
               keyPrefix,
               rejectIfRedisNotReady: true,
-              insuranceLimiter: memory,
             });
-      limiters.set(id, limiter);
+      found = { memory, redis };
+      counters.set(id, found);
     }
-    return limiter;
+    return found;
+  }
+
+  async function count(charge: QuotaCharge): Promise<RateLimiterRes> {
+    const { memory, redis } = countersFor(charge);
+    if (redis === undefined || breaker === undefined || !breaker.allowsRedis()) {
+      return memory.consume(charge.key, 1);
+    }
+    try {
+      const counted = await redis.consume(charge.key, 1);
+      breaker.recordSuccess();
+      return counted;
+    } catch (error) {
+      // With unbounded points the store never refuses: any rejection is a Redis failure.
+      breaker.recordFailure(error);
+      return memory.consume(charge.key, 1);
+    }
   }
 
   return {
+    breaker,
     async consume(charge: QuotaCharge): Promise<QuotaOutcome> {
-      const counted = await limiterFor(charge).consume(charge.key, 1);
+      const counted = await count(charge);
       if (counted.consumedPoints <= charge.rule.points) return { ok: true };
       return {
         ok: false,
@@ -82,11 +136,25 @@ export function createQuotaLimiter(options: QuotaLimiterOptions): QuotaLimiter {
       };
     },
     async refund(charge: QuotaCharge): Promise<void> {
+      const { memory, redis } = countersFor(charge);
       try {
-        await limiterFor(charge).reward(charge.key, 1);
+        if (redis === undefined || breaker === undefined || !breaker.allowsRedis()) {
+          await memory.reward(charge.key, 1);
+          return;
+        }
+        try {
+          await redis.reward(charge.key, 1);
+          breaker.recordSuccess();
+        } catch (error) {
+          breaker.recordFailure(error);
+          throw error;
+        }
       } catch (error) {
         options.onRefundError?.(error);
       }
+    },
+    close() {
+      breaker?.close();
     },
   };
 }
