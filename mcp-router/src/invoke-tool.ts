@@ -32,6 +32,8 @@ export type InvokeRequest = {
   via: "mcp" | "rest" | "task";
   /** MCP calls: the revision whose encoder answers, which decides the HTTP status of an error. */
   era?: Era;
+  /** HTTP+SSE: the client's POST got 202 whatever the answer on the stream says. */
+  answeredOnStream?: boolean;
   taskId?: string;
   /** Forwarded as `_meta.progressToken`, so backend progress notifications name the client's token. */
   progressToken?: string | number;
@@ -319,6 +321,7 @@ export function createToolInvoker(deps: {
  */
 function answeredStatus(request: InvokeRequest, result: InvokeResult): number | null {
   if (request.via === "task" || result.outcome === "cancelled") return null;
+  if (request.answeredOnStream === true) return 202;
   if (result.ok) return 200;
   return request.via === "rest"
     ? restStatus(result.error)

@@ -21,6 +21,11 @@ export type McpCall = {
   era: Era;
   /** The session of a session-era request (after initialize). */
   sessionId: string | undefined;
+  /**
+   * HTTP+SSE (2024-11-05): the POST was answered 202 and the answer travels on the stream, so no
+   * error status of its own reaches the client.
+   */
+  answeredOnStream?: boolean;
 };
 
 export type FinalAnswer =

@@ -100,7 +100,13 @@ export async function postToSseStream(
   if (problem !== undefined) {
     return rpcErrorResponse("GW_HEADER_MISMATCH", id, { headers, detail: problem.detail });
   }
-  const streamCall: McpCall = { ...call, era: "session", sessionId, signal: stream.signal };
+  const streamCall: McpCall = {
+    ...call,
+    era: "session",
+    sessionId,
+    signal: stream.signal,
+    answeredOnStream: true,
+  };
   void (async () => {
     try {
       const answer = await dispatch(ctx, streamCall, message);

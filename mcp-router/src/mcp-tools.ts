@@ -119,6 +119,7 @@ export function handleToolsCall(
       requestId: call.requestId,
       via: "mcp",
       era: call.era,
+      ...(call.answeredOnStream === true ? { answeredOnStream: true } : {}),
       ...(validToken === undefined ? {} : { progressToken: validToken }),
       signal: AbortSignal.any([tracked.signal, call.signal]),
       onNotification,

@@ -112,6 +112,11 @@ describe("HTTP+SSE transport (2024-11-05) on /{scope}/sse", () => {
     });
     expect(call.status).toBe(202);
     const answered = JSON.parse((await stream.next()).data) as unknown;
+    // Audited under the POST's request id, with the status that POST got.
+    const rows = await e2e.auditRows(call.headers.get("x-request-id")!);
+    expect(rows.filter((row) => row.kind === "invocation")).toMatchObject([
+      { tool: "exact_calculate", outcome: "ok", status: 202 },
+    ]);
     expect(answered).toMatchObject({ id: "c-1", result: { structuredContent: { result: "6" } } });
     stream.close();
   });
