@@ -188,7 +188,10 @@ export async function startEmbeddedStack(
 
     const database = await openDatabase(
       env.DATABASE_URL
-        ? { databaseUrl: env.DATABASE_URL }
+        ? {
+            databaseUrl: env.DATABASE_URL,
+            onPoolError: (error) => logger.error({ err: error }, "database pool error"),
+          }
         : options.inMemoryDatabase
           ? { inMemory: true }
           : { dataDir: env.DATA_DIR },

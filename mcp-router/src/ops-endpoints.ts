@@ -13,30 +13,55 @@ import type { RouterMetrics } from "./metrics.ts";
 
 export type ReadinessProbe = { name: string; check(): Promise<boolean> };
 
-const PROBE_TIMEOUT_MS = 2_000;
+/**
+ * /ready answers within this, whatever a dependency does: below the 1 s health-check timeout of
+ * Envoy (envoy/envoy.yaml) and Kubernetes' default, so a hung database reads as "timeout" rather
+ * than as a router that does not answer.
+ */
+const PROBE_TIMEOUT_MS = 800;
 
-async function runProbe(probe: ReadinessProbe): Promise<boolean> {
+type ProbeState = "ok" | "failing" | "timeout";
+
+// One check per probe at a time: while a dependency hangs, callers polling /ready share the
+// pending check instead of queueing more work on it (e.g. waiters for a pooled connection).
+const pendingChecks = new WeakMap<ReadinessProbe, Promise<ProbeState>>();
+
+function check(probe: ReadinessProbe): Promise<ProbeState> {
+  let pending = pendingChecks.get(probe);
+  if (pending === undefined) {
+    pending = Promise.resolve()
+      .then(() => probe.check())
+      .then(
+        (ok): ProbeState => (ok ? "ok" : "failing"),
+        (): ProbeState => "failing",
+      )
+      .finally(() => pendingChecks.delete(probe));
+    pendingChecks.set(probe, pending);
+  }
+  return pending;
+}
+
+async function runProbe(probe: ReadinessProbe): Promise<ProbeState> {
   let timer: NodeJS.Timeout | undefined;
   try {
     return await Promise.race([
-      probe.check(),
-      new Promise<boolean>((resolve) => {
-        timer = setTimeout(() => resolve(false), PROBE_TIMEOUT_MS);
+      check(probe),
+      new Promise<ProbeState>((resolve) => {
+        timer = setTimeout(() => resolve("timeout"), PROBE_TIMEOUT_MS);
       }),
     ]);
-  } catch {
-    return false;
   } finally {
     clearTimeout(timer);
   }
 }
 
+/** 200 when every probe is ok, else 503; `checks` names each probe's state (ok, failing, timeout). */
 export async function handleReady(probes: readonly ReadinessProbe[]): Promise<RouterResponse> {
   const results = await Promise.all(
     probes.map(async (probe) => [probe.name, await runProbe(probe)] as const),
   );
-  const checks = Object.fromEntries(results.map(([name, ok]) => [name, ok ? "ok" : "failing"]));
-  const ready = results.every(([, ok]) => ok);
+  const checks = Object.fromEntries(results);
+  const ready = results.every(([, state]) => state === "ok");
   return jsonResponse(
     ready ? 200 : 503,
     { status: ready ? "ready" : "not_ready", checks },

@@ -1,6 +1,7 @@
 import type { Kysely } from "kysely";
 import type { AuditKind, AuditSource, DB, NewAuditEventRow } from "./schema.ts";
 import { isTransientDatabaseError } from "./transient-error.ts";
+import { backoffDelayMs } from "./transient-retry.ts";
 
 /**
  * ext-authz decisions: allowed | denied. Router invocations: ok | tool_error | timeout |
@@ -60,8 +61,11 @@ export type AuditWriterOptions = {
   maxQueue?: number;
   /** How long write() waits for room in a full queue before rejecting (default 1000). */
   enqueueTimeoutMs?: number;
+  /** Transient errors (see isTransientDatabaseError) are retried for as long as it takes. */
   retry?: {
+    /** Default 100. */
     initialDelayMs?: number;
+    /** Default 2000. */
     maxDelayMs?: number;
     isTransient?: (error: unknown) => boolean;
   };
@@ -196,7 +200,8 @@ export function createAuditWriter(options: AuditWriterOptions): AuditWriter {
   const maxQueue = Math.max(1, options.maxQueue ?? 10_000);
   const enqueueTimeoutMs = options.enqueueTimeoutMs ?? 1000;
   const initialDelayMs = options.retry?.initialDelayMs ?? 100;
-  const maxDelayMs = options.retry?.maxDelayMs ?? 5000;
+  // Short enough that the queue drains within a couple of seconds of the database coming back.
+  const maxDelayMs = options.retry?.maxDelayMs ?? 2000;
   const isTransient = options.retry?.isTransient ?? isTransientDatabaseError;
 
   const queue: Entry[] = [];
@@ -256,10 +261,8 @@ export function createAuditWriter(options: AuditWriterOptions): AuditWriter {
   }
 
   async function backoff(attempt: number): Promise<void> {
-    const ceiling = Math.min(maxDelayMs, initialDelayMs * 2 ** Math.min(attempt, 30));
-    const delay = ceiling / 2 + Math.random() * (ceiling / 2);
     await new Promise<void>((resolve) => {
-      const handle = setTimeout(resolve, delay);
+      const handle = setTimeout(resolve, backoffDelayMs(attempt, initialDelayMs, maxDelayMs));
       wakeBackoff = () => {
         clearTimeout(handle);
         resolve();

@@ -28,8 +28,14 @@ export type OpenDatabaseOptions = {
   schema?: string;
   /** PostgreSQL only: pool size (default 10). */
   poolMax?: number;
-  /** PostgreSQL only: errors of idle pooled connections (otherwise they would crash the process). */
+  /**
+   * PostgreSQL only: a pooled connection failed (terminated by the server, server restart,
+   * network), idle or in use; reported once per connection. The process never crashes on these:
+   * the connection is dropped from the pool and a new one is opened when next needed.
+   */
   onPoolError?: (error: Error) => void;
+  /** PostgreSQL only: how long opening a connection, or waiting for a free one, may take (5000). */
+  connectTimeoutMs?: number;
 };
 
 const INT8_OID = 20;
@@ -103,9 +109,32 @@ function openPostgres(databaseUrl: string, options: OpenDatabaseOptions): Databa
   const pool = new pg.Pool({
     connectionString: databaseUrl,
     max: options.poolMax ?? 10,
+    // Without a bound, a server that stops answering (network partition) holds every caller, and
+    // everyone queued behind them, forever; the timeout is a transient error the writers retry.
+    connectionTimeoutMillis: options.connectTimeoutMs ?? 5_000,
+    // Dead peers are noticed by TCP too, not only when the next query is sent.
+    keepAlive: true,
+    keepAliveInitialDelayMillis: 10_000,
     ...(options.schema ? { options: `-c search_path=${options.schema}` } : {}),
   });
-  pool.on("error", (error) => options.onPoolError?.(error));
+  const report = (error: Error) => options.onPoolError?.(error);
+  // pg-pool listens for errors on idle clients only. A checked-out client, in a transaction or
+  // between two statements, whose backend is terminated (57P01 from pg_terminate_backend or a
+  // server shutdown) or whose socket closes emits 'error' itself, and an 'error' event without a
+  // listener kills the process. So every client has its own listener from the moment it has
+  // connected; pg-pool discards a client that lost its connection when it is released (or at
+  // once when idle) and connects a new one on the next checkout.
+  pool.on("connect", (client) => {
+    // A terminated backend says so (57P01), then its socket closes: one report per connection.
+    let reported = false;
+    client.on("error", (error) => {
+      if (reported) return;
+      reported = true;
+      report(error);
+    });
+  });
+  // Errors of idle clients also reach the pool; their own listener has already reported them.
+  pool.on("error", () => undefined);
   const db = new Kysely<DB>({ dialect: new PostgresDialect({ pool }) });
   return { db, dialect: "postgres", close: () => db.destroy() };
 }

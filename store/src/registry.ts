@@ -6,6 +6,12 @@ import type {
   ToolRegistryHistoryRow,
   ToolRegistryRow,
 } from "./schema.ts";
+import {
+  BACKGROUND_RETRY,
+  INTERACTIVE_RETRY,
+  retryTransient,
+  type TransientRetryOptions,
+} from "./transient-retry.ts";
 
 /** The part of tools.yaml the registry needs; config's ToolsConfig satisfies it. */
 export type RegistrySource = {
@@ -34,6 +40,13 @@ export type SyncResult = {
 
 export type DefinitionCheck = "approved" | "first_seen" | "changed" | "unknown";
 
+/**
+ * Transient database errors (see isTransientDatabaseError) make the whole transaction run again.
+ * That is safe: each transaction first reads the rows it changes, so a retry after an attempt that
+ * committed but lost its answer finds that commit and writes nothing twice.
+ */
+export type RegistryWriteOptions = { retry?: TransientRetryOptions };
+
 // Arbitrary constant shared by every replica: serializes concurrent syncs of the registry.
 const REGISTRY_LOCK_KEY = 7_242_017_001;
 
@@ -48,7 +61,13 @@ export async function syncRegistry(
   db: Kysely<DB>,
   source: RegistrySource,
   now: Date = new Date(),
+  options: RegistryWriteOptions = {},
 ): Promise<SyncResult> {
+  // Once, at startup, where nobody waits: long enough to ride out a database restart.
+  return retryTransient(() => syncOnce(db, source, now), { ...BACKGROUND_RETRY, ...options.retry });
+}
+
+function syncOnce(db: Kysely<DB>, source: RegistrySource, now: Date): Promise<SyncResult> {
   return db.transaction().execute(async (trx) => {
     await sql`select pg_advisory_xact_lock(${REGISTRY_LOCK_KEY})`.execute(trx);
     const rows = await trx.selectFrom("tool_registry").selectAll().execute();
@@ -169,6 +188,21 @@ export async function recordObservedDefinition(
   name: string,
   digest: string,
   now: Date = new Date(),
+  options: RegistryWriteOptions = {},
+): Promise<DefinitionCheck> {
+  // The tool catalog's refresh waits for this; it keeps its last listing when it fails.
+  return retryTransient(() => observeOnce(db, scope, name, digest, now), {
+    ...INTERACTIVE_RETRY,
+    ...options.retry,
+  });
+}
+
+function observeOnce(
+  db: Kysely<DB>,
+  scope: string,
+  name: string,
+  digest: string,
+  now: Date,
 ): Promise<DefinitionCheck> {
   return db.transaction().execute(async (trx) => {
     const row = await lockDefinitionDigests(trx, scope, name);
@@ -216,13 +250,24 @@ export async function recordObservedDefinition(
   });
 }
 
-/** Accepts the last observed definition as the approved one. Returns false when there is nothing to approve. */
+/**
+ * Accepts the last observed definition as the approved one. Returns false when there is nothing to
+ * approve (also when a retry finds that its lost first attempt had already approved it).
+ */
 export async function approveDefinition(
   db: Kysely<DB>,
   scope: string,
   name: string,
   now: Date = new Date(),
+  options: RegistryWriteOptions = {},
 ): Promise<boolean> {
+  return retryTransient(() => approveOnce(db, scope, name, now), {
+    ...INTERACTIVE_RETRY,
+    ...options.retry,
+  });
+}
+
+function approveOnce(db: Kysely<DB>, scope: string, name: string, now: Date): Promise<boolean> {
   return db.transaction().execute(async (trx) => {
     const row = await lockDefinitionDigests(trx, scope, name);
     const observed = row?.observed_definition_digest ?? null;
