@@ -152,6 +152,11 @@ export const GATEWAY_ERRORS = {
     rpcCode: RPC_CODE.unavailable,
     message: "Authorization service unavailable",
   },
+  GW_DATABASE_UNAVAILABLE: {
+    httpStatus: 503,
+    rpcCode: RPC_CODE.unavailable,
+    message: "The gateway's database is unavailable; retry shortly",
+  },
   GW_INTERNAL: { httpStatus: 500, rpcCode: RPC_CODE.internalError, message: "Internal error" },
 } as const satisfies Record<string, { httpStatus: number; rpcCode: number; message: string }>;
 

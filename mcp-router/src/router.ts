@@ -6,6 +6,7 @@ import type { Logger } from "../../contract/src/log.ts";
 import type { GatewayConfig } from "../../config/src/load-config.ts";
 import { listActiveTools, recordObservedDefinition } from "../../store/src/registry.ts";
 import { createTaskStore } from "../../store/src/task-store.ts";
+import { isTransientDatabaseError } from "../../store/src/transient-error.ts";
 import type { DB } from "../../store/src/schema.ts";
 import { buildAuditEvent, type AuditSink } from "./audit.ts";
 import { createAuthorizer, type AuthzSettings } from "./authorization.ts";
@@ -271,11 +272,13 @@ export async function startRouter(options: StartRouterOptions): Promise<RouterHa
     try {
       response = await route(request);
     } catch (error) {
-      logger.error({ err: error, path: request.path }, "unhandled router error");
+      // A database that is restarting is a temporary condition (503, retry), not a gateway bug.
+      const code = isTransientDatabaseError(error) ? "GW_DATABASE_UNAVAILABLE" : "GW_INTERNAL";
+      logger.error({ err: error, path: request.path, code }, "unhandled router error");
       const rest = request.path === "/mcp/invoke" || request.path.startsWith(JOBS_PREFIX);
       response = rest
-        ? restError("GW_INTERNAL", { requestId: requestIdFor(request) })
-        : rpcErrorResponse("GW_INTERNAL");
+        ? restError(code, { requestId: requestIdFor(request) })
+        : rpcErrorResponse(code);
     }
     return response.status >= 400 ? withRequestId(response, () => requestIdFor(request)) : response;
   }

@@ -63,6 +63,12 @@ describe.skipIf(POSTGRES_BIN === undefined)(
           expect(down.status).toBe(503);
           expect(["failing", "timeout"]).toContain(down.checks.database);
           expect(down.ms).toBeLessThan(1_500);
+          // A job read needs the task store: a clear, retryable 503, not an internal error.
+          const job = await fetch(`${gateway.url}/mcp/jobs/${"a".repeat(32)}`, {
+            headers: { authorization: `Bearer ${await gateway.token("job-reader")}` },
+          });
+          expect(job.status).toBe(503);
+          expect(await job.json()).toMatchObject({ error: { code: "GW_DATABASE_UNAVAILABLE" } });
 
           await server.start();
           await untilReady(load);
