@@ -12,6 +12,7 @@ import {
   nonNegativeIntString,
   commaList,
   secretSchema,
+  EnvError,
   type EnvSource,
 } from "../config/src/env.ts";
 import { loadConfigOrThrow, type GatewayConfig } from "../config/src/load-config.ts";
@@ -22,8 +23,12 @@ import { syncRegistry } from "../store/src/registry.ts";
 import { startExtAuthz, type RunningExtAuthz } from "../ext-authz/src/main.ts";
 import { startRouter, type RouterHandle } from "../mcp-router/src/router.ts";
 import { createToolServer, type ToolServer } from "../tools/kit/src/tool-server.ts";
-import { calculatorTools } from "../tools/calculator/src/calculator-tools.ts";
-import { docsTools } from "../tools/docs/src/generate-document.ts";
+import {
+  CALCULATOR_WORKER_POOL,
+  calculatorTools,
+} from "../tools/calculator/src/calculator-tools.ts";
+import { DOCS_WORKER_POOL, docsTools } from "../tools/docs/src/generate-document.ts";
+import { parseWorkerPoolEnv, type WorkerPoolEnv } from "../tools/kit/src/tool-server-env.ts";
 import { buildGitToolServer } from "../tools/git/src/server.ts";
 import { DEFAULT_LIMITS } from "../tools/git/src/tool-context.ts";
 import { createDeferredAuthzClient } from "./deferred-authz-client.ts";
@@ -103,6 +108,16 @@ export async function startEmbeddedStack(
     ...(options.env ?? process.env),
   };
   const env = parseEnv(EmbeddedEnvSchema, rawEnv);
+  const workerProblems: string[] = [];
+  const workerPool = (pool: WorkerPoolEnv) => {
+    const parsed = parseWorkerPoolEnv(rawEnv, pool);
+    if (parsed.ok) return parsed.settings;
+    workerProblems.push(...parsed.problems);
+    return undefined;
+  };
+  const calculatorWorkers = workerPool(CALCULATOR_WORKER_POOL);
+  const docsWorkers = workerPool(DOCS_WORKER_POOL);
+  if (workerProblems.length > 0) throw new EnvError(workerProblems);
   // A blank NODE_ENV means development here; every service of the stack must read it so.
   rawEnv.NODE_ENV = env.NODE_ENV;
   const logger = options.logger ?? createLogger({ name: "gateway", level: logLevel(env) });
@@ -134,6 +149,7 @@ export async function startEmbeddedStack(
         tools: calculatorTools,
         auth: toolAuth,
         maxRequestBytes: env.MAX_REQUEST_BYTES,
+        workers: calculatorWorkers,
         logger: toolLogger("calculator"),
       }),
     );
@@ -145,6 +161,7 @@ export async function startEmbeddedStack(
         tools: docsTools,
         auth: toolAuth,
         maxRequestBytes: env.MAX_REQUEST_BYTES,
+        workers: docsWorkers,
         logger: toolLogger("docs"),
       }),
     );

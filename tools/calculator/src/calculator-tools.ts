@@ -6,6 +6,7 @@ import {
   toolOk,
   type ToolDefinition,
 } from "../../kit/src/tool-definition.ts";
+import type { WorkerPoolEnv } from "../../kit/src/tool-server-env.ts";
 import {
   DEFAULT_PRECISION,
   MAX_OPERAND_LENGTH,
@@ -225,6 +226,8 @@ export const statisticsTool = defineTool({
   inputSchema: StatisticsInputSchema,
   outputSchema: StatisticsOutputSchema,
   annotations: ANNOTATIONS,
+  // Exact sums over 100 000 values of up to 1000 digits take seconds: served on the worker pool.
+  worker: { module: import.meta.url, exportName: "statisticsTool" },
   handler: (input) => {
     const computed = computeStatistics(input);
     return computed.ok ? toolOk(computed.result) : toolError(computed.error);
@@ -321,6 +324,8 @@ export const evaluateExpressionTool = defineTool({
   inputSchema: EvaluateExpressionInputSchema,
   outputSchema: EvaluateExpressionOutputSchema,
   annotations: ANNOTATIONS,
+  // Up to 2 s of evaluation by its own deadline, longer for one slow step: on the worker pool.
+  worker: { module: import.meta.url, exportName: "evaluateExpressionTool" },
   handler: (input) => {
     const parsed = parseExpression(input.expression);
     if (!parsed.ok) return toolError(`cannot parse expression: ${parsed.error}`);
@@ -334,6 +339,16 @@ export const evaluateExpressionTool = defineTool({
     });
   },
 });
+
+/**
+ * CALCULATOR_WORKER_THREADS, CALCULATOR_WORKER_BUDGET_MS, CALCULATOR_WORKER_MAX_QUEUE. 8 s covers
+ * an expression's own 2 s evaluation deadline plus its slowest single step and the largest
+ * statistics input, and stays below the router's 10 s calculator deadline.
+ */
+export const CALCULATOR_WORKER_POOL: WorkerPoolEnv = {
+  prefix: "CALCULATOR",
+  defaultBudgetMs: 8_000,
+};
 
 export const calculatorTools: ToolDefinition[] = [
   exactCalculateTool,

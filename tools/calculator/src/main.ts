@@ -3,9 +3,10 @@ import { createToolServer } from "../../kit/src/tool-server.ts";
 import {
   authFromEnv,
   parseToolServerEnv,
+  parseWorkerPoolEnv,
   serveUntilSignal,
 } from "../../kit/src/tool-server-env.ts";
-import { calculatorTools } from "./calculator-tools.ts";
+import { CALCULATOR_WORKER_POOL, calculatorTools } from "./calculator-tools.ts";
 
 const CALCULATOR_SERVER_NAME = "calculator";
 const CALCULATOR_DEFAULT_PORT = 8091;
@@ -16,6 +17,11 @@ if (!parsed.ok) {
   process.exit(1);
 }
 const env = parsed.env;
+const workers = parseWorkerPoolEnv(process.env, CALCULATOR_WORKER_POOL);
+if (!workers.ok) {
+  process.stderr.write(`calculator: invalid environment: ${workers.problems.join("; ")}\n`);
+  process.exit(1);
+}
 const logger = createLogger({ name: CALCULATOR_SERVER_NAME, level: env.LOG_LEVEL });
 const server = createToolServer({
   name: CALCULATOR_SERVER_NAME,
@@ -23,6 +29,8 @@ const server = createToolServer({
   tools: calculatorTools,
   auth: authFromEnv(env),
   maxRequestBytes: env.MAX_REQUEST_BYTES,
+  workers: workers.settings,
   logger,
 });
+logger.info({ workers: workers.settings }, "worker pool configured");
 await serveUntilSignal(server, { port: env.PORT, host: env.HOST, logger });

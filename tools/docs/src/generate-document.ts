@@ -6,6 +6,7 @@ import {
   toolOk,
   type ToolDefinition,
 } from "../../kit/src/tool-definition.ts";
+import type { WorkerPoolEnv } from "../../kit/src/tool-server-env.ts";
 import {
   GenerateDocumentInputSchema,
   GenerateDocumentOutputSchema,
@@ -71,6 +72,8 @@ export const generateDocumentTool: ToolDefinition = defineTool({
   outputSchema: GenerateDocumentOutputSchema,
   annotations: { readOnlyHint: true, idempotentHint: true, openWorldHint: false },
   execution: { taskSupport: "optional" },
+  // Rendering a large PDF takes seconds of CPU: served calls run on the docs worker pool.
+  worker: { module: import.meta.url, exportName: "generateDocumentTool" },
   handler: async (input, context) => {
     const generated = await generateDocument(input, context.signal);
     if (!generated.ok) return toolError(generated.error);
@@ -87,3 +90,11 @@ export const generateDocumentTool: ToolDefinition = defineTool({
 });
 
 export const docsTools: ToolDefinition[] = [generateDocumentTool];
+
+/**
+ * DOCS_WORKER_THREADS, DOCS_WORKER_BUDGET_MS, DOCS_WORKER_MAX_QUEUE. The largest documents allowed
+ * (200 000 characters, 200 PDF pages) take a few seconds on one core; 30 s leaves a wide margin for
+ * slower machines and stays below the router's generate_document deadline, so the client gets the
+ * budget error rather than a timeout.
+ */
+export const DOCS_WORKER_POOL: WorkerPoolEnv = { prefix: "DOCS", defaultBudgetMs: 30_000 };

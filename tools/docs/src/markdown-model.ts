@@ -53,9 +53,17 @@ class NestingTooDeep extends Error {}
 const NESTING_ERROR = `content nests lists or quotes deeper than ${MAX_NESTING} levels`;
 
 export function parseMarkdown(content: string): ParsedMarkdown {
-  // marked recurses once per level, so thousands of markers on one line exhaust its stack.
-  if (deepestLineNesting(content) > MAX_NESTING) return { ok: false, error: NESTING_ERROR };
-  if (mostDelimiterRunsInBlock(content) > MAX_DELIMITER_RUNS_PER_BLOCK) {
+  // Every bound is checked on a cheap linear scan before marked sees the content: each one stands
+  // for an input on which marked's own work grows faster than the content.
+  const shape = measureMarkdown(content);
+  if (shape.nestingBound > MAX_NESTING_BOUND) return { ok: false, error: NESTING_ERROR };
+  if (shape.longestListParagraph > MAX_LIST_PARAGRAPH_LINES) {
+    return {
+      ok: false,
+      error: `content has more than ${MAX_LIST_PARAGRAPH_LINES} lines in a row inside a list with no blank line between them; separate paragraphs with blank lines or move long text out of the list`,
+    };
+  }
+  if (shape.mostDelimiterRuns > MAX_DELIMITER_RUNS_PER_BLOCK) {
     return {
       ok: false,
       error: `content has more than ${MAX_DELIMITER_RUNS_PER_BLOCK} emphasis or strikethrough markers (*, _, ~) in one paragraph`,
@@ -82,59 +90,193 @@ export function parseMarkdown(content: string): ParsedMarkdown {
   }
 }
 
-const FENCE = /^ {0,3}(?:```|~~~)/;
+/**
+ * marked lexes each list or quote level again for the level inside it, so its work grows with
+ * nesting depth times content; nesting by indentation alone (each line one level deeper) took
+ * 2-8 s. The scan below bounds the depth from markers and indentation, which overestimates real
+ * nesting by up to twice (4-space or tab indentation), hence the slack over MAX_NESTING; the exact
+ * limit is applied to marked's tokens afterwards.
+ */
+export const MAX_NESTING_BOUND = MAX_NESTING * 2;
+/**
+ * marked re-scans the rest of a paragraph inside a list item at each of its lines (looking for a
+ * setext heading underline), which is quadratic in the paragraph's lines: 25 000 lazy continuation
+ * lines under one item took 6-10 s, 50 000 took 31 s.
+ */
+export const MAX_LIST_PARAGRAPH_LINES = 500;
 /** marked's delimiter matching is quadratic in the markers of one paragraph; real prose has few. */
 export const MAX_DELIMITER_RUNS_PER_BLOCK = 1000;
-const DELIMITER_RUN = /[*_~]+/g;
 
-/** The most runs of `*`, `_` or `~` in one blank-line-separated block, outside fenced code. */
-export function mostDelimiterRunsInBlock(content: string): number {
-  let most = 0;
-  let current = 0;
-  let fenced = false;
-  for (const line of content.split("\n")) {
-    if (FENCE.test(line)) fenced = !fenced;
-    if (fenced) continue;
-    if (line.trim() === "") {
-      current = 0;
-      continue;
-    }
-    current += line.match(DELIMITER_RUN)?.length ?? 0;
-    most = Math.max(most, current);
-  }
-  return most;
+export interface MarkdownShape {
+  /** An upper bound of the list and quote nesting of any line (see MAX_NESTING_BOUND). */
+  nestingBound: number;
+  /** The most lines in a row inside a list that one marked paragraph scan can cover. */
+  longestListParagraph: number;
+  /** The most runs of `*`, `_` or `~` in one blank-line-separated block. */
+  mostDelimiterRuns: number;
 }
+
+const DELIMITER_RUN = /[*_~]+/g;
 const THEMATIC_BREAK = /^([-*_])(?:[ \t]*\1){2,}[ \t]*$/;
-const ORDERED_MARKER = /^\d{1,9}[.)](?=[ \t]|$)/;
+const LIST_MARKER = /(?:[-+*]|\d{1,9}[.)])(?=[ \t]|$)/y;
+const BLANK = /^[ \t]*$/;
+const FENCE_OPEN = /^( {0,3})(`{3,}|~{3,})(.*)$/;
+const FENCE_CLOSE = /^ {0,3}(`{3,}|~{3,})[ \t]*$/;
+/**
+ * Lines that end marked's paragraph scan wherever they stand (its lookahead for list items, fences
+ * and headings); a quote marker is not one of them, since inside a quote marked has removed it.
+ */
+const ENDS_PARAGRAPH_SCAN = /^ {0,3}(?:(?:[*+-]|\d{1,9}[.)]) |`{3,}|~{3,}|#{1,6}(?:[ \t]|$))/;
+/** HTML blocks that run to an end marker, possibly across blank lines (CommonMark types 1-5). */
+const RAW_HTML_BLOCKS: readonly (readonly [RegExp, RegExp])[] = [
+  [/^<(?:script|pre|style|textarea)(?:[\s>]|$)/i, /<\/(?:script|pre|style|textarea)>/i],
+  [/^<!--/, /-->/],
+  [/^<\?/, /\?>/],
+  [/^<![A-Za-z]/, />/],
+  [/^<!\[CDATA\[/, /\]\]>/],
+];
 
 /**
- * The most quote and list markers any line opens with ("> > - 1. text" opens four levels), outside
- * fenced code. Nesting by indentation alone costs quadratic characters, so the content limit bounds
- * it; this cheap scan catches the marker form before marked sees it.
+ * One linear pass over the lines. Fenced code is skipped (its markers and lines are not Markdown),
+ * but only where marked is sure to read a fence too: a fence line inside what may be an HTML block
+ * or a link definition's title is not taken as one, and a fence ends at a line indented less than
+ * its opening line (its list item may have ended there). Every doubt counts a line as Markdown: a
+ * skipped line that marked parses would let "```x`" in front of a hostile paragraph hide it.
  */
-export function deepestLineNesting(content: string): number {
-  let deepest = 0;
-  let fenced = false;
-  for (const line of content.split("\n")) {
-    if (FENCE.test(line)) fenced = !fenced;
-    if (fenced) continue;
-    let depth = 0;
-    let rest = line;
-    for (;;) {
-      rest = rest.replace(/^[ \t]+/, "");
-      if (rest.startsWith(">")) {
-        rest = rest.slice(1);
-      } else if (/^[-+*](?=[ \t]|$)/.test(rest) && !THEMATIC_BREAK.test(rest)) {
-        rest = rest.slice(1);
-      } else {
-        const ordered = ORDERED_MARKER.exec(rest);
-        if (ordered === null) break;
-        rest = rest.slice(ordered[0].length);
+export function measureMarkdown(content: string): MarkdownShape {
+  const shape: MarkdownShape = { nestingBound: 0, longestListParagraph: 0, mostDelimiterRuns: 0 };
+  let fence: { char: string; length: number; indent: number } | undefined;
+  let htmlUntil: RegExp | "blank" | undefined;
+  let maybeDefinition = false;
+  let inList = false;
+  let afterBlank = true;
+  let paragraphLines = 0;
+  let delimiterRuns = 0;
+
+  for (const line of content.replace(/\r\n?/g, "\n").split("\n")) {
+    const blank = BLANK.test(line);
+    if (fence !== undefined) {
+      const close = FENCE_CLOSE.exec(line)?.[1];
+      if (close !== undefined && close[0] === fence.char && close.length >= fence.length) {
+        fence = undefined;
+        paragraphLines = 0;
+        continue;
       }
-      depth += 1;
-      if (depth > MAX_NESTING) return depth;
+      if (blank || leadingSpaces(line) >= fence.indent) continue;
+      fence = undefined;
     }
-    deepest = Math.max(deepest, depth);
+
+    const inner = afterContainerMarkers(line);
+    if (htmlUntil !== undefined) {
+      if (htmlUntil === "blank" ? blank : htmlUntil.test(line)) htmlUntil = undefined;
+    } else if (/^<[A-Za-z/!?]/.test(inner)) {
+      const raw = RAW_HTML_BLOCKS.find(([start]) => start.test(inner));
+      htmlUntil = raw === undefined ? "blank" : raw[1].test(inner) ? undefined : raw[1];
+    }
+    if (blank) maybeDefinition = false;
+    else if (inner.startsWith("[")) maybeDefinition = true;
+
+    const opening = htmlUntil === undefined && !maybeDefinition ? FENCE_OPEN.exec(line) : null;
+    if (opening !== null) {
+      const [, indent = "", marker = "", info = ""] = opening;
+      if (!(marker.startsWith("`") && info.includes("`"))) {
+        fence = { char: marker.charAt(0), length: marker.length, indent: indent.length };
+        paragraphLines = 0;
+        continue;
+      }
+    }
+
+    shape.nestingBound = Math.max(shape.nestingBound, lineNestingBound(line));
+
+    const quoted = withoutQuoteMarkers(line);
+    if (BLANK.test(quoted)) {
+      paragraphLines = 0;
+      delimiterRuns = 0;
+      afterBlank = true;
+      continue;
+    }
+    if (startsWithListMarker(quoted)) inList = true;
+    // A paragraph starting in the first column after a blank line closes every open list.
+    else if (afterBlank && !/^[ \t>]/.test(line)) inList = false;
+    afterBlank = false;
+    paragraphLines = !inList ? 0 : ENDS_PARAGRAPH_SCAN.test(quoted) ? 1 : paragraphLines + 1;
+    shape.longestListParagraph = Math.max(shape.longestListParagraph, paragraphLines);
+
+    delimiterRuns += line.match(DELIMITER_RUN)?.length ?? 0;
+    shape.mostDelimiterRuns = Math.max(shape.mostDelimiterRuns, delimiterRuns);
+  }
+  return shape;
+}
+
+function leadingSpaces(line: string): number {
+  return /^ */.exec(line)?.[0].length ?? 0;
+}
+
+/** The line without the blockquote markers (each with up to three spaces before it) it opens with. */
+function withoutQuoteMarkers(line: string): string {
+  return line.replace(/^(?: {0,3}>[ ]?)+/, "");
+}
+
+function startsWithListMarker(text: string): boolean {
+  const rest = text.replace(/^[ \t]+/, "");
+  LIST_MARKER.lastIndex = 0;
+  return LIST_MARKER.test(rest) && !THEMATIC_BREAK.test(rest);
+}
+
+// One pass over the line, without backtracking: never re-sliced marker by marker.
+const CONTAINER_MARKERS = /^(?:[ \t]*(?:>|(?:[-+*]|\d{1,9}[.)])(?=[ \t]|$)))*[ \t]*/;
+
+/** What follows the quote markers, list markers and whitespace a line opens with. */
+function afterContainerMarkers(line: string): string {
+  return line.slice(CONTAINER_MARKERS.exec(line)?.[0].length ?? 0);
+}
+
+/**
+ * An upper bound of the containers (lists, quotes) open at the deepest marker of the line: each
+ * marker opens one, and each container continued from an earlier line needs its own `>` or at
+ * least two columns of indentation (a list item's content starts at least two columns after its
+ * marker). Tabs advance to the next multiple of four columns; the one space a marker takes after
+ * itself is not counted as indentation.
+ */
+export function lineNestingBound(line: string): number {
+  let column = 0;
+  let indentation = 0;
+  let markers = 0;
+  let deepest = 0;
+  let index = 0;
+  while (index < line.length && deepest <= MAX_NESTING_BOUND) {
+    const char = line[index];
+    if (char === " ") {
+      column += 1;
+      indentation += 1;
+      index += 1;
+      continue;
+    }
+    if (char === "\t") {
+      const width = 4 - (column % 4);
+      column += width;
+      indentation += width;
+      index += 1;
+      continue;
+    }
+    let length = 0;
+    if (char === ">") {
+      length = 1;
+    } else {
+      LIST_MARKER.lastIndex = index;
+      const marker = LIST_MARKER.exec(line);
+      if (marker === null) break;
+      if (marker[0].length === 1 && THEMATIC_BREAK.test(line.slice(index))) break;
+      length = marker[0].length;
+    }
+    markers += 1;
+    index += length;
+    column += length;
+    if (line[index] === " ") {
+      index += 1;
+      column += 1;
+    }
+    deepest = Math.max(deepest, markers + Math.floor(indentation / 2));
   }
   return deepest;
 }

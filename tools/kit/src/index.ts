@@ -18,7 +18,18 @@ export {
 export {
   authFromEnv,
   parseToolServerEnv,
+  parseWorkerPoolEnv,
   serveUntilSignal,
   toolServerEnvSchema,
   type ToolServerEnv,
+  type WorkerPoolEnv,
 } from "./tool-server-env.ts";
+export {
+  createToolWorkerPool,
+  defaultWorkerPoolSettings,
+  defaultWorkerThreads,
+  type ToolWorkerPool,
+  type WorkerPoolSettings,
+  type WorkerPoolStats,
+  type WorkerRun,
+} from "./worker-pool.ts";

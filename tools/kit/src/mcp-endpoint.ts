@@ -7,7 +7,13 @@ import {
   type CallToolResult,
 } from "@modelcontextprotocol/sdk/types.js";
 import type { Logger } from "pino";
-import { describeIssues, type CompiledTool, type ToolContext } from "./tool-definition.ts";
+import {
+  describeIssues,
+  type CompiledTool,
+  type ToolContext,
+  type ToolOutcome,
+} from "./tool-definition.ts";
+import type { ToolWorkerPool, WorkerRun } from "./worker-pool.ts";
 
 export interface RequestIdentity {
   userId: string;
@@ -25,6 +31,7 @@ export function buildMcpServer(
   info: { name: string; version: string },
   tools: ReadonlyMap<string, CompiledTool>,
   identity: RequestIdentity,
+  workers?: ToolWorkerPool,
 ): Server {
   const server = new Server(info, { capabilities: { tools: { listChanged: false } } });
   const listing = [...tools.values()].map((tool) => tool.listing);
@@ -39,21 +46,31 @@ export function buildMcpServer(
       );
     }
     const logger = identity.logger.child({ tool: tool.definition.name });
-    return runTool(tool, request.params.arguments ?? {}, {
-      userId: identity.userId,
-      requestId: identity.requestId,
-      logger,
-      signal: extra.signal,
-    });
+    return runTool(
+      tool,
+      request.params.arguments ?? {},
+      {
+        userId: identity.userId,
+        requestId: identity.requestId,
+        logger,
+        signal: extra.signal,
+      },
+      workers,
+    );
   });
   return server;
 }
 
-/** Validates, runs and shapes one call exactly as tools/call does (exported for in-process tests). */
+/**
+ * Validates, runs and shapes one call exactly as tools/call does (exported for in-process tests).
+ * A tool that declares `worker` runs on the pool `workers` gives, when one is given; without a
+ * pool every handler runs inline.
+ */
 export async function runTool(
   tool: CompiledTool,
   args: unknown,
   context: ToolContext,
+  workers?: ToolWorkerPool,
 ): Promise<CallToolResult> {
   const { definition } = tool;
   const parsed = definition.inputSchema.safeParse(args);
@@ -69,13 +86,29 @@ export async function runTool(
     return cancelledResult(definition.name);
   }
   const started = performance.now();
-  let outcome;
-  try {
-    outcome = await definition.handler(parsed.data, context);
-  } catch (error) {
-    // The exception text stays in the log: it may hold paths or internals.
-    context.logger.error({ err: error }, "tool handler threw");
-    return errorResult(`Tool ${definition.name} failed with an internal error`);
+  let outcome: ToolOutcome<unknown>;
+  if (definition.worker !== undefined && workers !== undefined) {
+    const run = await workers.run(
+      {
+        ...definition.worker,
+        tool: definition.name,
+        input: parsed.data,
+        userId: context.userId,
+        requestId: context.requestId,
+        log: { level: context.logger.level, bindings: context.logger.bindings() },
+      },
+      context.signal,
+    );
+    if (!run.ok) return workerFailure(definition.name, run, workers.settings.budgetMs, context);
+    outcome = run.outcome;
+  } else {
+    try {
+      outcome = await definition.handler(parsed.data, context);
+    } catch (error) {
+      // The exception text stays in the log: it may hold paths or internals.
+      context.logger.error({ err: error }, "tool handler threw");
+      return errorResult(`Tool ${definition.name} failed with an internal error`);
+    }
   }
   const durationMs = Math.round(performance.now() - started);
   if (context.signal.aborted) {
@@ -106,6 +139,33 @@ export async function runTool(
     ],
     structuredContent,
   };
+}
+
+function workerFailure(
+  name: string,
+  run: Exclude<WorkerRun, { ok: true }>,
+  budgetMs: number,
+  context: ToolContext,
+): CallToolResult {
+  switch (run.reason) {
+    case "over_budget":
+      context.logger.warn(
+        { outcome: "over_budget", durationMs: run.durationMs, budgetMs },
+        "tool call stopped: time budget exceeded, worker terminated",
+      );
+      return errorResult(
+        `Tool ${name} exceeded its time budget of ${budgetMs} ms and was stopped; shorten or simplify the input`,
+      );
+    case "cancelled":
+      context.logger.info({ outcome: "cancelled" }, "tool call cancelled; worker stopped");
+      return cancelledResult(name);
+    case "queue_full":
+      context.logger.warn({ outcome: "busy" }, "tool call refused: worker queue full");
+      return errorResult(`Tool ${name} is busy: too many calls are waiting; retry later`);
+    case "failed":
+      context.logger.error({ err: run.error }, "tool worker failed");
+      return errorResult(`Tool ${name} failed with an internal error`);
+  }
 }
 
 /** Never reaches the client that left; shaped like any other result for in-process callers. */

@@ -9,6 +9,7 @@ import { HEADER } from "../../../contract/src/headers.ts";
 import { runTool } from "./mcp-endpoint.ts";
 import { compileTools, type ToolDefinition } from "./tool-definition.ts";
 import { createToolServer, type ToolServer } from "./tool-server.ts";
+import type { ToolWorkerPool, WorkerPoolSettings } from "./worker-pool.ts";
 
 /** Test support for tool servers: sign like the router does, talk through the real SDK client. */
 
@@ -121,7 +122,12 @@ export interface TestToolServer {
 /** Starts a tool server on 127.0.0.1:0 with a random secret and a silent logger. */
 export async function startTestToolServer(
   tools: readonly ToolDefinition[],
-  options: { name?: string; maxRequestBytes?: number; staticSecret?: string } = {},
+  options: {
+    name?: string;
+    maxRequestBytes?: number;
+    staticSecret?: string;
+    workers?: WorkerPoolSettings;
+  } = {},
 ): Promise<TestToolServer> {
   const secret = randomBytes(32).toString("hex");
   const server = createToolServer({
@@ -133,6 +139,7 @@ export async function startTestToolServer(
         ? { secret }
         : { secret, staticSecret: options.staticSecret },
     maxRequestBytes: options.maxRequestBytes,
+    workers: options.workers,
     logger: createLogger({ name: options.name ?? "test-tools", level: "silent" }),
   });
   const { url } = await server.listen(0, "127.0.0.1");
@@ -146,20 +153,33 @@ export async function startTestToolServer(
   };
 }
 
-/** Runs one tool in-process through the kit's own validation and result shaping (no HTTP). */
+/**
+ * Runs one tool through the kit's own validation and result shaping (no HTTP): inline, or on
+ * `workers` when the tool declares a worker and a pool is given.
+ */
 export async function callToolInProcess(
   tool: ToolDefinition,
   args: unknown,
-  identity: { userId?: string; requestId?: string; signal?: AbortSignal } = {},
+  identity: {
+    userId?: string;
+    requestId?: string;
+    signal?: AbortSignal;
+    workers?: ToolWorkerPool;
+  } = {},
 ): Promise<CallToolResult> {
   const compiled = compileTools([tool]).get(tool.name);
   if (compiled === undefined) throw new Error(`tool ${tool.name} did not compile`);
-  return runTool(compiled, args, {
-    userId: identity.userId ?? "test-user",
-    requestId: identity.requestId ?? randomUUID(),
-    logger: createLogger({ name: "tool-test", level: "silent" }),
-    signal: identity.signal ?? new AbortController().signal,
-  });
+  return runTool(
+    compiled,
+    args,
+    {
+      userId: identity.userId ?? "test-user",
+      requestId: identity.requestId ?? randomUUID(),
+      logger: createLogger({ name: "tool-test", level: "silent" }),
+      signal: identity.signal ?? new AbortController().signal,
+    },
+    identity.workers,
+  );
 }
 
 /** The structured output of a successful call; throws with the message when the call failed. */

@@ -50,6 +50,12 @@ export interface ToolDefinition<
   annotations: DeclaredToolAnnotations;
   /** Advertised in tools/list; the router runs tasks itself, so calls here are always plain. */
   execution?: { taskSupport: TaskSupport };
+  /**
+   * Set for CPU-heavy tools: a served call then runs this handler on the tool server's worker pool,
+   * under its time budget. The worker imports `module` (pass `import.meta.url`) and finds this very
+   * definition as its export `exportName`; arguments and outcome must be structured-cloneable.
+   */
+  worker?: { module: string; exportName: string };
   // Method syntax on purpose: lets a list of tools with different schemas share one array type.
   handler(
     input: z.output<I>,

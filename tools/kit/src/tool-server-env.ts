@@ -6,6 +6,11 @@ import {
   secretWeakness,
 } from "../../../contract/src/secret-strength.ts";
 import type { ToolServer, ToolServerAuth } from "./tool-server.ts";
+import {
+  DEFAULT_WORKER_MAX_QUEUE,
+  defaultWorkerThreads,
+  type WorkerPoolSettings,
+} from "./worker-pool.ts";
 
 const MAX_BODY_CEILING = 64 * 1024 * 1024;
 
@@ -68,6 +73,50 @@ export function parseToolServerEnv(
     return { ok: false, message: `TOOL_GATEWAY_SHARED_SECRET: weak secret: ${weakness}` };
   }
   return { ok: true, env: result.data };
+}
+
+/** What a tool server's worker pool reads: `<PREFIX>_WORKER_THREADS`, `_BUDGET_MS`, `_MAX_QUEUE`. */
+export interface WorkerPoolEnv {
+  /** DOCS, CALCULATOR: one prefix per tool server, so one process can host several. */
+  prefix: string;
+  defaultBudgetMs: number;
+}
+
+const MAX_WORKER_THREADS = 64;
+const MAX_WORKER_BUDGET_MS = 3_600_000;
+const MAX_WORKER_QUEUE = 100_000;
+
+export function parseWorkerPoolEnv(
+  env: Record<string, string | undefined>,
+  pool: WorkerPoolEnv,
+): { ok: true; settings: WorkerPoolSettings } | { ok: false; problems: string[] } {
+  const names = {
+    threads: `${pool.prefix}_WORKER_THREADS`,
+    budgetMs: `${pool.prefix}_WORKER_BUDGET_MS`,
+    maxQueue: `${pool.prefix}_WORKER_MAX_QUEUE`,
+  };
+  const schema = z.object({
+    threads: integerFromEnv(names.threads, 1, MAX_WORKER_THREADS).default(defaultWorkerThreads()),
+    budgetMs: integerFromEnv(names.budgetMs, 100, MAX_WORKER_BUDGET_MS).default(
+      pool.defaultBudgetMs,
+    ),
+    maxQueue: integerFromEnv(names.maxQueue, 0, MAX_WORKER_QUEUE).default(DEFAULT_WORKER_MAX_QUEUE),
+  });
+  // Blank counts as unset, as in the gateway services' environment parsing.
+  const value = (name: string): string | undefined => (env[name] ? env[name] : undefined);
+  const result = schema.safeParse({
+    threads: value(names.threads),
+    budgetMs: value(names.budgetMs),
+    maxQueue: value(names.maxQueue),
+  });
+  if (result.success) return { ok: true, settings: result.data };
+  return {
+    ok: false,
+    problems: result.error.issues.map((issue) => {
+      const key = issue.path[0] as keyof typeof names | undefined;
+      return `${key === undefined ? "env" : names[key]}: ${issue.message}`;
+    }),
+  };
 }
 
 export function authFromEnv(env: ToolServerEnv): ToolServerAuth {

@@ -17,6 +17,12 @@ import { HEADER } from "../../../contract/src/headers.ts";
 import { buildMcpServer } from "./mcp-endpoint.ts";
 import { readBodyWithLimit } from "./request-body.ts";
 import { compileTools, type ToolDefinition } from "./tool-definition.ts";
+import {
+  createToolWorkerPool,
+  defaultWorkerPoolSettings,
+  type ToolWorkerPool,
+  type WorkerPoolSettings,
+} from "./worker-pool.ts";
 
 export const DEFAULT_MAX_REQUEST_BYTES = 1_048_576;
 const MAX_ID_HEADER_LENGTH = 256;
@@ -39,6 +45,11 @@ export interface ToolServerOptions {
   logger: Logger;
   /** Injected clock (ms) for signature freshness; tests only. */
   now?: () => number;
+  /**
+   * The pool for tools that declare `worker` (threads, time budget, queue); defaults from
+   * `defaultWorkerPoolSettings`. Threads start with the first such call.
+   */
+  workers?: WorkerPoolSettings;
 }
 
 export interface ToolServer {
@@ -47,6 +58,8 @@ export interface ToolServer {
   close(options?: { graceMs?: number }): Promise<void>;
   /** The node server, for tests that need raw sockets. */
   readonly httpServer: HttpServer;
+  /** The worker pool, when a tool declares `worker`. */
+  readonly workers: ToolWorkerPool | undefined;
 }
 
 export function createToolServer(options: ToolServerOptions): ToolServer {
@@ -55,6 +68,18 @@ export function createToolServer(options: ToolServerOptions): ToolServer {
   const tools = compileTools(options.tools);
   const maxRequestBytes = options.maxRequestBytes ?? DEFAULT_MAX_REQUEST_BYTES;
   const info = { name: options.name, version: options.version };
+  const offloaded = [...tools.values()].flatMap(({ definition }) =>
+    definition.worker === undefined ? [] : [definition.worker.module],
+  );
+  const workers =
+    offloaded.length === 0
+      ? undefined
+      : createToolWorkerPool({
+          name: options.name,
+          settings: options.workers ?? defaultWorkerPoolSettings(),
+          logger: options.logger,
+          preload: [...new Set(offloaded)],
+        });
   let closing = false;
 
   const httpServer = createServer((req, res) => {
@@ -136,7 +161,7 @@ export function createToolServer(options: ToolServerOptions): ToolServer {
       return sendError(res, "GW_PARSE_ERROR");
     }
     const summary = summarize(message);
-    const mcp = buildMcpServer(info, tools, { userId, requestId, logger });
+    const mcp = buildMcpServer(info, tools, { userId, requestId, logger }, workers);
     const transport = new StreamableHTTPServerTransport({
       sessionIdGenerator: undefined,
       enableJsonResponse: true,
@@ -155,6 +180,7 @@ export function createToolServer(options: ToolServerOptions): ToolServer {
 
   return {
     httpServer,
+    workers,
     listen(port, host = "127.0.0.1") {
       return new Promise((resolve, reject) => {
         httpServer.once("error", reject);
@@ -166,8 +192,8 @@ export function createToolServer(options: ToolServerOptions): ToolServer {
         });
       });
     },
-    close({ graceMs = 10_000 } = {}) {
-      return new Promise((resolve) => {
+    async close({ graceMs = 10_000 } = {}) {
+      await new Promise<void>((resolve) => {
         if (!httpServer.listening) return resolve();
         closing = true;
         const timer = setTimeout(() => httpServer.closeAllConnections(), graceMs);
@@ -178,6 +204,8 @@ export function createToolServer(options: ToolServerOptions): ToolServer {
         });
         httpServer.closeIdleConnections();
       });
+      // After the listener: calls that finished within the grace period have had their answers.
+      await workers?.close();
     },
   };
 }

@@ -1,0 +1,56 @@
+// The code a tool worker thread starts with. It is plain JavaScript because a worker thread does
+// not inherit a TypeScript loader it can rely on (vitest runs without tsx, npm start and Docker
+// with `--import tsx`): tool modules are loaded through tsx's scoped loader, which works in all
+// three and never registers tsx a second time process-wide.
+import { parentPort, threadId, workerData } from "node:worker_threads";
+import { tsImport } from "tsx/esm/api";
+
+// Must equal TASK_STARTED in worker-pool.ts.
+const TASK_STARTED = "tool-worker:task-started";
+
+const modules = new Map();
+function load(url) {
+  let loading = modules.get(url);
+  if (loading === undefined) {
+    loading = tsImport(url, import.meta.url);
+    modules.set(url, loading);
+  }
+  return loading;
+}
+
+async function initialize() {
+  const { createLogger } = await load(
+    new URL("../../../contract/src/log.ts", import.meta.url).href,
+  );
+  const preload = Array.isArray(workerData?.preload) ? workerData.preload : [];
+  await Promise.all(preload.map(load));
+  const name = typeof workerData?.name === "string" ? workerData.name : "tool-worker";
+
+  return async function runToolTask(task) {
+    const exported = (await load(task.module))[task.exportName];
+    if (
+      exported === null ||
+      typeof exported !== "object" ||
+      exported.name !== task.tool ||
+      typeof exported.handler !== "function"
+    ) {
+      throw new Error(`${task.module} does not export tool ${task.tool} as ${task.exportName}`);
+    }
+    // The budget starts now, after loading: a fresh thread's module load is not the call's cost.
+    parentPort?.postMessage({ type: TASK_STARTED, id: task.id, threadId });
+    const { service, ...bindings } = task.log.bindings;
+    const logger = createLogger({
+      name: typeof service === "string" ? service : name,
+      level: task.log.level,
+    }).child(bindings);
+    return exported.handler(task.input, {
+      userId: task.userId,
+      requestId: task.requestId,
+      logger,
+      // Never aborted: a cancelled or over-budget call ends with this thread being terminated.
+      signal: new AbortController().signal,
+    });
+  };
+}
+
+export default initialize();
