@@ -377,6 +377,13 @@ export function checkRoutingHeaders(
   return undefined;
 }
 
+// ---------------------------------------------------------------- endpoints
+
+/** `/{scope}/sse` and its alias `/{scope}/mcp`: the scope, or undefined for any other path. */
+export function scopeOfEndpoint(path: string): string | undefined {
+  return /^\/([^/]+)\/(?:sse|mcp)$/.exec(path)?.[1];
+}
+
 // ---------------------------------------------------------------- tool names
 
 /** MCP tool names: 1–128 characters of A–Z a–z 0–9 _ - . */
@@ -425,5 +432,6 @@ export const RestInvokeBodySchema = z.strictObject({
   ttl_ms: z.number().int().positive().max(Number.MAX_SAFE_INTEGER).optional(),
 });
 export type RestInvokeBody = z.infer<typeof RestInvokeBodySchema>;
+export const AMBIGUOUS_TOOL_NAME_HINT = "tool_name is ambiguous: use <scope>.<tool>";
 export const REST_INVOKE_BODY_HINT =
   "Body must be {tool_name: string, arguments?: object, async?: boolean, ttl_ms?: integer}";

@@ -1,11 +1,10 @@
-import { HEADER } from "../../contract/src/headers.ts";
 import { checkRoutingHeaders, readBody } from "../../contract/src/mcp-wire.ts";
 import { rpcErrorResponse, type RouterRequest, type RouterResponse } from "./http-types.ts";
 import { createChannel, type McpCall } from "./mcp-answer.ts";
 import { sseFramesOf, type McpExchange } from "./mcp-encoding.ts";
 import { dispatch } from "./mcp-methods.ts";
 import type { RouterContext } from "./router-context.ts";
-import type { SessionBinding } from "./session.ts";
+import { sessionBinding, type SessionBinding } from "./session.ts";
 import { MAX_STREAMS_PER_SUBJECT } from "./sse-streams.ts";
 import { isJsonContentType } from "./transport-checks.ts";
 
@@ -39,8 +38,7 @@ export function openSseStream(
   exchange: McpExchange,
 ): RouterResponse {
   const frames = createChannel<string>();
-  const binding = { subject: call.verdict.subject, tenant: call.verdict.tenant, scope: call.scope };
-  const opened = ctx.sseStreams.open(binding, frames);
+  const opened = ctx.sseStreams.open(sessionBinding(call), frames);
   if (opened === undefined) {
     return rpcErrorResponse("GW_RATE_LIMITED", null, {
       headers: exchange.responseHeaders,
@@ -71,7 +69,7 @@ export async function postToSseStream(
 ): Promise<RouterResponse> {
   const headers = exchange.responseHeaders;
   const stream = STREAM_ID_RE.test(sessionId) ? ctx.sseStreams.get(sessionId) : undefined;
-  const binding = { subject: call.verdict.subject, tenant: call.verdict.tenant, scope: call.scope };
+  const binding = sessionBinding(call);
   // Another user's, another scope's, an ended or an unknown stream all look the same.
   if (stream === undefined || !sameBinding(stream.binding, binding)) {
     return rpcErrorResponse("GW_SESSION_NOT_FOUND", null, { headers });
@@ -86,13 +84,10 @@ export async function postToSseStream(
     return rpcErrorResponse("GW_PARSE_ERROR", null, { headers });
   }
   // 2024-11-05 has no batches: one message per POST.
-  const parsed = readBody(value, exchange.headers[HEADER.mcpProtocolVersion] ?? "2024-11-05");
+  if (Array.isArray(value)) return rpcErrorResponse("GW_BATCH_NOT_SUPPORTED", null, { headers });
+  const parsed = readBody(value, undefined);
   if (!parsed.ok || parsed.batch) {
-    const code =
-      parsed.ok || parsed.reason === "batch_not_allowed"
-        ? "GW_BATCH_NOT_SUPPORTED"
-        : "GW_INVALID_REQUEST";
-    return rpcErrorResponse(code, parsed.ok ? null : parsed.id, { headers });
+    return rpcErrorResponse("GW_INVALID_REQUEST", parsed.ok ? null : parsed.id, { headers });
   }
   const { message } = parsed;
   const problem = checkRoutingHeaders(message, exchange.routing, "session");

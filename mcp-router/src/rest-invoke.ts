@@ -1,5 +1,6 @@
 import type { ToolsConfig } from "../../config/src/tools-schema.ts";
 import {
+  AMBIGUOUS_TOOL_NAME_HINT,
   REST_INVOKE_BODY_HINT,
   resolveToolName,
   RestInvokeBodySchema,
@@ -55,8 +56,7 @@ export async function handleRestInvoke(
     return fail("GW_INVALID_PARAMS", "ttl_ms applies to async invocations only");
   }
   const resolved = resolveRestToolName(ctx.config.tools, parsed.data.tool_name);
-  if (resolved.kind === "ambiguous")
-    return fail("GW_INVALID_REQUEST", "tool_name is ambiguous: use <scope>.<tool>");
+  if (resolved.kind === "ambiguous") return fail("GW_INVALID_REQUEST", AMBIGUOUS_TOOL_NAME_HINT);
   if (resolved.kind === "unknown")
     return fail("GW_UNKNOWN_TOOL", `Unknown tool: ${parsed.data.tool_name}`);
   // The verdict covers one scope; it must be the scope of the tool actually called.

@@ -5,6 +5,7 @@ import { createAuthzClient, type AuthzClient } from "../../contract/src/authz-wi
 import type { Logger } from "../../contract/src/log.ts";
 import type { GatewayConfig } from "../../config/src/load-config.ts";
 import { listActiveTools, recordObservedDefinition } from "../../store/src/registry.ts";
+import { scopeOfEndpoint } from "../../contract/src/mcp-wire.ts";
 import { createTaskStore } from "../../store/src/task-store.ts";
 import { isTransientDatabaseError } from "../../store/src/transient-error.ts";
 import type { DB } from "../../store/src/schema.ts";
@@ -95,7 +96,6 @@ export type RouterHandle = {
 
 const VERSION = (createRequire(import.meta.url)("../../package.json") as { version: string })
   .version;
-const SCOPED_PATH = /^\/([^/]+)\/(sse|mcp)$/;
 
 export async function startRouter(options: StartRouterOptions): Promise<RouterHandle> {
   const logger = options.logger;
@@ -237,7 +237,7 @@ export async function startRouter(options: StartRouterOptions): Promise<RouterHa
     if (path === "/ready" || path === "/readyz") return handleReady(probes);
     if (path === "/metrics") return handleMetrics(metrics);
     // `docs` is also a scope: its MCP endpoints /docs/sse and /docs/mcp are not pages.
-    if ((path === "/docs" || path.startsWith("/docs/")) && !SCOPED_PATH.test(path)) {
+    if ((path === "/docs" || path.startsWith("/docs/")) && scopeOfEndpoint(path) === undefined) {
       return handleDocs(request, openApi);
     }
     if (path === "/mcp/invoke") return handleRestInvoke(ctx, request);
@@ -254,8 +254,7 @@ export async function startRouter(options: StartRouterOptions): Promise<RouterHa
       });
       return auth.ok ? rpcErrorResponse("GW_NOT_FOUND") : auth.response;
     }
-    const scoped = SCOPED_PATH.exec(path);
-    const scope = scoped?.[1];
+    const scope = scopeOfEndpoint(path);
     if (scope !== undefined && Object.hasOwn(options.config.tools.scopes, scope)) {
       return handleMcpEndpoint(ctx, request, scope);
     }
@@ -331,6 +330,5 @@ function routeLabel(path: string): string {
     return path;
   if (path.startsWith("/docs")) return "/docs";
   if (path.startsWith(JOBS_PREFIX)) return "/mcp/jobs/{id}";
-  const scoped = SCOPED_PATH.exec(path);
-  return scoped ? "/{scope}/mcp" : "other";
+  return scopeOfEndpoint(path) === undefined ? "other" : "/{scope}/mcp";
 }

@@ -16,15 +16,10 @@ import {
   type ServingStatus,
 } from "../../../contract/src/authz-wire.ts";
 import { GATEWAY_ERRORS } from "../../../contract/src/errors.ts";
+import { requestIdFrom } from "../../../contract/src/headers.ts";
 import type { Logger } from "../../../contract/src/log.ts";
 import type { AuditEvent } from "../../../store/src/audit-writer.ts";
-import {
-  badCheckRequest,
-  decide,
-  requestIdFrom,
-  type Decision,
-  type DecisionDeps,
-} from "../policy/decide.ts";
+import { badCheckRequest, decide, type Decision, type DecisionDeps } from "../policy/decide.ts";
 import type { AuthzMetrics } from "../runtime/metrics.ts";
 import { checkInputFromRequest } from "./check-input.ts";
 import { checkResponse } from "./check-response.ts";

@@ -4,9 +4,9 @@
  * rule is testable as a table. Decisions are data; the Envoy adapter maps them to the wire once.
  */
 import type { GatewayErrorCode } from "../../../contract/src/errors.ts";
-import { HEADER } from "../../../contract/src/headers.ts";
+import { HEADER, requestIdFrom } from "../../../contract/src/headers.ts";
 import type { JsonRpcId } from "../../../contract/src/json-rpc.ts";
-import { REST_INVOKE_BODY_HINT } from "../../../contract/src/mcp-wire.ts";
+import { AMBIGUOUS_TOOL_NAME_HINT, REST_INVOKE_BODY_HINT } from "../../../contract/src/mcp-wire.ts";
 import { sha256Hex } from "../../../contract/src/digest.ts";
 import {
   protectedResourceMetadata,
@@ -93,7 +93,7 @@ const DENIAL_DETAIL: Partial<Record<DenialReason, string>> = {
   too_deep: "Request body is nested too deeply",
   duplicate_key: "Request body repeats an object key",
   token_in_query: "Send the access token in the Authorization header, not the URL",
-  tool_ambiguous: "tool_name is ambiguous: use <scope>.<tool>",
+  tool_ambiguous: AMBIGUOUS_TOOL_NAME_HINT,
 };
 
 /**
@@ -191,7 +191,6 @@ export type DecisionDeps = {
   newRequestId: () => string;
 };
 
-const REQUEST_ID_RE = /^[\x21-\x7e]{1,200}$/;
 const ALLOWED_METHODS: Record<Route["kind"], readonly string[]> = {
   mcp: ["POST", "GET", "DELETE"],
   invoke: ["POST"],
@@ -225,14 +224,6 @@ function surfaceOf(route: Route, path: string): Surface {
   if (route.kind !== "not_found") return "mcp";
   const bare = pathWithoutQuery(path);
   return bare === "/mcp/invoke" || bare.startsWith("/mcp/jobs/") ? "rest" : "mcp";
-}
-
-export function requestIdFrom(
-  headers: Readonly<Record<string, string>>,
-  fresh: () => string,
-): string {
-  const sent = headers[HEADER.requestId];
-  return sent !== undefined && REQUEST_ID_RE.test(sent) ? sent : fresh();
 }
 
 export async function decide(input: CheckInput, deps: DecisionDeps): Promise<Decision> {

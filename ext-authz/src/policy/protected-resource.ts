@@ -2,6 +2,7 @@
  * RFC 9728 protected-resource metadata, one document per endpoint: the MCP client follows the
  * `resource_metadata` URL from a 401 to find the authorization servers for that endpoint.
  */
+import { scopeOfEndpoint } from "../../../contract/src/mcp-wire.ts";
 import { RESOURCE_METADATA_PREFIX } from "./route.ts";
 
 export type ResourceServerSettings = {
@@ -36,10 +37,10 @@ export function protectedResourceMetadata(
   endpoint: string,
   hasScope: (scope: string) => boolean,
 ): ProtectedResourceMetadata | undefined {
-  const scoped = /^\/([^/]+)\/(mcp|sse)$/.exec(endpoint);
+  const scope = scopeOfEndpoint(endpoint);
   let name: string;
   if (endpoint === "/mcp") name = "MCP Gateway REST API";
-  else if (scoped && hasScope(scoped[1] ?? "")) name = `MCP Gateway: ${scoped[1]} tools`;
+  else if (scope !== undefined && hasScope(scope)) name = `MCP Gateway: ${scope} tools`;
   else return undefined;
   return {
     resource: resourceUrl(settings, endpoint),

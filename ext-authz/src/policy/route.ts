@@ -2,6 +2,7 @@
  * Path → route. The scope comes from the path (`/{scope}/sse`, `/{scope}/mcp`) or, for the REST
  * endpoints that carry none, from Envoy's per-route `context_extensions.scope`.
  */
+import { scopeOfEndpoint } from "../../../contract/src/mcp-wire.ts";
 
 export type Route =
   | { kind: "mcp"; scope: string; endpoint: string }
@@ -55,9 +56,8 @@ export function resolveRoute(
     if (!JOB_ID_RE.test(jobId)) return { kind: "not_found", reason: "unknown_route" };
     return { kind: "jobs", scope: context, jobId, endpoint: "/mcp" };
   }
-  const scoped = /^\/([^/]+)\/(sse|mcp)$/.exec(path);
-  if (scoped) {
-    const scope = scoped[1] ?? "";
+  const scope = scopeOfEndpoint(path);
+  if (scope !== undefined) {
     if (!knownScope(scope)) return { kind: "not_found", reason: "unknown_scope" };
     if (context !== undefined && context !== scope)
       return { kind: "not_found", reason: "scope_mismatch" };
