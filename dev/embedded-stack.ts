@@ -17,6 +17,8 @@ import {
 } from "../config/src/env.ts";
 import { loadConfigOrThrow, type GatewayConfig } from "../config/src/load-config.ts";
 import { createAuditWriter, type AuditWriter } from "../store/src/audit-writer.ts";
+import { openCallJournal, type CallJournal } from "../store/src/call-journal.ts";
+import { AUDIT_MODES } from "../mcp-router/src/audit.ts";
 import { migrateToLatest } from "../store/src/migrate.ts";
 import { openDatabase, type Database } from "../store/src/open-database.ts";
 import { syncRegistry } from "../store/src/registry.ts";
@@ -54,6 +56,7 @@ export const EmbeddedEnvSchema = z.object({
   CONFIG_DIR: z.string().min(1).default("./config"),
   DATA_DIR: z.string().min(1).default("./data"),
   DATABASE_URL: z.string().optional(),
+  AUDIT_MODE: z.enum(AUDIT_MODES).default("write-ahead"),
   GATEWAY_VERDICT_KEY: secretSchema("GATEWAY_VERDICT_KEY"),
   TOOL_GATEWAY_SHARED_SECRET: secretSchema("TOOL_GATEWAY_SHARED_SECRET"),
   MAX_REQUEST_BYTES: positiveIntString.default(1_048_576),
@@ -92,6 +95,8 @@ export type EmbeddedStack = {
   config: GatewayConfig;
   database: Database;
   audit: AuditWriter;
+  /** Names the router in its audit start rows (write-ahead). */
+  callJournal: CallJournal;
   router: RouterHandle;
   extAuthz: RunningExtAuthz;
   env: EmbeddedEnv;
@@ -218,7 +223,15 @@ export async function startEmbeddedStack(
     const sync = await syncRegistry(database.db, config.tools);
     logger.info(sync, "tool registry synced");
 
-    const audit = createAuditWriter({ db: database.db, logger, maxQueue: env.AUDIT_QUEUE_MAX });
+    // Closed after the audit writer has flushed: what is left then never got an outcome.
+    const callJournal = await openCallJournal(database, { logger });
+    cleanups.push(() => callJournal.close());
+    const audit = createAuditWriter({
+      db: database.db,
+      logger,
+      maxQueue: env.AUDIT_QUEUE_MAX,
+      waitTimeoutMs: env.AUDIT_WAIT_MS,
+    });
     cleanups.push(() => audit.close());
 
     // The router listens first: with PORT=0 only its listener tells ext-authz the public URL.
@@ -227,6 +240,8 @@ export async function startEmbeddedStack(
       config,
       db: database.db,
       audit,
+      auditMode: env.AUDIT_MODE,
+      callJournal,
       logger: logger.child({ service: "mcp-router" }),
       authz: {
         mode: "direct",
@@ -291,6 +306,7 @@ export async function startEmbeddedStack(
       config,
       database,
       audit,
+      callJournal,
       router,
       extAuthz,
       env,

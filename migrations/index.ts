@@ -3,6 +3,7 @@ import * as createToolRegistry from "./2026-11-25T0000-create-tool-registry.ts";
 import * as createAuditEvents from "./2026-11-25T0001-create-audit-events.ts";
 import * as createTasks from "./2026-11-25T0002-create-tasks.ts";
 import * as createSessionRevocations from "./2026-11-25T0003-create-session-revocations.ts";
+import * as createAuditCallStarts from "./2026-11-30T0000-create-audit-call-starts.ts";
 
 /** Static index so migrations type-check and need no directory scan at run time. Names sort in order. */
 export const migrations: Readonly<Record<string, Migration>> = {
@@ -10,4 +11,5 @@ export const migrations: Readonly<Record<string, Migration>> = {
   "2026-11-25T0001-create-audit-events": createAuditEvents,
   "2026-11-25T0002-create-tasks": createTasks,
   "2026-11-25T0003-create-session-revocations": createSessionRevocations,
+  "2026-11-30T0000-create-audit-call-starts": createAuditCallStarts,
 };

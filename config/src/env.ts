@@ -153,6 +153,11 @@ export const baseEnvShape = {
 export const auditEnvShape = {
   /** Events held in memory while the database catches up; when full, requests fail closed. */
   AUDIT_QUEUE_MAX: positiveIntString.default(10_000),
+  /**
+   * How long a request waits for its audit row to be stored (write-ahead) or for room in the
+   * queue (best effort) before it is refused with 503.
+   */
+  AUDIT_WAIT_MS: positiveIntString.default(2_000),
 };
 
 /** DEBUG=true means debug logging unless LOG_LEVEL asks for something more verbose (trace). */

@@ -268,7 +268,12 @@ async function createAuditSink(
     databaseUrl: env.DATABASE_URL,
     onPoolError: (error) => logger.warn({ err: error.message }, "database pool error"),
   });
-  const writer = createAuditWriter({ db: database.db, logger, maxQueue: env.AUDIT_QUEUE_MAX });
+  const writer = createAuditWriter({
+    db: database.db,
+    logger,
+    maxQueue: env.AUDIT_QUEUE_MAX,
+    waitTimeoutMs: env.AUDIT_WAIT_MS,
+  });
   cleanups.push(async () => {
     await writer.close();
     await database.close();

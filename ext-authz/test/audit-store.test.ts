@@ -22,7 +22,7 @@ describe("denial audit through the store", () => {
   beforeAll(async () => {
     database = await openDatabase({ inMemory: true });
     await migrateToLatest(database.db);
-    writer = createAuditWriter({ db: database.db, logger: silentLogger, flushIntervalMs: 10 });
+    writer = createAuditWriter({ db: database.db, logger: silentLogger });
     server = await startExtAuthz({
       env: TEST_ENV,
       config: testConfig(),

@@ -1,17 +1,74 @@
 import type { GatewayErrorCode } from "../../contract/src/errors.ts";
-import type { AuditEvent, AuditOutcome } from "../../store/src/audit-writer.ts";
+import { randomUUID } from "node:crypto";
+import type { AuditEvent, AuditOutcome, AuditWriter } from "../../store/src/audit-writer.ts";
 import type { AuditKind } from "../../store/src/schema.ts";
 
 /**
- * Audit records written by the router through the store's writer, which batches them off the
- * request path and rejects (AuditQueueFullError) instead of dropping when full; callers then
- * fail closed.
+ * Audit records written by the router through the store's writer, which group-commits them and
+ * rejects (AuditQueueFullError, AuditNotStoredError) instead of dropping; callers then fail closed.
  *
  * `outcome` is the router's outcome word; `reason` is a short snake_case code (also the log field
  * and metric label): the refusal for rejected calls (unknown_tool, tool_forbidden,
  * pending_approval, ...), the outcome word itself for failed ones.
  */
 export type AuditSink = { write(event: AuditEvent): Promise<void> };
+
+/**
+ * write-ahead (default): a tool call's start is stored before the tool runs and every outcome
+ * before its answer is sent. best-effort: rows are queued and the answer does not wait; a crash
+ * loses what was queued.
+ */
+export type AuditMode = "write-ahead" | "best-effort";
+export const AUDIT_MODES = ["write-ahead", "best-effort"] as const satisfies readonly AuditMode[];
+
+export type AuditRowWriter = Pick<AuditWriter, "write" | "commit" | "begin">;
+
+/** The router's audit: `write` stores a row as the mode says; begin/end frame one tools/call. */
+export type RouterAudit = AuditSink & {
+  readonly mode: AuditMode;
+  /**
+   * Write-ahead: stores the call's start and resolves with its call id once stored (the tool may
+   * run). Best effort: nothing is stored, null.
+   */
+  begin(start: AuditEvent): Promise<string | null>;
+  /** The call's outcome, closing its start (write-ahead: resolves once stored). */
+  end(outcome: AuditEvent, callId: string | null): Promise<void>;
+  /**
+   * Queued without waiting, never throws: the row of an answer that had to change because the
+   * audit failed (the writer logs and counts a row it cannot keep).
+   */
+  enqueue(event: AuditEvent, callId: string | null): void;
+};
+
+export function createRouterAudit(
+  writer: AuditRowWriter,
+  mode: AuditMode,
+  /** The call journal's instance id; required for write-ahead. */
+  instance: string | undefined,
+): RouterAudit {
+  const completes = (callId: string | null) => (callId === null ? {} : { completes: callId });
+  if (mode === "best-effort") {
+    return {
+      mode,
+      write: (event) => writer.write(event),
+      begin: () => Promise.resolve(null),
+      end: (event, callId) => writer.write(event, completes(callId)),
+      enqueue: (event, callId) => void writer.write(event, completes(callId)).catch(() => undefined),
+    };
+  }
+  if (instance === undefined) throw new Error("write-ahead audit needs the call journal's instance");
+  return {
+    mode,
+    write: (event) => writer.commit(event),
+    async begin(start) {
+      const id = randomUUID();
+      await writer.begin(start, { id, instance });
+      return id;
+    },
+    end: (event, callId) => writer.commit(event, completes(callId)),
+    enqueue: (event, callId) => void writer.write(event, completes(callId)).catch(() => undefined),
+  };
+}
 
 export type RouterOutcome =
   "ok" | "tool_error" | "timeout" | "upstream_error" | "rejected" | "cancelled";

@@ -4,7 +4,7 @@ import type { Era } from "../../contract/src/mcp-wire.ts";
 import type { GatewayConfig } from "../../config/src/load-config.ts";
 import { TOOL_NAME_RE } from "../../config/src/tool-pattern.ts";
 import { captureArguments } from "../../store/src/capture-arguments.ts";
-import { buildAuditEvent, reasonCode, type AuditSink } from "./audit.ts";
+import { buildAuditEvent, reasonCode, type RouterAudit } from "./audit.ts";
 import { callUpstream, type BackendPools, type JsonRpcNotificationMessage } from "./forwarding.ts";
 import { httpStatusOf } from "./mcp-encoding.ts";
 import type { RouterMetrics } from "./metrics.ts";
@@ -77,7 +77,7 @@ export function createToolInvoker(deps: {
   config: GatewayConfig;
   catalog: ToolCatalog;
   pools: BackendPools;
-  audit: AuditSink;
+  audit: RouterAudit;
   toolSecret: string;
   logger: Logger;
   metrics: RouterMetrics;
@@ -98,10 +98,33 @@ export function createToolInvoker(deps: {
         ? {}
         : captureArguments(request.arguments, auditConfig.arguments, auditConfig.redact_keys);
 
-    async function finish(
+    // Write-ahead: the id of the call's stored start row, which its outcome row closes.
+    let callId: string | null = null;
+
+    function eventFor(
       result: InvokeResult,
-      extra: { requestBytes?: number; responseBytes?: number; detailReason?: string } = {},
-    ): Promise<InvokeResult> {
+      extra: { requestBytes?: number; responseBytes?: number; reason?: string },
+    ) {
+      return buildAuditEvent({
+        kind: request.via === "task" ? "task" : "invocation",
+        requestId: request.requestId,
+        identity: request.identity,
+        scope: request.scope,
+        method: "tools/call",
+        tool: toolName ?? null,
+        outcome: result.outcome,
+        rejection: result.ok ? null : reasonCode(result.error),
+        ...(extra.reason === undefined ? {} : { reason: extra.reason }),
+        status: answeredStatus(request, result),
+        latencyMs: result.latencyMs,
+        requestBytes: extra.requestBytes ?? null,
+        responseBytes: extra.responseBytes ?? null,
+        captured,
+        taskId: request.taskId ?? null,
+      });
+    }
+
+    function report(result: InvokeResult, detailReason: string | undefined): void {
       deps.metrics.toolCalls.inc({
         scope: request.scope,
         tool: result.outcome === "rejected" ? "-" : (toolName ?? "-"),
@@ -112,47 +135,45 @@ export function createToolInvoker(deps: {
         { scope: request.scope, outcome: result.outcome },
         result.latencyMs / 1000,
       );
-      const event = buildAuditEvent({
-        kind: request.via === "task" ? "task" : "invocation",
-        requestId: request.requestId,
-        identity: request.identity,
-        scope: request.scope,
-        method: "tools/call",
-        tool: toolName ?? null,
-        outcome: result.outcome,
-        rejection: result.ok ? null : reasonCode(result.error),
-        status: answeredStatus(request, result),
-        latencyMs: result.latencyMs,
-        requestBytes: extra.requestBytes ?? null,
-        responseBytes: extra.responseBytes ?? null,
-        captured,
-        taskId: request.taskId ?? null,
-      });
       logger.info(
         {
           tool: toolName,
           outcome: result.outcome,
-          detail: extra.detailReason,
+          detail: detailReason,
           latencyMs: result.latencyMs,
           via: request.via,
         },
         "tools/call",
       );
+    }
+
+    /** A call that cannot be audited is not answered as a success: 503, and its row says so. */
+    function auditFailed(error: unknown, result: InvokeResult, sizes: object): InvokeResult {
+      deps.metrics.auditFailures.inc({ reason: auditFailureReason(error) });
+      logger.error({ err: error, tool: toolName }, "audit row not stored; answering 503");
+      const refused: InvokeResult = {
+        ok: false,
+        outcome:
+          result.outcome === "ok" || result.outcome === "tool_error"
+            ? "upstream_error"
+            : result.outcome,
+        error: "GW_AUDIT_UNAVAILABLE",
+        latencyMs: result.latencyMs,
+      };
+      deps.audit.enqueue(eventFor(refused, { ...sizes, reason: "audit_unavailable" }), callId);
+      return refused;
+    }
+
+    async function finish(
+      result: InvokeResult,
+      extra: { requestBytes?: number; responseBytes?: number; detailReason?: string } = {},
+    ): Promise<InvokeResult> {
+      const sizes = { requestBytes: extra.requestBytes, responseBytes: extra.responseBytes };
+      report(result, extra.detailReason);
       try {
-        await deps.audit.write(event);
+        await deps.audit.end(eventFor(result, sizes), callId);
       } catch (error) {
-        // Fail closed: a call whose audit record cannot be kept is not answered as a success.
-        deps.metrics.auditFailures.inc({ reason: auditFailureReason(error) });
-        logger.error({ err: error, tool: toolName }, "audit write refused; answering 503");
-        return {
-          ok: false,
-          outcome:
-            result.outcome === "ok" || result.outcome === "tool_error"
-              ? "upstream_error"
-              : result.outcome,
-          error: "GW_AUDIT_UNAVAILABLE",
-          latencyMs: result.latencyMs,
-        };
+        return auditFailed(error, result, sizes);
       }
       return result;
     }
@@ -200,6 +221,22 @@ export function createToolInvoker(deps: {
     const entry = catalog.tools.get(toolName);
     if (entry === undefined) return reject("GW_UNKNOWN_TOOL", `Unknown tool: ${toolName}`);
     if (!entry.callable) return reject("GW_TOOL_PENDING_APPROVAL");
+
+    try {
+      callId = await deps.audit.begin(
+        eventFor({ ok: true, outcome: "ok", result: {}, latencyMs: 0 }, {}),
+      );
+    } catch (error) {
+      // Nothing has reached the tool: the call is refused before it can have a side effect.
+      const refused: InvokeResult = {
+        ok: false,
+        outcome: "rejected",
+        error: "GW_AUDIT_UNAVAILABLE",
+        latencyMs: Math.round(now() - started),
+      };
+      report(refused, "audit_start_not_stored");
+      return auditFailed(error, refused, {});
+    }
 
     const timeoutMs = request.timeoutMs ?? toolConfig.timeout_ms ?? scopeConfig.timeout_ms;
     const params: Record<string, unknown> = {
@@ -329,7 +366,9 @@ function answeredStatus(request: InvokeRequest, result: InvokeResult): number | 
 }
 
 function auditFailureReason(error: unknown): string {
-  return error instanceof Error && error.name === "AuditQueueFullError"
-    ? "queue_full"
-    : "write_failed";
+  if (!(error instanceof Error)) return "write_failed";
+  if (error.name === "AuditQueueFullError") return "queue_full";
+  if (error.name === "AuditNotStoredError" && (error as { reason?: unknown }).reason === "timeout")
+    return "timeout";
+  return "write_failed";
 }

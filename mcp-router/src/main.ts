@@ -1,6 +1,7 @@
 import { createLogger } from "../../contract/src/log.ts";
 import { loadConfig } from "../../config/src/load-config.ts";
 import { createAuditWriter } from "../../store/src/audit-writer.ts";
+import { openCallJournal } from "../../store/src/call-journal.ts";
 import { migrateToLatest } from "../../store/src/migrate.ts";
 import { openDatabase } from "../../store/src/open-database.ts";
 import { syncRegistry } from "../../store/src/registry.ts";
@@ -38,12 +39,20 @@ async function main(): Promise<void> {
   await migrateToLatest(database.db);
   const sync = await syncRegistry(database.db, loaded.config.tools);
   logger.info({ added: sync.added, deactivated: sync.deactivated }, "tool registry synced");
-  const audit = createAuditWriter({ db: database.db, logger, maxQueue: env.AUDIT_QUEUE_MAX });
+  const callJournal = await openCallJournal(database, { logger });
+  const audit = createAuditWriter({
+    db: database.db,
+    logger,
+    maxQueue: env.AUDIT_QUEUE_MAX,
+    waitTimeoutMs: env.AUDIT_WAIT_MS,
+  });
 
   const router = await startRouter({
     config: loaded.config,
     db: database.db,
     audit,
+    auditMode: env.AUDIT_MODE,
+    callJournal,
     logger,
     authz:
       env.AUTHZ_MODE === "direct"
@@ -71,6 +80,9 @@ async function main(): Promise<void> {
     void (async () => {
       await router.close();
       await audit.close();
+      await callJournal.close().catch((error: unknown) => {
+        logger.warn({ err: error }, "calls left without an outcome are reconciled at next start");
+      });
       await database.close();
       process.exit(0);
     })();

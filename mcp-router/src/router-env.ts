@@ -10,6 +10,7 @@ import {
   secretSchema,
   type EnvSource,
 } from "../../config/src/env.ts";
+import { AUDIT_MODES } from "./audit.ts";
 
 /**
  * The router's environment, parsed once at startup (see main.ts). Secrets follow the shared rules:
@@ -19,6 +20,8 @@ export const RouterEnvSchema = z.object({
   ...baseEnvShape,
   ...auditEnvShape,
   AUTHZ_MODE: z.enum(["envoy", "direct"]).default("envoy"),
+  /** write-ahead: no call runs or is answered before its row is stored; best-effort: queued. */
+  AUDIT_MODE: z.enum(AUDIT_MODES).default("write-ahead"),
   EXT_AUTHZ_ADDRESS: z.string().min(1).default("127.0.0.1:9191"),
   // Above ext-authz's JWKS fetch timeout, like Envoy's ext_authz timeout.
   EXT_AUTHZ_TIMEOUT_MS: positiveIntString.default(2000),

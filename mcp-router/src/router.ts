@@ -9,7 +9,12 @@ import { scopeOfEndpoint } from "../../contract/src/mcp-wire.ts";
 import { createTaskStore } from "../../store/src/task-store.ts";
 import { isTransientDatabaseError } from "../../store/src/transient-error.ts";
 import type { DB } from "../../store/src/schema.ts";
-import { buildAuditEvent, type AuditSink } from "./audit.ts";
+import {
+  buildAuditEvent,
+  createRouterAudit,
+  type AuditMode,
+  type AuditRowWriter,
+} from "./audit.ts";
 import { createAuthorizer, type AuthzSettings } from "./authorization.ts";
 import { createBackendPools } from "./forwarding.ts";
 import { listen } from "./http-server.ts";
@@ -39,8 +44,12 @@ export type RouterAuthzOption =
 export type StartRouterOptions = {
   config: GatewayConfig;
   db: Kysely<DB>;
-  /** The store's AuditWriter (or anything with its write()). */
-  audit: AuditSink;
+  /** The store's AuditWriter (its stats() are exported as metrics when present). */
+  audit: AuditRowWriter;
+  /** Default write-ahead (AUDIT_MODE). */
+  auditMode?: AuditMode;
+  /** The store's call journal (openCallJournal): names this process in start rows. Write-ahead needs it. */
+  callJournal?: { readonly instance: string };
   logger: Logger;
   authz: RouterAuthzOption;
   /** GATEWAY_VERDICT_KEY, shared with ext-authz. */
@@ -111,6 +120,11 @@ export async function startRouter(options: StartRouterOptions): Promise<RouterHa
       ? { mode: "direct", client: authzClient, deadlineMs: options.authz.deadlineMs ?? 2_000 }
       : { mode: "envoy" };
 
+  const audit = createRouterAudit(
+    options.audit,
+    options.auditMode ?? "write-ahead",
+    options.callJournal?.instance,
+  );
   const inFlight = createInFlightCalls();
   const metrics = createRouterMetrics({ inFlight: () => inFlight.size(), audit: options.audit });
   const pools = createBackendPools();
@@ -131,7 +145,7 @@ export async function startRouter(options: StartRouterOptions): Promise<RouterHa
     onDefinitionChange(change) {
       metrics.definitionChanges.inc({ scope: change.scope, policy: change.policy });
       logger.warn(change, "backend changed a tool definition");
-      options.audit
+      audit
         .write(
           buildAuditEvent({
             kind: "decision",
@@ -156,7 +170,7 @@ export async function startRouter(options: StartRouterOptions): Promise<RouterHa
     config: options.config,
     catalog,
     pools,
-    audit: options.audit,
+    audit,
     toolSecret: options.toolSecret,
     logger,
     metrics,
@@ -165,7 +179,7 @@ export async function startRouter(options: StartRouterOptions): Promise<RouterHa
     store: createTaskStore(options.db),
     settings: options.config.tools.tasks,
     invokeTool,
-    audit: options.audit,
+    audit,
     logger: logger.child({ component: "tasks" }),
     onAuditFailure: () => metrics.auditFailures.inc({ reason: "task" }),
     ...options.tasks,
@@ -177,7 +191,7 @@ export async function startRouter(options: StartRouterOptions): Promise<RouterHa
     authorizer: createAuthorizer({
       settings,
       verdictKey: options.verdictKey,
-      audit: options.audit,
+      audit,
       logger,
       onAuditFailure: () => metrics.auditFailures.inc({ reason: "refusal" }),
     }),
@@ -191,7 +205,7 @@ export async function startRouter(options: StartRouterOptions): Promise<RouterHa
     invokeTool,
     tasks,
     inFlight,
-    audit: options.audit,
+    audit,
     metrics,
     logger,
     allowedOrigins: compileOriginPolicy({

@@ -12,6 +12,7 @@ import { createLogger } from "../../contract/src/log.ts";
 import { signVerdict, type VerdictClaims } from "../../contract/src/verdict.ts";
 import { parseConfigText, type GatewayConfig } from "../../config/src/load-config.ts";
 import { createAuditWriter, type AuditWriter } from "../../store/src/audit-writer.ts";
+import { openCallJournal, type CallJournal } from "../../store/src/call-journal.ts";
 import { migrateToLatest } from "../../store/src/migrate.ts";
 import { openDatabase, type Database } from "../../store/src/open-database.ts";
 import { syncRegistry } from "../../store/src/registry.ts";
@@ -283,6 +284,7 @@ export type RouterFixture = {
   backend: StandInBackend;
   database: Database;
   audit: AuditWriter;
+  callJournal: CallJournal;
   config: GatewayConfig;
   auditRows(
     filter?: Partial<Pick<AuditEventRow, "tool" | "subject" | "kind" | "request_id">>,
@@ -302,11 +304,13 @@ export async function startRouterFixture(
   const database = await openDatabase({ inMemory: true });
   await migrateToLatest(database.db);
   await syncRegistry(database.db, config.tools);
-  const audit = createAuditWriter({ db: database.db, logger: quietLogger, flushIntervalMs: 5 });
+  const callJournal = await openCallJournal(database, { logger: quietLogger });
+  const audit = createAuditWriter({ db: database.db, logger: quietLogger });
   const router = await startRouter({
     config,
     db: database.db,
     audit: options.audit ?? audit,
+    callJournal,
     logger: quietLogger,
     authz: { mode: "envoy" },
     verdictKey: VERDICT_KEY,
@@ -322,6 +326,7 @@ export async function startRouterFixture(
     backend,
     database,
     audit,
+    callJournal,
     config,
     async auditRows(filter = {}) {
       await audit.flush();
@@ -337,6 +342,7 @@ export async function startRouterFixture(
       await router.close();
       await backend.close();
       await audit.close();
+      await callJournal.close();
       await database.close();
     },
   };

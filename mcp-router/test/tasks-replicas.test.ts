@@ -37,6 +37,7 @@ function startReplica(replicaId: string): Promise<RouterHandle> {
     config: fixture.config,
     db: fixture.database.db,
     audit: fixture.audit,
+    callJournal: fixture.callJournal,
     logger: quietLogger,
     authz: { mode: "envoy" },
     verdictKey: VERDICT_KEY,

@@ -315,13 +315,10 @@ describe("backend failures", () => {
     }
   });
 
-  it("fails closed with 503 when the audit queue is full", async () => {
+  it("fails closed with 503 when the audit queue is full, before the tool is asked", async () => {
+    const full = () => Promise.reject(new AuditQueueFullError());
     const fixture = await startRouterFixture({
-      audit: {
-        write: async () => {
-          throw new AuditQueueFullError();
-        },
-      },
+      audit: { write: full, commit: full, begin: full },
     });
     try {
       const endpoint = `${fixture.router.url}/calc/mcp`;
@@ -333,6 +330,7 @@ describe("backend failures", () => {
       expect((await readMessages(response))[0]!.error).toMatchObject({
         data: { code: "GW_AUDIT_UNAVAILABLE" },
       });
+      expect(fixture.backend.seen.filter((seen) => seen.method === "tools/call")).toEqual([]);
       const list = await postMcp(
         endpoint,
         { jsonrpc: "2.0", id: 2, method: "tools/list" },

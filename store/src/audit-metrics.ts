@@ -10,6 +10,7 @@ export function hasAuditStats(sink: object): sink is AuditStatsSource {
 
 const COUNTERS = [
   ["written", "audit_events_written_total", "Audit events stored in the database"],
+  ["commits", "audit_commits_total", "Audit transactions committed (group commit: many rows each)"],
   [
     "retried",
     "audit_write_retries_total",
@@ -23,7 +24,7 @@ const COUNTERS = [
   [
     "rejected",
     "audit_events_rejected_total",
-    "Audit events refused because the queue stayed full (the request failed closed)",
+    "Audit rows refused to their request (queue full, or not stored in time): the request failed closed",
   ],
 ] as const satisfies readonly (readonly [keyof AuditWriterStats, string, string])[];
 

@@ -1,11 +1,18 @@
 import type { Kysely } from "kysely";
-import type { AuditKind, AuditSource, DB, NewAuditEventRow } from "./schema.ts";
+import type {
+  AuditKind,
+  AuditSource,
+  DB,
+  NewAuditCallStartRow,
+  NewAuditEventRow,
+} from "./schema.ts";
 import { isTransientDatabaseError } from "./transient-error.ts";
 import { backoffDelayMs } from "./transient-retry.ts";
 
 /**
  * ext-authz decisions: allowed | denied. Router invocations: ok | tool_error | timeout |
- * upstream_error | rejected | cancelled. Task lifecycle: created | completed | failed | cancelled.
+ * upstream_error | rejected | cancelled; started for a call's start row (begin()), and interrupted
+ * for a call whose router died under it (see call-journal.ts). Task lifecycle: created | completed | failed | cancelled.
  */
 export type AuditOutcome =
   | "allowed"
@@ -18,7 +25,9 @@ export type AuditOutcome =
   | "cancelled"
   | "created"
   | "completed"
-  | "failed";
+  | "failed"
+  | "started"
+  | "interrupted";
 
 export type AuditEvent = {
   /** Defaults to the time write() was called. */
@@ -53,14 +62,19 @@ export type AuditWriterLogger = {
 export type AuditWriterOptions = {
   db: Kysely<DB>;
   logger: AuditWriterLogger;
-  /** Rows per INSERT; a full batch is written at once (default 100). */
+  /**
+   * Most rows per transaction (default 200). There is no timer: a batch is written as soon as the
+   * previous commit has finished (group commit), so rows that arrive during a commit share the next.
+   */
   batchSize?: number;
-  /** A partial batch is written at most this long after its first event (default 250). */
-  flushIntervalMs?: number;
   /** Events held in memory, including the batch being written (default 10000, env AUDIT_QUEUE_MAX). */
   maxQueue?: number;
-  /** How long write() waits for room in a full queue before rejecting (default 1000). */
-  enqueueTimeoutMs?: number;
+  /**
+   * How long write() waits for room in a full queue, and how long commit() and begin() wait for
+   * their row to be stored: a row still queued at the deadline is withdrawn and the caller refused;
+   * one already being written settles with its transaction. Default 2000 (env AUDIT_WAIT_MS).
+   */
+  waitTimeoutMs?: number;
   /** Transient errors (see isTransientDatabaseError) are retried for as long as it takes. */
   retry?: {
     /** Default 100. */
@@ -77,17 +91,30 @@ export type AuditWriterStats = {
   /** Callers waiting for room in the queue. */
   waiting: number;
   written: number;
+  /** Transactions committed (each holds up to batchSize rows). */
+  commits: number;
   /** Retry attempts after transient database errors. */
   retried: number;
   /** Events that could not be stored (rejected by the database, or abandoned by close()); each is logged. */
   failed: number;
-  /** write() calls refused with AuditQueueFullError. */
+  /** Rows refused to their caller: no room in the queue, or not stored within waitTimeoutMs. */
   rejected: number;
 };
 
+/** The tool call a start row (begin) or an outcome row (completes) belongs to. */
+export type AuditCall = { id: string; instance: string };
+
 export type AuditWriter = {
-  /** Resolves once the event is queued (not written). Rejects with AuditQueueFullError or AuditWriterClosedError. */
-  write(event: AuditEvent): Promise<void>;
+  /** Best effort: resolves once the event is queued. Rejects with AuditQueueFullError or AuditWriterClosedError. */
+  write(event: AuditEvent, options?: { completes?: string }): Promise<void>;
+  /**
+   * Write-ahead: resolves once the event is committed. With `completes`, the call's start row is
+   * removed in the same transaction. Rejects with AuditQueueFullError, AuditNotStoredError or
+   * AuditWriterClosedError; the caller must then fail closed.
+   */
+  commit(event: AuditEvent, options?: { completes?: string }): Promise<void>;
+  /** Resolves once the call's start row is committed; rejects as commit() does. */
+  begin(event: AuditEvent, call: AuditCall): Promise<void>;
   /** Resolves when every event queued before the call has been written (or counted as failed). */
   flush(): Promise<void>;
   /** Refuses new events and flushes the rest; after timeoutMs (default 10000) what is left is counted as failed and logged. */
@@ -103,21 +130,25 @@ export class AuditQueueFullError extends Error {
   }
 }
 
+/** The row was not stored in time, or the database refused it: the caller must fail closed. */
+export class AuditNotStoredError extends Error {
+  readonly reason: "timeout" | "rejected";
+
+  constructor(reason: "timeout" | "rejected") {
+    super(
+      reason === "timeout" ? "audit row not stored in time" : "audit row refused by the database",
+    );
+    this.name = "AuditNotStoredError";
+    this.reason = reason;
+  }
+}
+
 export class AuditWriterClosedError extends Error {
   constructor() {
     super("audit writer is closed");
     this.name = "AuditWriterClosedError";
   }
 }
-
-type Entry = { seq: number; row: NewAuditEventRow };
-type SpaceWaiter = {
-  row: NewAuditEventRow;
-  resolve: () => void;
-  reject: (error: Error) => void;
-  timer: NodeJS.Timeout;
-};
-type DoneWaiter = { seq: number; resolve: () => void };
 
 const roundOrNull = (value: number | null | undefined): number | null =>
   value === undefined || value === null || !Number.isFinite(value) ? null : Math.round(value);
@@ -173,13 +204,56 @@ export function toAuditRow(event: AuditEvent, now: Date = new Date()): NewAuditE
   };
 }
 
-const summary = (row: NewAuditEventRow) => ({
-  requestId: row.request_id,
-  source: row.source,
-  kind: row.kind,
-  outcome: row.outcome,
-  reason: row.reason,
-  tool: row.tool,
+/** The start row of a tool call: who called what, before the tool runs. */
+export function toCallStartRow(
+  event: AuditEvent,
+  call: AuditCall,
+  now: Date = new Date(),
+): NewAuditCallStartRow {
+  const row = toAuditRow(event, now);
+  return {
+    call_id: storableText(call.id),
+    instance: storableText(call.instance),
+    time: row.time,
+    request_id: row.request_id,
+    source: row.source,
+    kind: row.kind,
+    subject: row.subject ?? null,
+    tenant: row.tenant ?? null,
+    roles: row.roles ?? [],
+    scope: row.scope ?? null,
+    method: row.method ?? null,
+    tool: row.tool ?? null,
+    arguments_digest: row.arguments_digest ?? null,
+    arguments: row.arguments ?? null,
+    task_id: row.task_id ?? null,
+  };
+}
+
+type Waiter = { resolve: () => void; reject: (error: Error) => void };
+
+type NewEntry =
+  | { table: "audit_events"; row: NewAuditEventRow; completes?: string }
+  | { table: "audit_call_starts"; row: NewAuditCallStartRow };
+
+type Entry = NewEntry & {
+  seq: number;
+  /** Part of the transaction being written: settles with it, never withdrawn. */
+  inFlight: boolean;
+  /** The caller's deadline passed while the row was in flight. */
+  expired: boolean;
+  waiter?: Waiter & { timer: NodeJS.Timeout };
+};
+
+type SpaceWaiter = Waiter & { entry: NewEntry; timer: NodeJS.Timeout };
+
+const summary = (entry: NewEntry) => ({
+  requestId: entry.row.request_id,
+  source: entry.row.source,
+  kind: entry.row.kind,
+  outcome: entry.table === "audit_events" ? entry.row.outcome : "started",
+  reason: entry.table === "audit_events" ? entry.row.reason : null,
+  tool: entry.row.tool,
 });
 
 const errorFields = (error: unknown) => ({
@@ -188,17 +262,17 @@ const errorFields = (error: unknown) => ({
 });
 
 /**
- * Append-only, batched audit writer. Events wait in a bounded in-memory queue and are inserted
- * off the request path; transient database errors are retried with exponential backoff while the
- * events stay queued, so an outage turns into backpressure (and finally AuditQueueFullError),
- * never into a silent drop.
+ * Append-only audit writer with group commit. Rows wait in a bounded in-memory queue; whenever no
+ * transaction is running, everything queued (up to batchSize) is written in one. Callers choose
+ * per row: write() returns once queued (best effort), commit() and begin() once stored
+ * (write-ahead). Transient database errors are retried with exponential backoff while the rows
+ * stay queued, so an outage turns into backpressure and refusals, never into a silent drop.
  */
 export function createAuditWriter(options: AuditWriterOptions): AuditWriter {
   const { db, logger } = options;
-  const batchSize = Math.max(1, options.batchSize ?? 100);
-  const flushIntervalMs = options.flushIntervalMs ?? 250;
+  const batchSize = Math.max(1, options.batchSize ?? 200);
   const maxQueue = Math.max(1, options.maxQueue ?? 10_000);
-  const enqueueTimeoutMs = options.enqueueTimeoutMs ?? 1000;
+  const waitTimeoutMs = options.waitTimeoutMs ?? 2000;
   const initialDelayMs = options.retry?.initialDelayMs ?? 100;
   // Short enough that the queue drains within a couple of seconds of the database coming back.
   const maxDelayMs = options.retry?.maxDelayMs ?? 2000;
@@ -206,56 +280,80 @@ export function createAuditWriter(options: AuditWriterOptions): AuditWriter {
 
   const queue: Entry[] = [];
   const spaceWaiters: SpaceWaiter[] = [];
-  const doneWaiters: DoneWaiter[] = [];
-  const counters = { written: 0, retried: 0, failed: 0, rejected: 0 };
+  const flushWaiters: { seq: number; resolve: () => void }[] = [];
+  const counters = { written: 0, commits: 0, retried: 0, failed: 0, rejected: 0 };
   let lastSeq = 0;
-  let doneSeq = 0;
-  let flushTarget = 0;
-  let timer: NodeJS.Timeout | undefined;
   let draining: Promise<void> | undefined;
   let closing = false;
   let abandoned = false;
   let wakeBackoff: (() => void) | undefined;
 
-  function enqueue(row: NewAuditEventRow): void {
+  function hasRoom(): boolean {
+    return queue.length < maxQueue;
+  }
+
+  function enqueue(entry: NewEntry, waiter?: Waiter): void {
     lastSeq += 1;
-    queue.push({ seq: lastSeq, row });
-    if (closing) flushTarget = lastSeq;
-    if (queue.length >= batchSize || closing) {
-      kick();
-    } else if (timer === undefined) {
-      timer = setTimeout(() => {
-        timer = undefined;
-        flushTarget = Math.max(flushTarget, lastSeq);
-        kick();
-      }, flushIntervalMs);
-      timer.unref();
+    const queued = { ...entry, seq: lastSeq, inFlight: false, expired: false } as Entry;
+    if (waiter !== undefined) {
+      queued.waiter = { ...waiter, timer: setTimeout(() => expire(queued), waitTimeoutMs) };
     }
+    queue.push(queued);
+    kick();
   }
 
   function kick(): void {
     draining ??= drain().finally(() => {
       draining = undefined;
-      // Events may have arrived while the last insert was finishing.
-      if (shouldWrite()) kick();
+      // Rows may have arrived while the last transaction was finishing.
+      if (queue.length > 0 && !abandoned) kick();
     });
   }
 
-  function shouldWrite(): boolean {
-    const head = queue[0];
-    return head !== undefined && (queue.length >= batchSize || head.seq <= flushTarget);
+  /** The caller's deadline: a row not yet being written is withdrawn and refused. */
+  function expire(entry: Entry): void {
+    if (entry.inFlight) {
+      entry.expired = true;
+      return;
+    }
+    withdraw(entry, new AuditNotStoredError("timeout"));
   }
 
-  function settle(count: number): void {
-    const removed = queue.splice(0, count);
-    const last = removed.at(-1);
-    if (last) doneSeq = last.seq;
-    while (doneWaiters[0] && doneWaiters[0].seq <= doneSeq) doneWaiters.shift()?.resolve();
-    while (spaceWaiters.length > 0 && queue.length < maxQueue) {
+  function withdraw(entry: Entry, error: Error): void {
+    const index = queue.indexOf(entry);
+    if (index < 0) return;
+    queue.splice(index, 1);
+    counters.rejected += 1;
+    logger.error(
+      { event: summary(entry), queued: queue.length },
+      "audit row not stored in time; request must fail closed",
+    );
+    if (entry.waiter) {
+      clearTimeout(entry.waiter.timer);
+      entry.waiter.reject(error);
+    }
+    afterRemoval();
+  }
+
+  /** Removes the first `count` entries (the batch just written or given up) and tells their callers. */
+  function settle(count: number, error?: Error): void {
+    for (const entry of queue.splice(0, count)) {
+      if (!entry.waiter) continue;
+      clearTimeout(entry.waiter.timer);
+      if (error === undefined) entry.waiter.resolve();
+      else entry.waiter.reject(error);
+    }
+    afterRemoval();
+  }
+
+  function afterRemoval(): void {
+    const head = queue[0]?.seq ?? Infinity;
+    while (flushWaiters[0] && flushWaiters[0].seq < head) flushWaiters.shift()?.resolve();
+    while (spaceWaiters.length > 0 && hasRoom()) {
       const waiter = spaceWaiters.shift();
       if (!waiter) break;
       clearTimeout(waiter.timer);
-      enqueue(waiter.row);
+      enqueue(waiter.entry);
       waiter.resolve();
     }
   }
@@ -279,49 +377,79 @@ export function createAuditWriter(options: AuditWriterOptions): AuditWriter {
       { lost: count, requestIds: queue.slice(0, 20).map((entry) => entry.row.request_id) },
       "audit writer closed before the database accepted these events",
     );
-    settle(count);
+    settle(count, new AuditWriterClosedError());
+  }
+
+  /** One transaction: start rows, outcome rows, and the start rows those outcomes close. */
+  async function store(batch: readonly Entry[]): Promise<void> {
+    const events: NewAuditEventRow[] = [];
+    const starts: NewAuditCallStartRow[] = [];
+    const completed: string[] = [];
+    for (const entry of batch) {
+      if (entry.table === "audit_call_starts") {
+        starts.push(entry.row);
+      } else {
+        events.push(entry.row);
+        if (entry.completes !== undefined) completed.push(entry.completes);
+      }
+    }
+    if (starts.length === 0 && completed.length === 0) {
+      await db.insertInto("audit_events").values(events).execute();
+      return;
+    }
+    await db.transaction().execute(async (trx) => {
+      if (starts.length > 0) await trx.insertInto("audit_call_starts").values(starts).execute();
+      if (events.length > 0) await trx.insertInto("audit_events").values(events).execute();
+      if (completed.length > 0) {
+        await trx.deleteFrom("audit_call_starts").where("call_id", "in", completed).execute();
+      }
+    });
   }
 
   /** Writes rows one by one after a permanent batch failure so one bad row cannot block the rest. */
   async function isolate(batch: Entry[]): Promise<"done" | "transient"> {
     for (const entry of batch) {
       if (abandoned) return "done";
+      entry.inFlight = true;
       try {
-        await db.insertInto("audit_events").values(entry.row).execute();
+        await store([entry]);
         counters.written += 1;
+        counters.commits += 1;
+        settle(1);
       } catch (error) {
+        entry.inFlight = false;
         if (isTransient(error)) return "transient";
         counters.failed += 1;
         logger.error(
-          { event: summary(entry.row), ...errorFields(error) },
+          { event: summary(entry), ...errorFields(error) },
           "audit event rejected by the database",
         );
+        settle(1, new AuditNotStoredError("rejected"));
       }
-      settle(1);
     }
     return "done";
   }
 
   async function drain(): Promise<void> {
     let attempt = 0;
-    while (shouldWrite()) {
+    while (queue.length > 0) {
       if (abandoned) {
         abandonAll();
         return;
       }
       const batch = queue.slice(0, batchSize);
+      for (const entry of batch) entry.inFlight = true;
       try {
-        await db
-          .insertInto("audit_events")
-          .values(batch.map((entry) => entry.row))
-          .execute();
+        await store(batch);
         // After close() gave up these rows were already counted as failed: over-reporting loss is the safe side.
         if (abandoned) return;
         counters.written += batch.length;
+        counters.commits += 1;
         settle(batch.length);
         attempt = 0;
         continue;
       } catch (error) {
+        for (const entry of batch) entry.inFlight = false;
         if (!isTransient(error)) {
           if ((await isolate(batch)) === "done") continue;
         } else {
@@ -330,6 +458,10 @@ export function createAuditWriter(options: AuditWriterOptions): AuditWriter {
             "audit insert failed; will retry",
           );
         }
+        // Callers whose deadline passed during the attempt are refused now, not after the outage.
+        for (const entry of batch) {
+          if (entry.expired) withdraw(entry, new AuditNotStoredError("timeout"));
+        }
       }
       counters.retried += 1;
       await backoff(attempt);
@@ -337,29 +469,42 @@ export function createAuditWriter(options: AuditWriterOptions): AuditWriter {
     }
   }
 
+  /** commit() and begin(): the caller waits for the row to be stored. */
+  function stored(entry: NewEntry): Promise<void> {
+    if (closing) return Promise.reject(new AuditWriterClosedError());
+    if (!hasRoom() || spaceWaiters.length > 0) {
+      counters.rejected += 1;
+      logger.error(
+        { event: summary(entry), queued: queue.length },
+        "audit queue full; request must fail closed",
+      );
+      return Promise.reject(new AuditQueueFullError());
+    }
+    return new Promise<void>((resolve, reject) => enqueue(entry, { resolve, reject }));
+  }
+
   function flush(): Promise<void> {
     if (queue.length === 0) return Promise.resolve();
-    const target = lastSeq;
-    flushTarget = Math.max(flushTarget, target);
-    const done = new Promise<void>((resolve) => doneWaiters.push({ seq: target, resolve }));
+    const done = new Promise<void>((resolve) => flushWaiters.push({ seq: lastSeq, resolve }));
     kick();
     return done;
   }
 
   return {
-    write(event) {
+    write(event, writeOptions = {}) {
       if (closing) return Promise.reject(new AuditWriterClosedError());
-      const row = toAuditRow(event);
-      if (queue.length < maxQueue && spaceWaiters.length === 0) {
-        enqueue(row);
+      const entry: NewEntry = {
+        table: "audit_events",
+        row: toAuditRow(event),
+        ...(writeOptions.completes === undefined ? {} : { completes: writeOptions.completes }),
+      };
+      if (hasRoom() && spaceWaiters.length === 0) {
+        enqueue(entry);
         return Promise.resolve();
       }
-      // Full: make sure everything queued is being written, then wait for room.
-      flushTarget = Math.max(flushTarget, lastSeq);
-      kick();
       return new Promise<void>((resolve, reject) => {
         const waiter: SpaceWaiter = {
-          row,
+          entry,
           resolve,
           reject,
           timer: setTimeout(() => {
@@ -367,31 +512,39 @@ export function createAuditWriter(options: AuditWriterOptions): AuditWriter {
             if (index >= 0) spaceWaiters.splice(index, 1);
             counters.rejected += 1;
             logger.error(
-              { event: summary(row), queued: queue.length },
+              { event: summary(entry), queued: queue.length },
               "audit queue full; request must fail closed",
             );
             reject(new AuditQueueFullError());
-          }, enqueueTimeoutMs),
+          }, waitTimeoutMs),
         };
         spaceWaiters.push(waiter);
       });
+    },
+
+    commit(event, commitOptions = {}) {
+      return stored({
+        table: "audit_events",
+        row: toAuditRow(event),
+        ...(commitOptions.completes === undefined ? {} : { completes: commitOptions.completes }),
+      });
+    },
+
+    begin(event, call) {
+      return stored({ table: "audit_call_starts", row: toCallStartRow(event, call) });
     },
 
     flush,
 
     async close(closeOptions = {}) {
       closing = true;
-      if (timer !== undefined) {
-        clearTimeout(timer);
-        timer = undefined;
-      }
-      let expire: () => void = () => undefined;
+      let expireClose: () => void = () => undefined;
       const expired = new Promise<"expired">((resolve) => {
-        expire = () => resolve("expired");
+        expireClose = () => resolve("expired");
       });
-      const deadline = setTimeout(expire, closeOptions.timeoutMs ?? 10_000);
+      const deadline = setTimeout(expireClose, closeOptions.timeoutMs ?? 10_000);
       const drained = (async () => {
-        while (queue.length > 0) await flush();
+        while (queue.length > 0 || spaceWaiters.length > 0) await flush();
         await draining;
         return "drained" as const;
       })();

@@ -66,6 +66,26 @@ export type AuditEventsTable = {
   task_id: string | null;
 };
 
+/** A tool call under way (see the audit writer's begin()); its outcome row removes it. */
+export type AuditCallStartsTable = {
+  call_id: string;
+  /** The router process that runs the call (see call-journal.ts). */
+  instance: string;
+  time: DefaultTimestamp;
+  request_id: string;
+  source: AuditSource;
+  kind: AuditKind;
+  subject: string | null;
+  tenant: string | null;
+  roles: ColumnType<string[], string[] | undefined, string[]>;
+  scope: string | null;
+  method: string | null;
+  tool: string | null;
+  arguments_digest: string | null;
+  arguments: Jsonb;
+  task_id: string | null;
+};
+
 export type TaskStatus = "working" | "input_required" | "completed" | "failed" | "cancelled";
 
 export type TasksTable = {
@@ -93,6 +113,7 @@ export type DB = {
   tool_registry: ToolRegistryTable;
   tool_registry_history: ToolRegistryHistoryTable;
   audit_events: AuditEventsTable;
+  audit_call_starts: AuditCallStartsTable;
   tasks: TasksTable;
 };
 
@@ -100,4 +121,6 @@ export type ToolRegistryRow = Selectable<ToolRegistryTable>;
 export type ToolRegistryHistoryRow = Selectable<ToolRegistryHistoryTable>;
 export type AuditEventRow = Selectable<AuditEventsTable>;
 export type NewAuditEventRow = Insertable<AuditEventsTable>;
+export type AuditCallStartRow = Selectable<AuditCallStartsTable>;
+export type NewAuditCallStartRow = Insertable<AuditCallStartsTable>;
 export type TaskRow = Selectable<TasksTable>;

@@ -9,6 +9,7 @@ describe("audit writer metrics", () => {
       queued: 3,
       waiting: 1,
       written: 10,
+      commits: 7,
       retried: 2,
       failed: 4,
       rejected: 5,
@@ -20,6 +21,7 @@ describe("audit writer metrics", () => {
     expect(first).toContain("# TYPE svc_audit_events_written_total counter");
     expect(first).toContain("svc_audit_events_written_total 10");
     expect(first).toContain("svc_audit_write_retries_total 2");
+    expect(first).toContain("svc_audit_commits_total 7");
     expect(first).toContain("svc_audit_events_failed_total 4");
     expect(first).toContain("svc_audit_events_rejected_total 5");
     expect(first).toContain("# TYPE svc_audit_queue_events gauge");

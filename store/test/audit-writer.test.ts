@@ -61,7 +61,6 @@ describe.each(backends)("audit writer on $name", (backend) => {
     const writer = createAuditWriter({
       db,
       logger,
-      flushIntervalMs: 60_000,
       retry: { initialDelayMs: 1, maxDelayMs: 4 },
       ...options,
     });
@@ -130,14 +129,14 @@ describe.each(backends)("audit writer on $name", (backend) => {
     });
   });
 
-  it("writes full batches at once and the rest on flush", async () => {
+  it("group-commits: rows that arrive while a transaction runs share the next one", async () => {
     const writer = newWriter({ batchSize: 3 });
     for (let n = 1; n <= 7; n += 1) await writer.write(event(n));
-    await spy.until(() => writer.stats().written === 6);
-    expect(spy.insertedBatches).toEqual([3, 3]);
-    expect(writer.stats()).toMatchObject({ queued: 1, written: 6 });
+    // The first row did not wait for company; the six that came during its commit went in
+    // batches of at most three.
     await writer.flush();
-    expect(spy.insertedBatches).toEqual([3, 3, 1]);
+    expect(spy.insertedBatches).toEqual([1, 3, 3]);
+    expect(writer.stats()).toMatchObject({ queued: 0, written: 7, commits: 3 });
     expect(await storedRequestIds(db)).toEqual([
       "req-1",
       "req-2",
@@ -149,19 +148,95 @@ describe.each(backends)("audit writer on $name", (backend) => {
     ]);
   });
 
-  it("writes a partial batch once the flush interval has passed", async () => {
-    const writer = newWriter({ batchSize: 100, flushIntervalMs: 10 });
+  it("writes a lone row at once, with no timer to wait for", async () => {
+    const writer = newWriter({ batchSize: 100 });
+    await writer.write(event(1));
+    await spy.until(() => writer.stats().written === 1);
+    expect(spy.insertedBatches).toEqual([1]);
+  });
+
+  it("commit() resolves only once the row is in the database", async () => {
+    const writer = newWriter();
+    const seen: string[][] = [];
+    await writer.commit(event(1)).then(async () => seen.push(await storedRequestIds(db)));
+    expect(seen).toEqual([["req-1"]]);
+  });
+
+  it("begin() stores a call's start; its outcome removes it in the same transaction", async () => {
+    const writer = newWriter();
+    const call = { id: "call-1", instance: "router-a" };
+    await writer.begin(event(1, { arguments: { x: 1 }, task_id: "t-9" }), call);
+    const starts = await db.selectFrom("audit_call_starts").selectAll().execute();
+    expect(starts).toEqual([
+      expect.objectContaining({
+        call_id: "call-1",
+        instance: "router-a",
+        request_id: "req-1",
+        subject: "alice",
+        roles: ["developer", "analyst"],
+        tool: "exact_calculate",
+        arguments: { x: 1 },
+        task_id: "t-9",
+      }),
+    ]);
+    expect(await storedRequestIds(db)).toEqual([]);
+
+    await writer.commit(event(1), { completes: "call-1" });
+    expect(await db.selectFrom("audit_call_starts").selectAll().execute()).toEqual([]);
+    expect(await storedRequestIds(db)).toEqual(["req-1"]);
+  });
+
+  it("many callers waiting on commit() share transactions", async () => {
+    const writer = newWriter();
+    await Promise.all(Array.from({ length: 50 }, (_, n) => writer.commit(event(n))));
+    expect(writer.stats().written).toBe(50);
+    expect(writer.stats().commits).toBeLessThan(5);
+  });
+
+  it("commit() during an outage refuses the caller at its deadline and withdraws the row", async () => {
+    const writer = newWriter({ waitTimeoutMs: 30 });
+    spy.down = true;
+    const refused = writer.commit(event(1));
+    await expect(refused).rejects.toMatchObject({ name: "AuditNotStoredError", reason: "timeout" });
+    expect(writer.stats()).toMatchObject({ queued: 0, rejected: 1 });
+    spy.down = false;
+    await writer.commit(event(2));
+    // The refused row never appears later: the caller answered 503 for it.
+    expect(await storedRequestIds(db)).toEqual(["req-2"]);
+  });
+
+  it("commit() with a full queue is refused at once", async () => {
+    const writer = newWriter({ maxQueue: 2, waitTimeoutMs: 10_000 });
+    spy.down = true;
     await writer.write(event(1));
     await writer.write(event(2));
-    expect(writer.stats().written).toBe(0);
-    await spy.until(() => writer.stats().written === 2);
-    expect(spy.insertedBatches).toEqual([2]);
+    await expect(writer.commit(event(3))).rejects.toBeInstanceOf(AuditQueueFullError);
+    await expect(
+      writer.begin(event(4), { id: "call-4", instance: "router-a" }),
+    ).rejects.toBeInstanceOf(AuditQueueFullError);
+    spy.down = false;
+    await writer.flush();
+    expect(await storedRequestIds(db)).toEqual(["req-1", "req-2"]);
+  });
+
+  it("commit() of a row the database refuses rejects its caller only", async () => {
+    const writer = newWriter();
+    const results = await Promise.allSettled([
+      writer.commit(event(1)),
+      writer.commit(event(2, { source: "bogus" as AuditEvent["source"] })),
+      writer.commit(event(3)),
+    ]);
+    expect(results.map((result) => result.status)).toEqual(["fulfilled", "rejected", "fulfilled"]);
+    expect((results[1] as PromiseRejectedResult).reason).toMatchObject({ reason: "rejected" });
+    expect(await storedRequestIds(db)).toEqual(["req-1", "req-3"]);
   });
 
   it("flushes everything on close and refuses later writes", async () => {
     const writer = newWriter({ batchSize: 100 });
+    spy.down = true;
     for (let n = 1; n <= 5; n += 1) await writer.write(event(n));
-    expect(await storedRequestIds(db)).toEqual([]);
+    await spy.until(() => writer.stats().retried >= 1);
+    spy.down = false;
     await writer.close();
     expect(await storedRequestIds(db)).toHaveLength(5);
     await expect(writer.write(event(6))).rejects.toBeInstanceOf(AuditWriterClosedError);
@@ -186,7 +261,7 @@ describe.each(backends)("audit writer on $name", (backend) => {
   });
 
   it("makes callers wait when the queue is full, then rejects with AuditQueueFullError", async () => {
-    const writer = newWriter({ batchSize: 2, maxQueue: 3, enqueueTimeoutMs: 30 });
+    const writer = newWriter({ batchSize: 2, maxQueue: 3, waitTimeoutMs: 30 });
     spy.down = true;
     for (let n = 1; n <= 3; n += 1) await writer.write(event(n));
     const refused = writer.write(event(4));
@@ -202,7 +277,7 @@ describe.each(backends)("audit writer on $name", (backend) => {
   });
 
   it("lets a waiting caller in as soon as the database recovers", async () => {
-    const writer = newWriter({ batchSize: 2, maxQueue: 2, enqueueTimeoutMs: 10_000 });
+    const writer = newWriter({ batchSize: 2, maxQueue: 2, waitTimeoutMs: 10_000 });
     spy.down = true;
     await writer.write(event(1));
     await writer.write(event(2));

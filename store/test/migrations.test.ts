@@ -38,6 +38,7 @@ describe.each(backends)("migrations on $name", (backend) => {
       const up = await migrateToLatest(database.db);
       expect(up.map((step) => step.name)).toEqual(names);
       expect(await tables(database.db)).toEqual([
+        "audit_call_starts",
         "audit_events",
         "mcp_session_revocations",
         "tasks",
@@ -51,8 +52,8 @@ describe.each(backends)("migrations on $name", (backend) => {
 
       const oneDown = await migrateDown(database.db);
       expect(oneDown).toEqual([{ name: names.at(-1), direction: "Down", status: "Success" }]);
-      expect(await tables(database.db)).not.toContain("mcp_session_revocations");
-      expect(await tables(database.db)).toContain("tasks");
+      expect(await tables(database.db)).not.toContain("audit_call_starts");
+      expect(await tables(database.db)).toContain("mcp_session_revocations");
 
       const allDown = await migrateDown(database.db, { all: true });
       expect(allDown.map((step) => step.name)).toEqual(names.slice(0, -1).reverse());
@@ -63,7 +64,7 @@ describe.each(backends)("migrations on $name", (backend) => {
 
       // And up again: down really undid everything.
       await migrateToLatest(database.db);
-      expect(await tables(database.db)).toHaveLength(5);
+      expect(await tables(database.db)).toHaveLength(6);
     } finally {
       await database.close();
     }

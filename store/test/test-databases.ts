@@ -40,7 +40,7 @@ const pglite: TestBackend = {
       return database;
     });
     const database = await sharedPglite;
-    await sql`truncate tool_registry, tool_registry_history, audit_events, tasks restart identity`.execute(
+    await sql`truncate tool_registry, tool_registry_history, audit_events, audit_call_starts, tasks restart identity`.execute(
       database.db,
     );
     return { ...database, close: async () => undefined };

@@ -33,6 +33,7 @@ beforeAll(async () => {
     config: e2e.stack.config,
     db: e2e.stack.database.db,
     audit: e2e.stack.audit,
+    callJournal: e2e.stack.callJournal,
     logger: quietLogger,
     authz: { mode: "direct", address: `127.0.0.1:${await closedPort()}`, deadlineMs: 1_000 },
     verdictKey: e2e.env.GATEWAY_VERDICT_KEY!,

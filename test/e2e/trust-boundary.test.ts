@@ -34,6 +34,7 @@ beforeAll(async () => {
     config: e2e.stack.config,
     db: e2e.stack.database.db,
     audit: e2e.stack.audit,
+    callJournal: e2e.stack.callJournal,
     logger: quietLogger,
     authz: { mode: "envoy" },
     verdictKey: e2e.env.GATEWAY_VERDICT_KEY!,
