@@ -4,8 +4,11 @@
  *
  *   npx tsx bench/gateway-vs-direct.ts [--duration 10] [--connections 10]
  *
- * Prints p50/p99 latency, requests/s, the gateway/direct ratios and the resident memory of the
- * gateway processes. Uses PGlite in a temporary directory unless DATABASE_URL is set.
+ * The gateway runs twice side by side, one router with the default write-ahead audit and one with
+ * AUDIT_MODE=best-effort, so the cost of storing each call's start and outcome before going on is
+ * measured in the same run. Prints p50/p99 latency, requests/s, the ratios and the resident memory
+ * of the gateway processes. Uses PGlite in a temporary directory (one per router) unless
+ * DATABASE_URL is set.
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { randomUUID } from "node:crypto";
@@ -102,7 +105,8 @@ let stopping = false;
 
 async function main(): Promise<void> {
   const dir = await mkdtemp(path.join(tmpdir(), "mcp-bench-"));
-  const [calculatorPort, authzPort, metricsPort, routerPort] = await Promise.all([
+  const [calculatorPort, authzPort, metricsPort, routerPort, bestEffortPort] = await Promise.all([
+    freePort(),
     freePort(),
     freePort(),
     freePort(),
@@ -156,33 +160,49 @@ protected_resource:
     HOST: "127.0.0.1",
     DATA_DIR: path.join(dir, "data"),
   });
+  start("mcp-router (best-effort)", "mcp-router/src/main.ts", {
+    ...common,
+    AUDIT_MODE: "best-effort",
+    AUTHZ_MODE: "direct",
+    EXT_AUTHZ_ADDRESS: `127.0.0.1:${authzPort}`,
+    PORT: String(bestEffortPort),
+    HOST: "127.0.0.1",
+    DATA_DIR: path.join(dir, "data-best-effort"),
+  });
   const directUrl = `http://127.0.0.1:${calculatorPort}/mcp`;
   const gatewayUrl = `http://127.0.0.1:${routerPort}/calculator/mcp`;
   await waitFor(`http://127.0.0.1:${calculatorPort}/health`);
   await waitFor(`http://127.0.0.1:${routerPort}/ready`);
+  await waitFor(`http://127.0.0.1:${bestEffortPort}/ready`);
 
   const token = await signDevToken(
     { user: "bench", roles: ["developer"], ttlSeconds: 3600 },
     { ...secrets, NODE_ENV: "development" },
   );
   const accept = "application/json, text/event-stream";
-  const init = await fetch(gatewayUrl, {
-    method: "POST",
-    headers: { authorization: `Bearer ${token}`, "content-type": "application/json", accept },
-    body: JSON.stringify({
-      jsonrpc: "2.0",
-      id: 0,
-      method: "initialize",
-      params: {
-        protocolVersion: "2025-11-25",
-        capabilities: {},
-        clientInfo: { name: "bench", version: "1" },
-      },
-    }),
-  });
-  const sessionId = init.headers.get("mcp-session-id");
-  if (init.status !== 200 || sessionId === null)
-    throw new Error(`initialize through the gateway failed: ${init.status}`);
+  const openSession = async (url: string): Promise<string> => {
+    const init = await fetch(url, {
+      method: "POST",
+      headers: { authorization: `Bearer ${token}`, "content-type": "application/json", accept },
+      body: JSON.stringify({
+        jsonrpc: "2.0",
+        id: 0,
+        method: "initialize",
+        params: {
+          protocolVersion: "2025-11-25",
+          capabilities: {},
+          clientInfo: { name: "bench", version: "1" },
+        },
+      }),
+    });
+    const sessionId = init.headers.get("mcp-session-id");
+    if (init.status !== 200 || sessionId === null)
+      throw new Error(`initialize through the gateway failed: ${init.status}`);
+    return sessionId;
+  };
+  const bestEffortUrl = `http://127.0.0.1:${bestEffortPort}/calculator/mcp`;
+  const sessionId = await openSession(gatewayUrl);
+  const bestEffortSession = await openSession(bestEffortUrl);
 
   const body = JSON.stringify({
     jsonrpc: "2.0",
@@ -228,6 +248,7 @@ protected_resource:
     "mcp-session-id": sessionId,
     "mcp-protocol-version": "2025-11-25",
   };
+  const bestEffortHeaders = { ...gatewayHeaders, "mcp-session-id": bestEffortSession };
 
   const run = async (url: string, headers: Record<string, string>) => {
     const result = await autocannon({ url, method: "POST", headers, body, connections, duration });
@@ -245,15 +266,14 @@ protected_resource:
     connections,
     duration: 2,
   });
-  await autocannon({
-    url: gatewayUrl,
-    method: "POST",
-    headers: gatewayHeaders,
-    body,
-    connections,
-    duration: 2,
-  });
+  for (const [url, headers] of [
+    [gatewayUrl, gatewayHeaders],
+    [bestEffortUrl, bestEffortHeaders],
+  ] as const) {
+    await autocannon({ url, method: "POST", headers, body, connections, duration: 2 });
+  }
   const direct = await run(directUrl, directHeaders);
+  const bestEffort = await run(bestEffortUrl, bestEffortHeaders);
   const gateway = await run(gatewayUrl, gatewayHeaders);
   const memory = { router: await rssMb(router), extAuthz: await rssMb(authz) };
 
@@ -283,6 +303,12 @@ protected_resource:
   );
   for (const row of rows)
     console.log(row.map((cell, i) => String(cell).padEnd(i === 0 ? 18 : 10)).join(" "));
+  console.log(
+    `write-ahead audit vs best-effort: p50 ${bestEffort.p50} -> ${gateway.p50} ms, ` +
+      `p99 ${bestEffort.p99} -> ${gateway.p99} ms, ` +
+      `requests/s ${bestEffort.rps.toFixed(0)} -> ${gateway.rps.toFixed(0)} ` +
+      `(×${(gateway.rps / bestEffort.rps).toFixed(2)})`,
+  );
   console.log(
     `resident memory after the run: mcp-router ${memory.router}, ext-authz ${memory.extAuthz}`,
   );

@@ -53,10 +53,12 @@ export function createRouterAudit(
       write: (event) => writer.write(event),
       begin: () => Promise.resolve(null),
       end: (event, callId) => writer.write(event, completes(callId)),
-      enqueue: (event, callId) => void writer.write(event, completes(callId)).catch(() => undefined),
+      enqueue: (event, callId) =>
+        void writer.write(event, completes(callId)).catch(() => undefined),
     };
   }
-  if (instance === undefined) throw new Error("write-ahead audit needs the call journal's instance");
+  if (instance === undefined)
+    throw new Error("write-ahead audit needs the call journal's instance");
   return {
     mode,
     write: (event) => writer.commit(event),

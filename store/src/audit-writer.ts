@@ -398,7 +398,14 @@ export function createAuditWriter(options: AuditWriterOptions): AuditWriter {
       return;
     }
     await db.transaction().execute(async (trx) => {
-      if (starts.length > 0) await trx.insertInto("audit_call_starts").values(starts).execute();
+      if (starts.length > 0) {
+        // A retry after a commit whose answer was lost finds its rows there already.
+        await trx
+          .insertInto("audit_call_starts")
+          .values(starts)
+          .onConflict((conflict) => conflict.column("call_id").doNothing())
+          .execute();
+      }
       if (events.length > 0) await trx.insertInto("audit_events").values(events).execute();
       if (completed.length > 0) {
         await trx.deleteFrom("audit_call_starts").where("call_id", "in", completed).execute();

@@ -27,6 +27,8 @@ const SECRETS = {
 
 export type Gateway = {
   url: string;
+  /** PGlite's data directory when no database URL was given. */
+  dataDir: string;
   /** Everything the process wrote so far (shown when an assertion fails). */
   output(): string;
   /** Null while the process runs. */
@@ -34,6 +36,8 @@ export type Gateway = {
   token(user: string): Promise<string>;
   /** SIGTERM (the audit is flushed before exit); resolves with the exit code. */
   stop(): Promise<number | null>;
+  /** SIGKILL: nothing is flushed, nothing is closed; resolves once the process is gone. */
+  kill(): Promise<void>;
   /** SIGKILL if still running, and its scratch directory removed. */
   dispose(): Promise<void>;
 };
@@ -57,7 +61,11 @@ async function writeConfig(dir: string): Promise<void> {
   );
 }
 
-export async function startGateway(databaseUrl: string): Promise<Gateway> {
+/** On PostgreSQL when `databaseUrl` is given, else on PGlite in a scratch directory. */
+export async function startGateway(
+  databaseUrl: string | undefined,
+  extraEnv: Readonly<Record<string, string>> = {},
+): Promise<Gateway> {
   const dir = await mkdtemp(path.join(tmpdir(), "gateway-faults-"));
   await writeConfig(dir);
   const env: Record<string, string> = {
@@ -68,8 +76,9 @@ export async function startGateway(databaseUrl: string): Promise<Gateway> {
     EXT_AUTHZ_PORT: "0",
     CONFIG_DIR: dir,
     DATA_DIR: path.join(dir, "data"),
-    DATABASE_URL: databaseUrl,
+    ...(databaseUrl === undefined ? {} : { DATABASE_URL: databaseUrl }),
     ...SECRETS,
+    ...extraEnv,
   };
   // The scratch directory is the working directory: no developer's .env applies.
   const child: ChildProcessWithoutNullStreams = spawn(
@@ -116,10 +125,16 @@ export async function startGateway(databaseUrl: string): Promise<Gateway> {
 
   return {
     url,
+    dataDir: env.DATA_DIR!,
     output: () => output,
     exitCode: () => child.exitCode ?? (child.signalCode === null ? null : -1),
     token: (user) =>
       signDevToken({ user, roles: ["developer"], tenant: "faults", ttlSeconds: 600 }, env),
+    async kill() {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      child.kill("SIGKILL");
+      await exited;
+    },
     async stop() {
       if (child.exitCode !== null || child.signalCode !== null) return child.exitCode;
       child.kill("SIGTERM");
