@@ -1,4 +1,4 @@
-import type { Kysely } from "kysely";
+import { sql, type Kysely } from "kysely";
 import type {
   AuditKind,
   AuditSource,
@@ -303,7 +303,8 @@ export function createAuditWriter(options: AuditWriterOptions): AuditWriter {
   }
 
   function kick(): void {
-    draining ??= drain().finally(() => {
+    // One turn of the event loop first, so rows of requests handled in the same turn share it.
+    draining ??= new Promise((resolve) => setImmediate(resolve)).then(drain).finally(() => {
       draining = undefined;
       // Rows may have arrived while the last transaction was finishing.
       if (queue.length > 0 && !abandoned) kick();
@@ -397,20 +398,24 @@ export function createAuditWriter(options: AuditWriterOptions): AuditWriter {
       await db.insertInto("audit_events").values(events).execute();
       return;
     }
-    await db.transaction().execute(async (trx) => {
-      if (starts.length > 0) {
-        // A retry after a commit whose answer was lost finds its rows there already.
-        await trx
-          .insertInto("audit_call_starts")
-          .values(starts)
-          .onConflict((conflict) => conflict.column("call_id").doNothing())
-          .execute();
-      }
-      if (events.length > 0) await trx.insertInto("audit_events").values(events).execute();
-      if (completed.length > 0) {
-        await trx.deleteFrom("audit_call_starts").where("call_id", "in", completed).execute();
-      }
-    });
+    // One statement is one transaction and one round trip (PGlite runs each on the event loop).
+    const parts = [];
+    if (starts.length > 0) {
+      // A retry after a commit whose answer was lost finds its rows there already.
+      const insertStarts = db
+        .insertInto("audit_call_starts")
+        .values(starts)
+        .onConflict((conflict) => conflict.column("call_id").doNothing());
+      parts.push(sql`started as (${insertStarts})`);
+    }
+    if (completed.length > 0) {
+      const deleteStarts = db.deleteFrom("audit_call_starts").where("call_id", "in", completed);
+      parts.push(sql`completed as (${deleteStarts})`);
+    }
+    if (events.length > 0) {
+      parts.push(sql`recorded as (${db.insertInto("audit_events").values(events)})`);
+    }
+    await sql`with ${sql.join(parts)} select 1`.execute(db);
   }
 
   /** Writes rows one by one after a permanent batch failure so one bad row cannot block the rest. */
