@@ -230,6 +230,8 @@ export function toCallStartRow(
   };
 }
 
+const WAITED_ON_MAX_DELAY_MS = 200;
+
 type Waiter = { resolve: () => void; reject: (error: Error) => void };
 
 type NewEntry =
@@ -360,8 +362,13 @@ export function createAuditWriter(options: AuditWriterOptions): AuditWriter {
   }
 
   async function backoff(attempt: number): Promise<void> {
+    // Requests waiting for their rows (write-ahead) have AUDIT_WAIT_MS in all: a terminated
+    // connection is replaced in milliseconds, so they are not kept waiting for long backoffs.
+    const ceiling = queue.some((entry) => entry.waiter !== undefined)
+      ? Math.min(maxDelayMs, WAITED_ON_MAX_DELAY_MS)
+      : maxDelayMs;
     await new Promise<void>((resolve) => {
-      const handle = setTimeout(resolve, backoffDelayMs(attempt, initialDelayMs, maxDelayMs));
+      const handle = setTimeout(resolve, backoffDelayMs(attempt, initialDelayMs, ceiling));
       wakeBackoff = () => {
         clearTimeout(handle);
         resolve();

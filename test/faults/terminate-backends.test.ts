@@ -33,7 +33,9 @@ describe.skipIf(CONNECTION_FAULT_SKIP !== undefined)(
     beforeAll(async () => {
       server = await connectionFaultServer();
       target = await server.createDatabase();
-      gateway = await startGateway(target.url);
+      // Write-ahead: while every connection is being terminated no row can be stored and calls
+      // are refused; a short wait keeps those refusals coming quickly.
+      gateway = await startGateway(target.url, { AUDIT_WAIT_MS: "300" });
     });
     afterAll(async () => {
       await gateway?.dispose();
