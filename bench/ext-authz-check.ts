@@ -2,10 +2,11 @@
  * Check benchmark: ext-authz in-process on a loopback port, driven by a real grpc-js client.
  * Compares a token already in the verified-token cache with a fresh token per request.
  *
- *   npx tsx bench/ext-authz-check.ts [--count 5000] [--seconds 10] [--concurrency 16] [--alg HS256|RS256]
+ *   npx tsx bench/ext-authz-check.ts [--count 5000] [--seconds 10] [--concurrency 16] [--alg HS256|RS256] [--redis URL]
  *
  * Bounded by count and by time, whichever ends first. Prints decisions/s and p50/p99 latency
- * per mode and the uncached/cached ratios.
+ * per mode and the uncached/cached ratios. Quota counters are in memory unless `--redis` (or
+ * REDIS_URL) names a Redis; every check spends three counters (user+tool, user, tool).
  */
 import { generateKeyPairSync, randomUUID, type KeyObject } from "node:crypto";
 import { parseArgs } from "node:util";
@@ -25,12 +26,14 @@ const { values } = parseArgs({
     seconds: { type: "string", default: "10" },
     concurrency: { type: "string", default: "16" },
     alg: { type: "string", default: "HS256" },
+    redis: { type: "string", default: process.env.REDIS_URL },
   },
 });
 const COUNT = Math.max(100, Number(values.count));
 const SECONDS = Math.max(1, Number(values.seconds));
 const CONCURRENCY = Math.max(1, Number(values.concurrency));
 const ALG = values.alg === "RS256" ? "RS256" : "HS256";
+const REDIS_URL = values.redis === "" ? undefined : values.redis;
 
 const TOOLS_YAML = `
 version: 1
@@ -139,6 +142,11 @@ async function main(): Promise<void> {
     JWT_ALLOWED_ALGORITHMS: ALG,
     JWT_CACHE_SIZE: String(COUNT * 2),
   };
+  if (REDIS_URL !== undefined) {
+    env.REDIS_URL = REDIS_URL;
+    // Counters of this run only; they expire with their one-minute window.
+    env.RATE_LIMIT_KEY_PREFIX = `bench:${randomUUID()}`;
+  }
   if (ALG === "HS256") env.JWT_SECRET_KEY = SECRET;
   else env.JWT_PUBLIC_KEY = rsa.publicKey.export({ type: "spki", format: "pem" }).toString();
 
@@ -166,7 +174,7 @@ async function main(): Promise<void> {
       `${name.padEnd(10)} ${String(r.n).padStart(7)} ${r.rate.toFixed(0).padStart(12)} ${r.p50.toFixed(3).padStart(9)} ${r.p99.toFixed(3).padStart(9)}`;
     process.stdout.write(
       [
-        `ext-authz Check over gRPC loopback: ${ALG}, concurrency ${CONCURRENCY}, max ${COUNT} checks or ${SECONDS}s per mode`,
+        `ext-authz Check over gRPC loopback: ${ALG}, quotas in ${REDIS_URL === undefined ? "memory" : "Redis"}, concurrency ${CONCURRENCY}, max ${COUNT} checks or ${SECONDS}s per mode`,
         `${"mode".padEnd(10)} ${"checks".padStart(7)} ${"decisions/s".padStart(12)} ${"p50 ms".padStart(9)} ${"p99 ms".padStart(9)}`,
         row("cached", cached),
         row("uncached", uncached),

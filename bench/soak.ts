@@ -73,8 +73,14 @@ async function main(): Promise<void> {
   const answers = new Map<string, number>();
   const statuses = new Map<number, number>();
   let failures = 0;
+  const refusals = new Set<string>();
   try {
-    const token = await gateway.token("soak");
+    // Dev tokens live 10 minutes: a fresh one every 5, as a client refreshes its own.
+    let token = await gateway.token("soak");
+    const refresh = setInterval(() => {
+      void gateway.token("soak").then((fresh) => (token = fresh));
+    }, 300_000);
+    refresh.unref();
     const started = performance.now();
     const endAt = started + minutes * 60_000;
     const spacingMs = 1000 / rate;
@@ -89,7 +95,9 @@ async function main(): Promise<void> {
           body: JSON.stringify({ tool_name: call.tool, arguments: call.arguments(n) }),
           signal: AbortSignal.timeout(30_000),
         });
-        await response.arrayBuffer();
+        const text = await response.text();
+        if (response.status !== 200 && refusals.size < 5)
+          refusals.add(`${response.status} ${text.slice(0, 200)}`);
         statuses.set(response.status, (statuses.get(response.status) ?? 0) + 1);
         const requestId = response.headers.get("x-request-id");
         if (requestId !== null) answers.set(requestId, response.status);
@@ -143,10 +151,15 @@ async function main(): Promise<void> {
     `audit reconciliation: ${answers.size} answers received, ${answers.size - missing.length} ` +
       `with their row, ${missing.length} missing${missing.length > 0 ? ` (e.g. ${missing.slice(0, 5).join(", ")})` : ""}`,
   );
+  for (const refusal of refusals) console.log(`refusal: ${refusal}`);
   if (missing.length > 0) process.exitCode = 1;
 }
 
-/** Request ids whose answer has no router invocation row with the status the client got. */
+/**
+ * Request ids without their row: a 200 needs the router's invocation row with status 200; a
+ * refusal needs a row of the request from whoever refused it (ext-authz's decision or the
+ * router's row with that status).
+ */
 async function reconcile(
   databaseUrl: string | undefined,
   dataDir: string,
@@ -157,14 +170,21 @@ async function reconcile(
     const ids = [...answers.keys()];
     const recorded = new Set<string>();
     for (let offset = 0; offset < ids.length; offset += 5_000) {
-      const { rows } = await sql<{ request_id: string; status: number | null }>`
-        select request_id, status from audit_events
-        where source = 'router' and kind = 'invocation'
+      const { rows } = await sql<{ request_id: string; status: number | null; source: string }>`
+        select request_id, status, source from audit_events
+        where (source = 'ext-authz' or kind = 'invocation')
           and request_id = any(${ids.slice(offset, offset + 5_000)})
       `.execute(database.db);
-      for (const row of rows) recorded.add(`${row.request_id} ${row.status}`);
+      for (const row of rows) {
+        recorded.add(`${row.request_id} ${row.source === "router" ? row.status : "refused"}`);
+      }
     }
-    return ids.filter((id) => !recorded.has(`${id} ${answers.get(id)}`));
+    return ids.filter((id) => {
+      const status = answers.get(id)!;
+      return status === 200
+        ? !recorded.has(`${id} 200`)
+        : !recorded.has(`${id} ${status}`) && !recorded.has(`${id} refused`);
+    });
   } finally {
     await database.close();
   }

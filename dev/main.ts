@@ -5,10 +5,10 @@ import { startEmbeddedStack, type EmbeddedStack } from "./embedded-stack.ts";
 import { startBanner } from "./start-banner.ts";
 
 /**
- * `npm start`: the whole gateway in one process on its embedded default. package.json runs it as
- * `exec node --import tsx`, so the process npm starts is this one: a SIGTERM sent to it (as a
- * process manager or container runtime does) shuts the stack down with the audit flushed, instead
- * of stopping a wrapper and leaving the gateway orphaned.
+ * `npm start`: the whole gateway in one process on its embedded default. package.json builds, then
+ * runs the build output with `exec node`, so the process npm starts is this one: a SIGTERM sent to
+ * it (as a process manager or container runtime does) shuts the stack down with the audit flushed,
+ * instead of stopping a wrapper and leaving the gateway orphaned.
  */
 let stack: EmbeddedStack;
 let dotEnv: ReturnType<typeof loadDotEnv>;

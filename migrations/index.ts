@@ -4,6 +4,7 @@ import * as createAuditEvents from "./2026-11-25T0001-create-audit-events.ts";
 import * as createTasks from "./2026-11-25T0002-create-tasks.ts";
 import * as createSessionRevocations from "./2026-11-25T0003-create-session-revocations.ts";
 import * as createAuditCallStarts from "./2026-11-30T0000-create-audit-call-starts.ts";
+import * as addSessionRevocationTime from "./2026-11-30T0001-add-session-revocation-time.ts";
 
 /** Static index so migrations type-check and need no directory scan at run time. Names sort in order. */
 export const migrations: Readonly<Record<string, Migration>> = {
@@ -12,4 +13,5 @@ export const migrations: Readonly<Record<string, Migration>> = {
   "2026-11-25T0002-create-tasks": createTasks,
   "2026-11-25T0003-create-session-revocations": createSessionRevocations,
   "2026-11-30T0000-create-audit-call-starts": createAuditCallStarts,
+  "2026-11-30T0001-add-session-revocation-time": addSessionRevocationTime,
 };

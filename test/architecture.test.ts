@@ -34,7 +34,7 @@ function sourceFiles(dir: string): string[] {
   return readdirSync(dir, { withFileTypes: true }).flatMap((entry) => {
     const path = join(dir, entry.name);
     if (entry.isDirectory()) {
-      return ["node_modules", "data", "coverage", ".git"].includes(entry.name)
+      return ["node_modules", "data", "coverage", "dist", ".git"].includes(entry.name)
         ? []
         : sourceFiles(path);
     }

@@ -7,11 +7,12 @@
  * in the .proto (keepCase), int64 as decimal strings, enums as their names, absent scalars
  * defaulted, and a virtual property naming the set member of each oneof.
  */
-import { fileURLToPath } from "node:url";
+import path from "node:path";
 import * as grpc from "@grpc/grpc-js";
 import * as protoLoader from "@grpc/proto-loader";
+import { PACKAGE_ROOT } from "./package-root.ts";
 
-export const PROTO_DIR = fileURLToPath(new URL("../../proto/", import.meta.url));
+export const PROTO_DIR = path.join(PACKAGE_ROOT, "proto");
 
 export const PROTO_LOADER_OPTIONS: protoLoader.Options = {
   keepCase: true,

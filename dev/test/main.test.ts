@@ -18,9 +18,9 @@ const PACKAGE = JSON.parse(readFileSync(path.join(ROOT, "package.json"), "utf8")
 };
 
 /**
- * What `npm start` runs (package.json: `exec node --import tsx dev/main.ts`), with absolute paths
- * so the working directory can be a scratch directory: its `.env` is the one under test, and a
- * developer's own `.env` in the repository never leaks in.
+ * What `npm start` runs, on the sources (its build output is started in test/build.test.ts), with
+ * absolute paths so the working directory can be a scratch directory: its `.env` is the one under
+ * test, and a developer's own `.env` in the repository never leaks in.
  */
 function startGateway(cwd: string, env: Record<string, string>): ChildProcessWithoutNullStreams {
   return spawn(
@@ -91,7 +91,7 @@ describe("npm start (dev/main.ts)", () => {
     child.stdout.on("data", (chunk: Buffer) => (stdout += chunk.toString("utf8")));
     const [code] = (await once(child, "exit")) as [number | null];
     expect(code).toBe(0);
-    expect(stdout).toBe(`${child.pid} --import tsx dev/main.ts\n`);
+    expect(stdout).toBe(`${child.pid} --enable-source-maps dist/dev/main.js\n`);
   });
 
   it(

@@ -1,7 +1,7 @@
 /* eslint-disable @typescript-eslint/no-explicit-any --
    These tests walk untyped YAML documents (Envoy, Compose, Istio); the assertions are the checks. */
 import { spawnSync } from "node:child_process";
-import { readFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
 import { parse } from "yaml";
@@ -80,18 +80,37 @@ describe("compose files", () => {
 
   it("run migrations as a one-shot service the router and ext-authz wait for", () => {
     expect(base.services.migrate.restart).toBe("no");
-    expect(base.services.migrate.command).toEqual([
-      "node",
-      "--import",
-      "tsx",
-      "store/src/migrate-cli.ts",
-      "up",
-    ]);
+    expect(base.services.migrate.command).toEqual(["node", "dist/store/src/migrate-cli.js", "up"]);
     for (const name of ["mcp_router", "ext_authz"]) {
       expect(base.services[name].depends_on.migrate.condition).toBe(
         "service_completed_successfully",
       );
     }
+  });
+
+  it("run every Node service with plain node on a build output the image holds", () => {
+    const dockerfile = readFileSync(new URL("../Dockerfile", import.meta.url), "utf8");
+    const copied = [
+      ...dockerfile.matchAll(/^COPY --from=build \S+ \/app\/(dist\/\S+) \.\/\1$/gm),
+    ].map((match) => `${match[1]}/`);
+    let nodeServices = 0;
+    for (const [file, parsed] of files) {
+      for (const [name, service] of services(parsed)) {
+        if (service.command?.[0] !== "node") continue;
+        nodeServices += 1;
+        const where = `${file} ${name}`;
+        const entry = String(service.command[1]);
+        expect(service.command, where).not.toContain("--import");
+        expect(entry, where).toMatch(/^dist\/.+\.js$/);
+        const source = entry.replace(/^dist\//, "").replace(/\.js$/, ".ts");
+        expect(existsSync(`${repoRoot}${source}`), `${where}: no ${source}`).toBe(true);
+        expect(
+          copied.some((dir) => entry.startsWith(dir)),
+          `${where}: ${entry} is not copied into the image`,
+        ).toBe(true);
+      }
+    }
+    expect(nodeServices).toBe(7);
   });
 
   it("pin every image to a version tag", () => {
@@ -230,6 +249,32 @@ describe("Dockerfile", () => {
     const users = lines.filter((line) => line.startsWith("USER "));
     expect(users.at(-1)).toBe("USER node");
     expect(text).toMatch(/^HEALTHCHECK /m);
+  });
+
+  it("compiles in a build stage and runs only the build output, with no TypeScript loader", () => {
+    const stages = text.split(/^FROM /m).slice(1);
+    const build = stages.find((stage) => / AS build$/m.test(stage.split("\n")[0]!));
+    expect(build, "no build stage").toBeDefined();
+    expect(build).toMatch(/^RUN npm run build$/m);
+    // Every directory the build compiles must be in the build stage.
+    const tsconfig = JSON.parse(readFileSync(`${repoRoot}tsconfig.build.json`, "utf8")) as {
+      include: string[];
+    };
+    for (const dir of new Set(tsconfig.include.map((include) => include.split("/")[0]!))) {
+      expect(build, `build stage lacks ${dir}`).toMatch(
+        new RegExp(`^COPY ${dir} \\./${dir}$`, "m"),
+      );
+    }
+    const cmds = lines.filter((line) => line.startsWith("CMD "));
+    expect(cmds.length).toBeGreaterThanOrEqual(2);
+    for (const cmd of cmds)
+      expect(cmd).toMatch(/^CMD \["node", "(dist\/\S+\.js|docker\/\S+\.mjs)"/);
+    expect(text).not.toMatch(/tsx/);
+    const manifest = JSON.parse(readFileSync(`${repoRoot}package.json`, "utf8")) as {
+      dependencies: Record<string, string>;
+    };
+    expect(Object.keys(manifest.dependencies)).not.toContain("tsx");
+    expect(Object.keys(manifest.dependencies)).not.toContain("typescript");
   });
 
   it("declares no secret in ENV or ARG", () => {

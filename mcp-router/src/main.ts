@@ -66,6 +66,7 @@ async function main(): Promise<void> {
     allowLoopbackOrigins: isDevelopment({ NODE_ENV: env.NODE_ENV }),
     ...(env.SESSION_SECRET === undefined ? {} : { sessionSecret: env.SESSION_SECRET }),
     sessionTtlSeconds: env.SESSION_TTL_SECONDS,
+    sessionRevocationPollMs: env.SESSION_REVOCATION_POLL_MS,
     drainTimeoutMs: env.DRAIN_TIMEOUT_MS,
     host: env.HOST,
     port: env.PORT,

@@ -35,6 +35,8 @@ export const RouterEnvSchema = z.object({
   // The origin browsers see the gateway under (Envoy's, in Compose): the /docs page calls from it.
   GATEWAY_PUBLIC_URL: z.url({ protocol: /^https?$/, error: "expected an http(s) URL" }).optional(),
   SESSION_TTL_SECONDS: positiveIntString.default(86_400),
+  /** How soon a session ended on another replica is refused here (ms). */
+  SESSION_REVOCATION_POLL_MS: positiveIntString.default(1_000),
   /** On SIGTERM, how long requests in progress may finish before connections are closed. */
   DRAIN_TIMEOUT_MS: nonNegativeIntString.default(25_000),
   DATABASE_URL: z.string().optional(),

@@ -1,8 +1,10 @@
 import { randomUUID } from "node:crypto";
 import { createRequire } from "node:module";
+import { join } from "node:path";
 import { sql, type Kysely } from "kysely";
 import { createAuthzClient, type AuthzClient } from "../../contract/src/authz-wire.ts";
 import type { Logger } from "../../contract/src/log.ts";
+import { PACKAGE_ROOT } from "../../contract/src/package-root.ts";
 import type { GatewayConfig } from "../../config/src/load-config.ts";
 import { listActiveTools, recordObservedDefinition } from "../../store/src/registry.ts";
 import { scopeOfEndpoint } from "../../contract/src/mcp-wire.ts";
@@ -78,6 +80,8 @@ export type StartRouterOptions = {
   catalogRefreshMs?: number;
   /** Where ended sessions are recorded; default: the database table when present, else memory. */
   sessionRevocations?: SessionRevocations;
+  /** How often revocations made on other replicas are fetched; default 1000. */
+  sessionRevocationPollMs?: number;
   /** Background task runner: lease, heartbeat and sweep timing, and this replica's lease id. */
   tasks?: {
     replicaId?: string;
@@ -103,8 +107,9 @@ export type RouterHandle = {
   close(): Promise<void>;
 };
 
-const VERSION = (createRequire(import.meta.url)("../../package.json") as { version: string })
-  .version;
+const VERSION = (
+  createRequire(import.meta.url)(join(PACKAGE_ROOT, "package.json")) as { version: string }
+).version;
 
 export async function startRouter(options: StartRouterOptions): Promise<RouterHandle> {
   const logger = options.logger;
@@ -165,7 +170,13 @@ export async function startRouter(options: StartRouterOptions): Promise<RouterHa
         });
     },
   });
-  const revocations = options.sessionRevocations ?? (await chooseRevocations(options.db, logger));
+  const revocations =
+    options.sessionRevocations ??
+    (await chooseRevocations(options.db, logger, {
+      ...(options.sessionRevocationPollMs === undefined
+        ? {}
+        : { pollMs: options.sessionRevocationPollMs }),
+    }));
   const invokeTool = createToolInvoker({
     config: options.config,
     catalog,
@@ -331,6 +342,7 @@ export async function startRouter(options: StartRouterOptions): Promise<RouterHa
         await server.close(options.drainTimeoutMs ?? 25_000);
         await tasks.close();
         catalog.close();
+        revocations.close?.();
         await pools.close();
         ownedAuthzClient?.close();
       })();

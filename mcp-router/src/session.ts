@@ -31,6 +31,8 @@ export type SessionCheck =
 export type SessionRevocations = {
   revoke(sessionId: string, expiresAtMs: number): Promise<void>;
   isRevoked(sessionId: string): Promise<boolean>;
+  /** Stops background work (the database variant's polling). */
+  close?(): void;
 };
 
 export type SessionCodec = {

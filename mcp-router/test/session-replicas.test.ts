@@ -2,6 +2,7 @@ import { sql } from "kysely";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { HEADER } from "../../contract/src/headers.ts";
 import { startRouter, type RouterHandle } from "../src/router.ts";
+import { createDatabaseRevocations } from "../src/session-revocations.ts";
 import {
   ALICE,
   TOOL_SECRET,
@@ -43,7 +44,11 @@ describe("sessions across replicas sharing one database", () => {
   });
 
   it("accepts a session issued by another replica and ends it everywhere on DELETE", async () => {
+    // Polls rarely: the test fetches the third replica's revocations itself.
+    const thirdRevocations = createDatabaseRevocations(first.database.db, { pollMs: 600_000 });
+    await thirdRevocations.refresh();
     const third = await startRouter({
+      sessionRevocations: thirdRevocations,
       config: first.config,
       db: first.database.db,
       audit: first.audit,
@@ -67,6 +72,13 @@ describe("sessions across replicas sharing one database", () => {
         headers: { ...sessionHeaders(sessionId), [HEADER.verdict]: verdictFor(ALICE, "calc", "") },
       });
       expect(deleted.status).toBe(204);
+      // At once on the replica that ended it...
+      const onSecond = await postMcp(`${second.url}/calc/mcp`, ping, {
+        headers: sessionHeaders(sessionId),
+      });
+      expect(onSecond.status).toBe(404);
+      // ...and on another one from its next fetch (every SESSION_REVOCATION_POLL_MS).
+      await thirdRevocations.refresh();
       const after = await postMcp(`${third.url}/calc/mcp`, ping, {
         headers: sessionHeaders(sessionId),
       });

@@ -52,8 +52,8 @@ describe.each(backends)("migrations on $name", (backend) => {
 
       const oneDown = await migrateDown(database.db);
       expect(oneDown).toEqual([{ name: names.at(-1), direction: "Down", status: "Success" }]);
-      expect(await tables(database.db)).not.toContain("audit_call_starts");
-      expect(await tables(database.db)).toContain("mcp_session_revocations");
+      // The last one added a column; every table is still there.
+      expect(await tables(database.db)).toHaveLength(6);
 
       const allDown = await migrateDown(database.db, { all: true });
       expect(allDown.map((step) => step.name)).toEqual(names.slice(0, -1).reverse());

@@ -12,11 +12,22 @@ export type QuotaOutcome =
   | { ok: true }
   | { ok: false; limit: number; remaining: number; resetMs: number; retryAfterMs: number };
 
+export type QuotaRefusal = QuotaOutcome & { ok: false };
+
+/** A request's quota verdict: the first charge (narrowest first) that was over its limit. */
+export type QuotaSpend = { ok: true } | { ok: false; charge: QuotaCharge; outcome: QuotaRefusal };
+
 export type QuotaLimiter = {
   /** Spends one point; rejects only on an internal fault (the caller then fails closed). */
   consume(charge: QuotaCharge): Promise<QuotaOutcome>;
   /** Gives back a point spent by `consume`; best effort, never rejects. */
   refund(charge: QuotaCharge): Promise<void>;
+  /**
+   * Spends all charges of one request at once (a shared store answers in one round trip), with
+   * the result and counter effects of `spendOneByOne`. Optional: without it, spendQuota spends
+   * one charge at a time.
+   */
+  spendAll?(charges: readonly QuotaCharge[]): Promise<QuotaSpend>;
 };
 
 /** Stable counter keys; components are URI-encoded so a crafted subject cannot forge another key. */
@@ -53,16 +64,25 @@ export function quotaCharges(input: {
   ];
 }
 
-/**
- * Spends every charge in order. On the first refusal the points already taken are given back,
- * so a refused request costs nothing on the counters that allowed it.
- */
-export async function spendQuota(
+/** Spends every charge of one request, in one go when the limiter can. */
+export function spendQuota(
   limiter: QuotaLimiter,
   charges: readonly QuotaCharge[],
-): Promise<
-  { ok: true } | { ok: false; charge: QuotaCharge; outcome: QuotaOutcome & { ok: false } }
-> {
+): Promise<QuotaSpend> {
+  return limiter.spendAll === undefined
+    ? spendOneByOne(limiter, charges)
+    : limiter.spendAll(charges);
+}
+
+/**
+ * Spends every charge in order. On the first refusal the points already taken are given back,
+ * so a refused request costs nothing on the counters that allowed it (the refusing counter keeps
+ * its point, later counters are never asked).
+ */
+export async function spendOneByOne(
+  limiter: Pick<QuotaLimiter, "consume" | "refund">,
+  charges: readonly QuotaCharge[],
+): Promise<QuotaSpend> {
   const spent: QuotaCharge[] = [];
   for (const charge of charges) {
     let outcome: QuotaOutcome;

@@ -1,17 +1,29 @@
 /**
- * Quota counters (rate-limiter-flexible). Memory when one replica runs; Redis when several share
- * counters, with an in-memory insurance limiter that keeps deciding when Redis fails (each
- * replica then counts alone until Redis is back: briefly more generous, never unlimited). A
- * circuit breaker (./redis-breaker.ts) stops asking a Redis that keeps failing or hanging.
+ * Quota counters. Memory when one replica runs; Redis when several share counters, with an
+ * in-memory insurance limiter that keeps deciding when Redis fails (each replica then counts
+ * alone until Redis is back: briefly more generous, never unlimited). On Redis, all counters of
+ * a check are spent by one script in one round trip (./redis-counters.ts). A circuit breaker
+ * (./redis-breaker.ts) stops asking a Redis that keeps failing or hanging.
  */
 import type { RedisOptions } from "ioredis";
-import { RateLimiterMemory, RateLimiterRedis } from "rate-limiter-flexible";
-import type { RateLimiterRes } from "rate-limiter-flexible";
-import type { QuotaCharge, QuotaLimiter, QuotaOutcome } from "../policy/quota.ts";
+import { RateLimiterMemory } from "rate-limiter-flexible";
+import {
+  spendOneByOne,
+  type QuotaCharge,
+  type QuotaLimiter,
+  type QuotaOutcome,
+  type QuotaSpend,
+} from "../policy/quota.ts";
 import { createRedisBreaker, type RedisBreaker } from "./redis-breaker.ts";
+import {
+  createRedisCounters,
+  windowSeconds,
+  type CounterState,
+  type RedisClientLike,
+  type RedisCounters,
+} from "./redis-counters.ts";
 
-/** The ioredis client the counters use; `ping` is the breaker's probe. */
-export type RedisClientLike = { ping(): Promise<unknown> };
+export { windowSeconds, type RedisClientLike };
 
 export type RedisBreakerSettings = {
   /** Consecutive failed counter commands that open the breaker. */
@@ -57,23 +69,75 @@ export function redisClientOptions(commandTimeoutMs: number): RedisOptions {
   };
 }
 
-/** rate-limiter-flexible windows are whole seconds (Redis EX); shorter windows round up to 1 s. */
-export function windowSeconds(durationMs: number): number {
-  return Math.max(1, Math.ceil(durationMs / 1000));
-}
-
 /**
- * The counters never refuse by themselves: the limit is compared here, per charge. So one key
- * has one counter per window length whatever limit applies to it (a user whose tokens carry
- * different roles, hence different limits, still spends a single per-user counter).
+ * The counters never refuse by themselves: each charge's limit is compared with the count. So
+ * one key has one counter per window length whatever limit applies to it (a user whose tokens
+ * carry different roles, hence different limits, still spends a single per-user counter).
  */
 const UNBOUNDED_POINTS = Number.MAX_SAFE_INTEGER;
 
-type Counters = { memory: RateLimiterMemory; redis: RateLimiterRedis | undefined };
+/** The insurance counters (the only ones without Redis): one limiter per kind and window. */
+function createMemoryCounters(keyPrefix: string): Pick<QuotaLimiter, "consume" | "refund"> {
+  const limiters = new Map<string, RateLimiterMemory>();
+
+  function limiterFor(charge: QuotaCharge): RateLimiterMemory {
+    const duration = windowSeconds(charge.rule.durationMs);
+    const id = `${charge.kind}:${duration}`;
+    let found = limiters.get(id);
+    if (found === undefined) {
+      found = new RateLimiterMemory({
+        points: UNBOUNDED_POINTS,
+        duration,
+        keyPrefix: `${keyPrefix}:${id}`,
+      });
+      limiters.set(id, found);
+    }
+    return found;
+  }
+
+  return {
+    async consume(charge) {
+      const counted = await limiterFor(charge).consume(charge.key, 1);
+      return outcomeOf(charge, {
+        consumed: counted.consumedPoints,
+        msBeforeReset: counted.msBeforeNext,
+      });
+    },
+    async refund(charge) {
+      await limiterFor(charge).reward(charge.key, 1);
+    },
+  };
+}
+
+function outcomeOf(charge: QuotaCharge, counter: CounterState): QuotaOutcome {
+  if (counter.consumed <= charge.rule.points) return { ok: true };
+  return {
+    ok: false,
+    limit: charge.rule.points,
+    remaining: 0,
+    resetMs: counter.msBeforeReset,
+    retryAfterMs: counter.msBeforeReset,
+  };
+}
+
+/** The first counter over its limit, read from the script's counter states. */
+function spendFromCounters(
+  charges: readonly QuotaCharge[],
+  counters: readonly CounterState[],
+): QuotaSpend {
+  for (const [index, counter] of counters.entries()) {
+    const charge = charges[index]!;
+    const outcome = outcomeOf(charge, counter);
+    if (!outcome.ok) return { ok: false, charge, outcome };
+  }
+  return { ok: true };
+}
 
 export function createQuotaLimiter(options: QuotaLimiterOptions): RuntimeQuotaLimiter {
-  const counters = new Map<string, Counters>();
+  const memory = createMemoryCounters(options.keyPrefix);
   const redisClient = options.redis;
+  const redis =
+    redisClient === undefined ? undefined : createRedisCounters(redisClient, options.keyPrefix);
   const breaker =
     redisClient === undefined
       ? undefined
@@ -82,73 +146,47 @@ export function createQuotaLimiter(options: QuotaLimiterOptions): RuntimeQuotaLi
           probe: () => redisClient.ping(),
         });
 
-  function countersFor(charge: QuotaCharge): Counters {
-    const duration = windowSeconds(charge.rule.durationMs);
-    const id = `${charge.kind}:${duration}`;
-    let found = counters.get(id);
-    if (found === undefined) {
-      const keyPrefix = `${options.keyPrefix}:${id}`;
-      // The insurance counters decide whenever Redis does not (failed command, breaker open).
-      const memory = new RateLimiterMemory({ points: UNBOUNDED_POINTS, duration, keyPrefix });
-      const redis =
-        redisClient === undefined
-          ? undefined
-          : new RateLimiterRedis({
-              storeClient: redisClient,
-              points: UNBOUNDED_POINTS,
-              duration,
-              keyPrefix,
-              rejectIfRedisNotReady: true,
-            });
-      found = { memory, redis };
-      counters.set(id, found);
-    }
-    return found;
+  function usableRedis(): RedisCounters | undefined {
+    return breaker?.allowsRedis() === true ? redis : undefined;
   }
 
-  async function count(charge: QuotaCharge): Promise<RateLimiterRes> {
-    const { memory, redis } = countersFor(charge);
-    if (redis === undefined || breaker === undefined || !breaker.allowsRedis()) {
-      return memory.consume(charge.key, 1);
-    }
+  async function spendAll(charges: readonly QuotaCharge[]): Promise<QuotaSpend> {
+    const shared = usableRedis();
+    if (shared === undefined) return spendOneByOne(memory, charges);
+    let counters: CounterState[];
     try {
-      const counted = await redis.consume(charge.key, 1);
-      breaker.recordSuccess();
-      return counted;
+      counters = await shared.spend(charges);
+      breaker?.recordSuccess();
     } catch (error) {
-      // With unbounded points the store never refuses: any rejection is a Redis failure.
-      breaker.recordFailure(error);
-      return memory.consume(charge.key, 1);
+      // Whether Redis counted this check is unknown (a timeout says nothing): the insurance
+      // counters decide all of it, so one check never mixes two sets of counters.
+      breaker?.recordFailure(error);
+      return spendOneByOne(memory, charges);
+    }
+    return spendFromCounters(charges, counters);
+  }
+
+  async function refundOn(shared: RedisCounters, charge: QuotaCharge): Promise<void> {
+    try {
+      await shared.refund(charge);
+      breaker?.recordSuccess();
+    } catch (error) {
+      breaker?.recordFailure(error);
+      throw error;
     }
   }
 
   return {
     breaker,
-    async consume(charge: QuotaCharge): Promise<QuotaOutcome> {
-      const counted = await count(charge);
-      if (counted.consumedPoints <= charge.rule.points) return { ok: true };
-      return {
-        ok: false,
-        limit: charge.rule.points,
-        remaining: 0,
-        resetMs: counted.msBeforeNext,
-        retryAfterMs: counted.msBeforeNext,
-      };
+    spendAll,
+    async consume(charge) {
+      const spent = await spendAll([charge]);
+      return spent.ok ? spent : spent.outcome;
     },
-    async refund(charge: QuotaCharge): Promise<void> {
-      const { memory, redis } = countersFor(charge);
+    async refund(charge) {
       try {
-        if (redis === undefined || breaker === undefined || !breaker.allowsRedis()) {
-          await memory.reward(charge.key, 1);
-          return;
-        }
-        try {
-          await redis.reward(charge.key, 1);
-          breaker.recordSuccess();
-        } catch (error) {
-          breaker.recordFailure(error);
-          throw error;
-        }
+        const shared = usableRedis();
+        await (shared === undefined ? memory.refund(charge) : refundOn(shared, charge));
       } catch (error) {
         options.onRefundError?.(error);
       }

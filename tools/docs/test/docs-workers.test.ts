@@ -85,9 +85,17 @@ describe("generate_document on the docs worker pool", () => {
     });
     expect(
       parseWorkerPoolEnv(
-        { DOCS_WORKER_THREADS: "2", DOCS_WORKER_BUDGET_MS: "5000", DOCS_WORKER_MAX_QUEUE: "8" },
+        {
+          DOCS_WORKER_THREADS: "2",
+          DOCS_WORKER_BUDGET_MS: "5000",
+          DOCS_WORKER_MAX_QUEUE: "8",
+          DOCS_WORKER_IDLE_TIMEOUT_MS: "60000",
+        },
         DOCS_WORKER_POOL,
       ),
-    ).toEqual({ ok: true, settings: { threads: 2, budgetMs: 5000, maxQueue: 8 } });
+    ).toEqual({
+      ok: true,
+      settings: { threads: 2, budgetMs: 5000, maxQueue: 8, idleTimeoutMs: 60_000 },
+    });
   });
 });

@@ -28,6 +28,7 @@ export {
   createToolWorkerPool,
   defaultWorkerPoolSettings,
   defaultWorkerThreads,
+  type ThreadExit,
   type ToolWorkerPool,
   type WorkerPoolSettings,
   type WorkerPoolStats,

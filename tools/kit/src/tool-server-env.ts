@@ -7,6 +7,7 @@ import {
 } from "../../../contract/src/secret-strength.ts";
 import type { ToolServer, ToolServerAuth } from "./tool-server.ts";
 import {
+  DEFAULT_WORKER_IDLE_TIMEOUT_MS,
   DEFAULT_WORKER_MAX_QUEUE,
   defaultWorkerThreads,
   type WorkerPoolSettings,
@@ -75,7 +76,10 @@ export function parseToolServerEnv(
   return { ok: true, env: result.data };
 }
 
-/** What a tool server's worker pool reads: `<PREFIX>_WORKER_THREADS`, `_BUDGET_MS`, `_MAX_QUEUE`. */
+/**
+ * What a tool server's worker pool reads: `<PREFIX>_WORKER_THREADS`, `_BUDGET_MS`, `_MAX_QUEUE`,
+ * `_IDLE_TIMEOUT_MS`.
+ */
 export interface WorkerPoolEnv {
   /** DOCS, CALCULATOR: one prefix per tool server, so one process can host several. */
   prefix: string;
@@ -85,6 +89,7 @@ export interface WorkerPoolEnv {
 const MAX_WORKER_THREADS = 64;
 const MAX_WORKER_BUDGET_MS = 3_600_000;
 const MAX_WORKER_QUEUE = 100_000;
+const MAX_WORKER_IDLE_TIMEOUT_MS = 86_400_000;
 
 export function parseWorkerPoolEnv(
   env: Record<string, string | undefined>,
@@ -94,6 +99,7 @@ export function parseWorkerPoolEnv(
     threads: `${pool.prefix}_WORKER_THREADS`,
     budgetMs: `${pool.prefix}_WORKER_BUDGET_MS`,
     maxQueue: `${pool.prefix}_WORKER_MAX_QUEUE`,
+    idleTimeoutMs: `${pool.prefix}_WORKER_IDLE_TIMEOUT_MS`,
   };
   const schema = z.object({
     threads: integerFromEnv(names.threads, 1, MAX_WORKER_THREADS).default(defaultWorkerThreads()),
@@ -101,6 +107,10 @@ export function parseWorkerPoolEnv(
       pool.defaultBudgetMs,
     ),
     maxQueue: integerFromEnv(names.maxQueue, 0, MAX_WORKER_QUEUE).default(DEFAULT_WORKER_MAX_QUEUE),
+    // 0: a thread exits as soon as it has nothing to do (each call then pays a thread start).
+    idleTimeoutMs: integerFromEnv(names.idleTimeoutMs, 0, MAX_WORKER_IDLE_TIMEOUT_MS).default(
+      DEFAULT_WORKER_IDLE_TIMEOUT_MS,
+    ),
   });
   // Blank counts as unset, as in the gateway services' environment parsing.
   const value = (name: string): string | undefined => (env[name] ? env[name] : undefined);
@@ -108,6 +118,7 @@ export function parseWorkerPoolEnv(
     threads: value(names.threads),
     budgetMs: value(names.budgetMs),
     maxQueue: value(names.maxQueue),
+    idleTimeoutMs: value(names.idleTimeoutMs),
   });
   if (result.success) return { ok: true, settings: result.data };
   return {

@@ -5,7 +5,6 @@ import {
   type ServerResponse,
 } from "node:http";
 import type { AddressInfo } from "node:net";
-import { StreamableHTTPServerTransport } from "@modelcontextprotocol/sdk/server/streamableHttp.js";
 import type { Logger } from "pino";
 import {
   GATEWAY_ERRORS,
@@ -14,7 +13,7 @@ import {
 } from "../../../contract/src/errors.ts";
 import { verifyGatewayAuth } from "../../../contract/src/gateway-auth.ts";
 import { HEADER } from "../../../contract/src/headers.ts";
-import { buildMcpServer } from "./mcp-endpoint.ts";
+import { createMcpEndpoint, type McpAnswer } from "./mcp-endpoint.ts";
 import { readBodyWithLimit } from "./request-body.ts";
 import { compileTools, type ToolDefinition } from "./tool-definition.ts";
 import {
@@ -47,7 +46,7 @@ export interface ToolServerOptions {
   now?: () => number;
   /**
    * The pool for tools that declare `worker` (threads, time budget, queue); defaults from
-   * `defaultWorkerPoolSettings`. Threads start with the first such call.
+   * `defaultWorkerPoolSettings`. Threads start as such calls need them and exit once idle.
    */
   workers?: WorkerPoolSettings;
 }
@@ -80,6 +79,7 @@ export function createToolServer(options: ToolServerOptions): ToolServer {
           logger: options.logger,
           preload: [...new Set(offloaded)],
         });
+  const endpoint = createMcpEndpoint({ info, tools, logger: options.logger, workers });
   let closing = false;
 
   const httpServer = createServer((req, res) => {
@@ -161,21 +161,22 @@ export function createToolServer(options: ToolServerOptions): ToolServer {
       return sendError(res, "GW_PARSE_ERROR");
     }
     const summary = summarize(message);
-    const mcp = buildMcpServer(info, tools, { userId, requestId, logger }, workers);
-    const transport = new StreamableHTTPServerTransport({
-      sessionIdGenerator: undefined,
-      enableJsonResponse: true,
-    });
+    const exchange = new AbortController();
     res.on("close", () => {
-      void transport.close();
-      void mcp.close();
+      // Once answered there is nothing left to cancel, and abort() would allocate an AbortError.
+      if (!res.writableEnded) exchange.abort();
       logger.info(
         { ...summary, status: res.statusCode, durationMs: Math.round(performance.now() - started) },
         "mcp request",
       );
     });
-    await mcp.connect(transport);
-    await transport.handleRequest(req, res, message);
+    const answer = await endpoint.handle({
+      headers: req.headers,
+      message,
+      identity: { userId, requestId, logger },
+      signal: exchange.signal,
+    });
+    writeAnswer(res, answer);
   }
 
   return {
@@ -205,6 +206,7 @@ export function createToolServer(options: ToolServerOptions): ToolServer {
         httpServer.closeIdleConnections();
       });
       // After the listener: calls that finished within the grace period have had their answers.
+      await endpoint.close();
       await workers?.close();
     },
   };
@@ -225,6 +227,27 @@ function summarize(message: unknown): { rpcMethod?: string; toolName?: string } 
   const toolName =
     rpcMethod === "tools/call" && typeof name === "string" ? name.slice(0, 128) : undefined;
   return { rpcMethod, toolName };
+}
+
+function writeAnswer(res: ServerResponse, answer: McpAnswer): void {
+  if (res.writableEnded || res.destroyed) return;
+  switch (answer.kind) {
+    case "json":
+      res.writeHead(answer.status, {
+        "content-type": "application/json",
+        "content-length": Buffer.byteLength(answer.body),
+      });
+      res.end(answer.body);
+      return;
+    case "accepted":
+      res.writeHead(202);
+      res.end();
+      return;
+    case "cancelled":
+      // Only reached once the exchange is over; nothing is left to answer.
+      res.destroy();
+      return;
+  }
 }
 
 function sendUnauthorized(res: ServerResponse): void {

@@ -1,9 +1,9 @@
 // The code a tool worker thread starts with. It is plain JavaScript because a worker thread does
-// not inherit a TypeScript loader it can rely on (vitest runs without tsx, npm start and Docker
-// with `--import tsx`): tool modules are loaded through tsx's scoped loader, which works in all
-// three and never registers tsx a second time process-wide.
+// not inherit a TypeScript loader it can rely on. The build output (npm start, Docker) is loaded
+// with plain import(); sources (vitest, tsx) through tsx's scoped loader, which never registers
+// tsx a second time process-wide and is imported only then: production installs have no tsx.
+import { existsSync } from "node:fs";
 import { parentPort, threadId, workerData } from "node:worker_threads";
-import { tsImport } from "tsx/esm/api";
 
 // Must equal TASK_STARTED in worker-pool.ts.
 const TASK_STARTED = "tool-worker:task-started";
@@ -12,15 +12,19 @@ const modules = new Map();
 function load(url) {
   let loading = modules.get(url);
   if (loading === undefined) {
-    loading = tsImport(url, import.meta.url);
+    loading = url.endsWith(".ts")
+      ? import("tsx/esm/api").then(({ tsImport }) => tsImport(url, import.meta.url))
+      : import(url);
     modules.set(url, loading);
   }
   return loading;
 }
 
 async function initialize() {
+  const compiled = new URL("../../../contract/src/log.js", import.meta.url);
   const { createLogger } = await load(
-    new URL("../../../contract/src/log.ts", import.meta.url).href,
+    (existsSync(compiled) ? compiled : new URL("../../../contract/src/log.ts", import.meta.url))
+      .href,
   );
   const preload = Array.isArray(workerData?.preload) ? workerData.preload : [];
   await Promise.all(preload.map(load));

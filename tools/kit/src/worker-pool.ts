@@ -20,10 +20,16 @@ export interface WorkerPoolSettings {
   budgetMs: number;
   /** Calls that may wait for a free thread; one more is refused as busy. */
   maxQueue: number;
+  /**
+   * How long a thread may sit without a call before it exits, in ms (default 30 s). Threads start
+   * when calls need them, so an idle server holds none.
+   */
+  idleTimeoutMs?: number;
 }
 
 export const DEFAULT_WORKER_BUDGET_MS = 30_000;
 export const DEFAULT_WORKER_MAX_QUEUE = 64;
+export const DEFAULT_WORKER_IDLE_TIMEOUT_MS = 30_000;
 
 /**
  * Half the cores, at least one, at most four: on a 2-core machine one thread per pool leaves the
@@ -40,6 +46,7 @@ export function defaultWorkerPoolSettings(
     threads: overrides.threads ?? defaultWorkerThreads(),
     budgetMs: overrides.budgetMs ?? DEFAULT_WORKER_BUDGET_MS,
     maxQueue: overrides.maxQueue ?? DEFAULT_WORKER_MAX_QUEUE,
+    idleTimeoutMs: overrides.idleTimeoutMs ?? DEFAULT_WORKER_IDLE_TIMEOUT_MS,
   };
 }
 
@@ -74,6 +81,14 @@ export interface WorkerPoolStats {
   failed: number;
   /** Threads ended while the pool was open: a call over budget or cancelled, or a crash. */
   terminated: number;
+  /** Threads alive now (starting, busy or idle); idle ones exit after `idleTimeoutMs`. */
+  threads: number;
+}
+
+/** Why a thread ended: it sat idle too long, or it was stopped or crashed (counted as terminated). */
+export interface ThreadExit {
+  threadId: number;
+  reason: "idle" | "terminated";
 }
 
 export interface ToolWorkerPool {
@@ -81,7 +96,10 @@ export interface ToolWorkerPool {
   /** Runs a tool handler on a worker; resolves (never rejects) with what happened. */
   run(task: WorkerTask, signal: AbortSignal): Promise<WorkerRun>;
   stats(): WorkerPoolStats;
-  /** Emits "started" (tool name) when a thread picks a call up, "settled" (WorkerRun) when done. */
+  /**
+   * Emits "started" (tool name) when a thread picks a call up, "settled" (WorkerRun) when done,
+   * "exited" (ThreadExit) when a thread ends while the pool is open.
+   */
   readonly events: EventEmitter;
   /** Terminates every thread; calls still running settle as cancelled. */
   close(): Promise<void>;
@@ -111,7 +129,11 @@ export function createToolWorkerPool(options: {
   let terminated = 0;
   let running = 0;
   let nextId = 1;
-  const onStarted = new Map<number, () => void>();
+  const onStarted = new Map<number, (threadId: number) => void>();
+  /** Threads running a call that has started, by thread id. */
+  const busy = new Set<number>();
+  /** True while a call's own abort runs: piscina terminates that call's thread synchronously. */
+  let stopping = false;
   let pool: Piscina | undefined;
   let closed = false;
   const events = new EventEmitter();
@@ -120,24 +142,34 @@ export function createToolWorkerPool(options: {
     if (pool !== undefined) return pool;
     pool = new Piscina({
       filename: ENTRY,
-      minThreads: settings.threads,
+      // A thread costs tens of MB: start them as calls need them, end them once idle.
+      minThreads: 0,
       maxThreads: settings.threads,
       maxQueue: settings.maxQueue,
-      idleTimeout: Number.POSITIVE_INFINITY,
-      // The parent may run under `--import tsx` (npm start, Docker) or vitest; the entry brings
-      // its own scoped tsx loader, so the worker needs none of the parent's flags.
+      idleTimeout: settings.idleTimeoutMs ?? DEFAULT_WORKER_IDLE_TIMEOUT_MS,
+      // The parent may run the build output, or sources under vitest or `--import tsx`; the entry
+      // loads either by itself, so the worker needs none of the parent's flags.
       execArgv: [],
       workerData: { name: options.name, preload: options.preload ?? [] },
     });
     pool.on("message", (message: unknown) => {
-      if (isStartedMessage(message)) onStarted.get(message.id)?.();
+      if (isStartedMessage(message)) onStarted.get(message.id)?.(message.threadId);
     });
-    pool.on("workerDestroy", () => {
-      if (!closed) terminated += 1;
+    pool.on("workerDestroy", (worker: { id: number }) => {
+      if (closed) return;
+      // Node reports thread id -1 once a thread has exited by itself: it crashed. A thread that
+      // runs a call, or whose call is being aborted, was stopped. Any other was idle too long.
+      const ended = worker.id === -1 || stopping || busy.has(worker.id);
+      if (ended) terminated += 1;
+      events.emit("exited", {
+        threadId: worker.id,
+        reason: ended ? "terminated" : "idle",
+      } satisfies ThreadExit);
     });
     // Without a listener an idle worker's uncaught exception would be rethrown by the emitter and
-    // take the whole process down.
+    // take the whole process down. Such a thread is gone (and was reported idle when it went).
     pool.on("error", (error: unknown) => {
+      if (!closed) terminated += 1;
       logger.error({ err: error }, "tool worker failed outside a call");
     });
     return pool;
@@ -150,20 +182,26 @@ export function createToolWorkerPool(options: {
     const stop = new AbortController();
     let stopped: "over_budget" | "cancelled" | undefined;
     let startedAt: number | undefined;
+    let thread: number | undefined;
     let timer: NodeJS.Timeout | undefined;
-    onStarted.set(id, () => {
+    const abort = (reason: "over_budget" | "cancelled"): void => {
+      stopped ??= reason;
+      stopping = true;
+      try {
+        stop.abort();
+      } finally {
+        stopping = false;
+      }
+    };
+    onStarted.set(id, (threadId) => {
       startedAt = performance.now();
       running += 1;
-      timer = setTimeout(() => {
-        stopped ??= "over_budget";
-        stop.abort();
-      }, settings.budgetMs);
+      thread = threadId;
+      busy.add(threadId);
+      timer = setTimeout(() => abort("over_budget"), settings.budgetMs);
       events.emit("started", task.tool);
     });
-    const onCallerAbort = (): void => {
-      stopped ??= "cancelled";
-      stop.abort();
-    };
+    const onCallerAbort = (): void => abort("cancelled");
     signal.addEventListener("abort", onCallerAbort, { once: true });
     try {
       const outcome = (await current.run(
@@ -196,6 +234,7 @@ export function createToolWorkerPool(options: {
     } finally {
       clearTimeout(timer);
       if (startedAt !== undefined) running -= 1;
+      if (thread !== undefined) busy.delete(thread);
       onStarted.delete(id);
       signal.removeEventListener("abort", onCallerAbort);
     }
@@ -215,6 +254,7 @@ export function createToolWorkerPool(options: {
         running,
         queued: pool?.queueSize ?? 0,
         terminated,
+        threads: pool?.threads.length ?? 0,
       };
     },
     async close() {
@@ -229,11 +269,14 @@ function elapsed(startedAt: number | undefined): number {
   return startedAt === undefined ? 0 : Math.round(performance.now() - startedAt);
 }
 
-function isStartedMessage(message: unknown): message is { type: string; id: number } {
+function isStartedMessage(
+  message: unknown,
+): message is { type: string; id: number; threadId: number } {
   return (
     typeof message === "object" &&
     message !== null &&
     (message as { type?: unknown }).type === TASK_STARTED &&
-    typeof (message as { id?: unknown }).id === "number"
+    typeof (message as { id?: unknown }).id === "number" &&
+    typeof (message as { threadId?: unknown }).threadId === "number"
   );
 }

@@ -10,7 +10,12 @@ import {
   type TestToolServer,
 } from "../src/testing.ts";
 import { parseWorkerPoolEnv } from "../src/tool-server-env.ts";
-import { defaultWorkerThreads, type ToolWorkerPool, type WorkerRun } from "../src/worker-pool.ts";
+import {
+  defaultWorkerThreads,
+  type ThreadExit,
+  type ToolWorkerPool,
+  type WorkerRun,
+} from "../src/worker-pool.ts";
 import { misnamedTool, spinTool, threadTool } from "./worker-fixture-tools.ts";
 
 const BUDGET_MS = 500;
@@ -185,6 +190,68 @@ describe("cancellation and back-pressure", () => {
   });
 });
 
+describe("threads on demand", () => {
+  it("starts no thread before a call, only the threads calls need, and ends them once idle", async () => {
+    const server = await startTestToolServer([spinTool, threadTool], {
+      workers: { threads: 2, budgetMs: 60_000, maxQueue: 4, idleTimeoutMs: 1_000 },
+    });
+    try {
+      const pool = poolOf(server);
+      expect(pool.stats().threads).toBe(0);
+      const exited = once(pool.events, "exited") as Promise<[ThreadExit]>;
+      const firstThread = await threadOf(server);
+      // One call needs one thread, although the pool may have two.
+      expect(pool.stats().threads).toBe(1);
+      const [exit] = await exited;
+      expect(exit).toEqual({ threadId: firstThread, reason: "idle" });
+      expect(pool.stats()).toMatchObject({ threads: 0, terminated: 0 });
+      // The next call starts a fresh thread.
+      expect(await threadOf(server)).not.toBe(firstThread);
+      expect(pool.stats().threads).toBe(1);
+    } finally {
+      await server.close();
+    }
+  });
+
+  it("keeps a busy thread and counts a stopped one as terminated, not idle", async () => {
+    const server = await startTestToolServer([spinTool, threadTool], {
+      workers: { threads: 1, budgetMs: 1_000, maxQueue: 4, idleTimeoutMs: 100 },
+    });
+    try {
+      const pool = poolOf(server);
+      const exited = once(pool.events, "exited") as Promise<[ThreadExit]>;
+      // Spins far beyond the idle timeout: a thread with a call is never idle.
+      const result = await callToolSigned(server.mcpUrl, server.signing, "spin", { ms: -1 });
+      expect(textOf(result)).toMatch(/exceeded its time budget of 1000 ms/);
+      const [exit] = await exited;
+      expect(exit.reason).toBe("terminated");
+      expect(pool.stats()).toMatchObject({ overBudget: 1, terminated: 1 });
+    } finally {
+      await server.close();
+    }
+  });
+
+  it("does not charge a thread's start to the first call's budget", async () => {
+    const server = await startTestToolServer([spinTool], {
+      workers: { threads: 1, budgetMs: 300, maxQueue: 4, idleTimeoutMs: 0 },
+    });
+    try {
+      const pool = poolOf(server);
+      // Idle timeout 0: every call starts a thread, loading the tool modules (well over 300 ms
+      // under vitest), and only then the budget starts.
+      for (let i = 0; i < 2; i++) {
+        const exited = once(pool.events, "exited") as Promise<[ThreadExit]>;
+        const result = await callToolSigned(server.mcpUrl, server.signing, "spin", { ms: 10 });
+        expect(result.isError).toBeUndefined();
+        expect((await exited)[0].reason).toBe("idle");
+      }
+      expect(pool.stats()).toMatchObject({ completed: 2, overBudget: 0, threads: 0 });
+    } finally {
+      await server.close();
+    }
+  });
+});
+
 describe("pool settings", () => {
   it.each([
     [1, 1],
@@ -202,11 +269,25 @@ describe("pool settings", () => {
         { DOCS_WORKER_THREADS: "3", DOCS_WORKER_BUDGET_MS: "1500", DOCS_WORKER_MAX_QUEUE: "" },
         { prefix: "DOCS", defaultBudgetMs: 30_000 },
       ),
-    ).toEqual({ ok: true, settings: { threads: 3, budgetMs: 1500, maxQueue: 64 } });
+    ).toEqual({
+      ok: true,
+      settings: { threads: 3, budgetMs: 1500, maxQueue: 64, idleTimeoutMs: 30_000 },
+    });
     expect(parseWorkerPoolEnv({}, { prefix: "CALCULATOR", defaultBudgetMs: 8000 })).toEqual({
       ok: true,
-      settings: { threads: defaultWorkerThreads(), budgetMs: 8000, maxQueue: 64 },
+      settings: {
+        threads: defaultWorkerThreads(),
+        budgetMs: 8000,
+        maxQueue: 64,
+        idleTimeoutMs: 30_000,
+      },
     });
+    expect(
+      parseWorkerPoolEnv(
+        { DOCS_WORKER_IDLE_TIMEOUT_MS: "0" },
+        { prefix: "DOCS", defaultBudgetMs: 30_000 },
+      ),
+    ).toMatchObject({ ok: true, settings: { idleTimeoutMs: 0 } });
   });
 
   it.each([
@@ -222,6 +303,14 @@ describe("pool settings", () => {
     [
       { DOCS_WORKER_MAX_QUEUE: "-1" },
       "DOCS_WORKER_MAX_QUEUE: DOCS_WORKER_MAX_QUEUE must be a whole number",
+    ],
+    [
+      { DOCS_WORKER_IDLE_TIMEOUT_MS: "1e3" },
+      "DOCS_WORKER_IDLE_TIMEOUT_MS: DOCS_WORKER_IDLE_TIMEOUT_MS must be a whole number",
+    ],
+    [
+      { DOCS_WORKER_IDLE_TIMEOUT_MS: "86400001" },
+      "DOCS_WORKER_IDLE_TIMEOUT_MS: DOCS_WORKER_IDLE_TIMEOUT_MS must be at most 86400000",
     ],
   ])("refuses %j", (env, problem) => {
     expect(parseWorkerPoolEnv(env, { prefix: "DOCS", defaultBudgetMs: 30_000 })).toEqual({

@@ -1,0 +1,177 @@
+import { execFile, spawn, type ChildProcessWithoutNullStreams } from "node:child_process";
+import { once } from "node:events";
+import { cp, mkdir, mkdtemp, readdir, readFile, rm, symlink } from "node:fs/promises";
+import { createRequire } from "node:module";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { promisify } from "node:util";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+
+/**
+ * `npm run build`'s program (tsconfig.build.json), emitted into a scratch directory laid out like
+ * the image: package.json, proto/, dist/ and a node_modules without the development dependencies
+ * (no tsx, no typescript). Entry points then run there on plain `node`, with no source beside them.
+ */
+const ROOT = fileURLToPath(new URL("..", import.meta.url));
+const TSC = path.join(ROOT, "node_modules", "typescript", "bin", "tsc");
+// A full compile of the repository: about half a minute, more on a loaded machine.
+const BUILD_TIMEOUT_MS = 240_000;
+const START_TIMEOUT_MS = 90_000;
+const run = promisify(execFile);
+
+let image: string;
+const children: ChildProcessWithoutNullStreams[] = [];
+
+/** node_modules of a production install: the repository's packages minus its devDependencies. */
+async function productionNodeModules(target: string): Promise<void> {
+  const manifest = JSON.parse(await readFile(path.join(ROOT, "package.json"), "utf8")) as {
+    devDependencies: Record<string, string>;
+  };
+  const dev = new Set(Object.keys(manifest.devDependencies));
+  const source = path.join(ROOT, "node_modules");
+  await mkdir(target);
+  for (const entry of await readdir(source)) {
+    if (entry.startsWith(".")) continue;
+    if (!entry.startsWith("@")) {
+      if (!dev.has(entry)) await symlink(path.join(source, entry), path.join(target, entry));
+      continue;
+    }
+    await mkdir(path.join(target, entry));
+    for (const member of await readdir(path.join(source, entry))) {
+      const name = `${entry}/${member}`;
+      if (!dev.has(name)) await symlink(path.join(source, name), path.join(target, name));
+    }
+  }
+}
+
+function start(args: string[], env: Record<string, string>): ChildProcessWithoutNullStreams {
+  const child = spawn(process.execPath, args, {
+    cwd: image,
+    env: { PATH: process.env.PATH ?? "", ...env },
+    stdio: ["pipe", "pipe", "pipe"],
+  });
+  children.push(child);
+  return child;
+}
+
+/** Resolves with stdout once `pattern` matches it; rejects if the process exits first. */
+function output(child: ChildProcessWithoutNullStreams, pattern: RegExp): Promise<string> {
+  let stdout = "";
+  let stderr = "";
+  child.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString("utf8")));
+  return new Promise<string>((resolve, reject) => {
+    child.stdout.on("data", (chunk: Buffer) => {
+      stdout += chunk.toString("utf8");
+      if (pattern.test(stdout)) resolve(stdout);
+    });
+    child.once("exit", (code) =>
+      reject(new Error(`exited early with ${code}:\n${stdout}\n${stderr}`)),
+    );
+  });
+}
+
+beforeAll(async () => {
+  image = await mkdtemp(path.join(tmpdir(), "gateway-build-"));
+  const dist = path.join(image, "dist");
+  await run(
+    process.execPath,
+    [TSC, "-p", path.join(ROOT, "tsconfig.build.json"), "--outDir", dist],
+    // The incremental build info goes to the outDir too: the repository's dist/ stays untouched.
+    { cwd: ROOT, timeout: BUILD_TIMEOUT_MS, maxBuffer: 16 * 1024 * 1024 },
+  ).catch((error: unknown) => {
+    const { stdout } = error as { stdout?: string };
+    throw new Error(`tsc -p tsconfig.build.json failed:\n${stdout ?? String(error)}`);
+  });
+  await cp(path.join(ROOT, "package.json"), path.join(image, "package.json"));
+  await cp(path.join(ROOT, "proto"), path.join(image, "proto"), { recursive: true });
+  await productionNodeModules(path.join(image, "node_modules"));
+}, BUILD_TIMEOUT_MS);
+
+afterAll(async () => {
+  for (const child of children) if (child.exitCode === null) child.kill("SIGKILL");
+  if (image !== undefined) await rm(image, { recursive: true, force: true });
+});
+
+describe("the build output", () => {
+  it("is what npm start builds and runs", async () => {
+    const { scripts } = JSON.parse(await readFile(path.join(ROOT, "package.json"), "utf8")) as {
+      scripts: Record<string, string>;
+    };
+    expect(scripts["build"]).toBe("tsc -b tsconfig.build.json");
+    expect(scripts["prestart"]).toBe("npm run build");
+    expect(scripts["start"]).toMatch(/^exec node (--\S+ )*dist\/dev\/main\.js$/);
+  });
+
+  it("is JavaScript only, with source maps, and cannot reach a TypeScript loader", async () => {
+    const files = (await readdir(path.join(image, "dist"), { recursive: true })).map(String);
+    expect(files.filter((file) => file.endsWith(".ts"))).toEqual([]);
+    expect(files).toContain(path.join("dev", "main.js"));
+    expect(files).toContain(path.join("dev", "main.js.map"));
+    expect(files).toContain(path.join("tools", "kit", "src", "worker-entry.mjs"));
+    const require = createRequire(path.join(image, "dist", "tools", "kit", "src", "index.js"));
+    expect(() => require.resolve("tsx")).toThrow();
+    expect(() => require.resolve("typescript")).toThrow();
+  });
+
+  it("migrates a PGlite DATA_DIR with plain node", { timeout: START_TIMEOUT_MS }, async () => {
+    const env = { PATH: process.env.PATH ?? "", DATA_DIR: path.join(image, "migrate-data") };
+    const cli = path.join("dist", "store", "src", "migrate-cli.js");
+    const { stdout } = await run(process.execPath, [cli, "up"], { cwd: image, env });
+    expect(stdout).toContain(`PGlite in ${env.DATA_DIR}`);
+    expect(stdout).toMatch(/^up \S+: Success$/m);
+    expect(stdout).not.toMatch(/: (Error|NotExecuted)$/m);
+  });
+
+  it(
+    "starts the embedded stack (npm start's entry), answers /health and runs a worker tool",
+    { timeout: START_TIMEOUT_MS },
+    async () => {
+      const child = start(["--enable-source-maps", path.join("dist", "dev", "main.js")], {
+        NODE_ENV: "development",
+        HOST: "127.0.0.1",
+        PORT: "0",
+        EXT_AUTHZ_PORT: "0",
+        JWT_ISSUER_PORT: "0",
+        DATA_DIR: path.join(image, "data"),
+        CONFIG_DIR: path.join(ROOT, "config"),
+        LOG_LEVEL: "warn",
+      });
+      const banner = await output(child, /curl -s \S+\/token .*\n/);
+      const gateway = /listening on (http:\/\/127\.0\.0\.1:\d+)\n/.exec(banner)?.[1];
+      const issuer = /Development token issuer \(\w+\) on (http:\/\/\S+)\n/.exec(banner)?.[1];
+      expect(gateway).toBeDefined();
+      expect(issuer).toBeDefined();
+
+      const health = await fetch(`${gateway!}/health`);
+      expect(health.status).toBe(200);
+      expect(await health.json()).toEqual({ status: "ok" });
+
+      const minted = await fetch(`${issuer!}/token`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ user_id: "demo", roles: ["developer"] }),
+      });
+      expect(minted.status).toBe(200);
+      const { access_token: token } = (await minted.json()) as { access_token: string };
+      // statistics runs on the tool worker pool: the worker loads compiled modules by itself.
+      const answer = await fetch(`${gateway!}/mcp/invoke`, {
+        method: "POST",
+        headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
+        body: JSON.stringify({
+          tool_name: "calculator.statistics",
+          arguments: { values: ["1", "2", "3.5"], measures: ["sum"] },
+        }),
+      });
+      expect(answer.status).toBe(200);
+      expect(await answer.json()).toMatchObject({
+        is_error: false,
+        result: { structuredContent: { sum: "6.5" } },
+      });
+
+      const exited = once(child, "exit");
+      child.kill("SIGTERM");
+      expect((await exited)[0]).toBe(0);
+    },
+  );
+});
