@@ -108,12 +108,6 @@ export interface ToolWorkerPool {
 /** Shared with worker-entry.mjs, which posts it when a thread picks a call up. */
 export const TASK_STARTED = "tool-worker:task-started";
 
-/** Piscina's refusals when every thread is busy and the queue is full (or disabled). */
-const QUEUE_FULL_MESSAGES = new Set([
-  "Task queue is at limit",
-  "No task queue available and all Workers are busy",
-]);
-
 const ENTRY = fileURLToPath(new URL("./worker-entry.mjs", import.meta.url));
 
 export function createToolWorkerPool(options: {
@@ -134,6 +128,14 @@ export function createToolWorkerPool(options: {
   const busy = new Set<number>();
   /** True while a call's own abort runs: piscina terminates that call's thread synchronously. */
   let stopping = false;
+  /**
+   * Calls are admitted here, at most `threads` at a time, and wait here otherwise: piscina then
+   * never holds a call it has no thread for. Left to it, a call queued behind one whose thread was
+   * terminated would wait forever (with no minimum of threads, piscina starts one only when a
+   * call arrives), and its queue limit would not apply to calls that carry an abort signal.
+   */
+  let admitted = 0;
+  const waiting: { admit(): void; drop(): void }[] = [];
   let pool: Piscina | undefined;
   let closed = false;
   const events = new EventEmitter();
@@ -145,7 +147,6 @@ export function createToolWorkerPool(options: {
       // A thread costs tens of MB: start them as calls need them, end them once idle.
       minThreads: 0,
       maxThreads: settings.threads,
-      maxQueue: settings.maxQueue,
       idleTimeout: settings.idleTimeoutMs ?? DEFAULT_WORKER_IDLE_TIMEOUT_MS,
       // The parent may run the build output, or sources under vitest or `--import tsx`; the entry
       // loads either by itself, so the worker needs none of the parent's flags.
@@ -175,8 +176,62 @@ export function createToolWorkerPool(options: {
     return pool;
   };
 
+  /** Resolves true once the call holds one of the `threads` slots, false if it left first. */
+  const admit = (signal: AbortSignal): Promise<boolean> => {
+    if (admitted < settings.threads) {
+      admitted += 1;
+      return Promise.resolve(true);
+    }
+    return new Promise((resolve) => {
+      const entry = {
+        admit() {
+          signal.removeEventListener("abort", onAbort);
+          resolve(true);
+        },
+        drop() {
+          signal.removeEventListener("abort", onAbort);
+          resolve(false);
+        },
+      };
+      const onAbort = (): void => {
+        const at = waiting.indexOf(entry);
+        if (at !== -1) waiting.splice(at, 1);
+        resolve(false);
+      };
+      signal.addEventListener("abort", onAbort, { once: true });
+      waiting.push(entry);
+    });
+  };
+
+  /** Hands the slot to the longest-waiting call, if any. */
+  const release = (): void => {
+    const next = waiting.shift();
+    if (next === undefined) admitted -= 1;
+    else next.admit();
+  };
+
   const runOnce = async (task: WorkerTask, signal: AbortSignal): Promise<WorkerRun> => {
     if (closed || signal.aborted) return { ok: false, reason: "cancelled" };
+    if (admitted >= settings.threads && waiting.length >= settings.maxQueue) {
+      counters.queueFull += 1;
+      return { ok: false, reason: "queue_full" };
+    }
+    if (!(await admit(signal))) {
+      counters.cancelled += 1;
+      return { ok: false, reason: "cancelled" };
+    }
+    try {
+      return await runAdmitted(task, signal);
+    } finally {
+      release();
+    }
+  };
+
+  const runAdmitted = async (task: WorkerTask, signal: AbortSignal): Promise<WorkerRun> => {
+    if (closed || signal.aborted) {
+      counters.cancelled += 1;
+      return { ok: false, reason: "cancelled" };
+    }
     const current = ensurePool();
     const id = nextId++;
     const stop = new AbortController();
@@ -211,8 +266,8 @@ export function createToolWorkerPool(options: {
       counters.completed += 1;
       return { ok: true, outcome, durationMs: elapsed(startedAt) };
     } catch (error) {
-      // Piscina terminates the thread of an aborted call that had started (counted on
-      // workerDestroy) and drops one that was still queued.
+      // Piscina terminates the thread of an aborted call that had been handed to one (counted on
+      // workerDestroy) and drops one still waiting for a thread to start.
       if (stopped !== undefined) {
         if (stopped === "over_budget") {
           counters.overBudget += 1;
@@ -220,10 +275,6 @@ export function createToolWorkerPool(options: {
         }
         counters.cancelled += 1;
         return { ok: false, reason: "cancelled" };
-      }
-      if (error instanceof Error && QUEUE_FULL_MESSAGES.has(error.message)) {
-        counters.queueFull += 1;
-        return { ok: false, reason: "queue_full" };
       }
       if (closed) {
         counters.cancelled += 1;
@@ -252,7 +303,7 @@ export function createToolWorkerPool(options: {
       return {
         ...counters,
         running,
-        queued: pool?.queueSize ?? 0,
+        queued: waiting.length,
         terminated,
         threads: pool?.threads.length ?? 0,
       };
@@ -260,6 +311,7 @@ export function createToolWorkerPool(options: {
     async close() {
       if (closed) return;
       closed = true;
+      for (const call of waiting.splice(0)) call.drop();
       await pool?.destroy();
     },
   };

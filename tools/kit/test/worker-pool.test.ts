@@ -175,6 +175,53 @@ describe("cancellation and back-pressure", () => {
     }
   });
 
+  it("runs a call that waited behind one stopped over budget, on a new thread", async () => {
+    const server = await startTestToolServer([spinTool, threadTool], {
+      workers: { threads: 1, budgetMs: BUDGET_MS, maxQueue: 4 },
+    });
+    try {
+      const pool = poolOf(server);
+      const firstThread = await threadOf(server);
+      const started = once(pool.events, "started");
+      const spinning = callToolSigned(server.mcpUrl, server.signing, "spin", { ms: -1 });
+      await started;
+      const waiting = callToolSigned(server.mcpUrl, server.signing, "which_thread", {});
+      expect(textOf(await spinning)).toMatch(/exceeded its time budget/);
+      const answer = await waiting;
+      expect(answer.isError).toBeUndefined();
+      expect((answer.structuredContent as { threadId: number }).threadId).not.toBe(firstThread);
+      expect(pool.stats()).toMatchObject({ overBudget: 1, terminated: 1, queued: 0 });
+    } finally {
+      await server.close();
+    }
+  });
+
+  it("lets maxQueue calls wait while every thread is busy and refuses the next", async () => {
+    // A longer budget: both calls must arrive while the spin still holds the only thread.
+    const server = await startTestToolServer([spinTool, threadTool], {
+      workers: { threads: 1, budgetMs: 2_000, maxQueue: 1 },
+    });
+    try {
+      const pool = poolOf(server);
+      await threadOf(server);
+      const started = once(pool.events, "started");
+      const spinning = callToolSigned(server.mcpUrl, server.signing, "spin", { ms: -1 });
+      await started;
+      const answers = await Promise.all([
+        callToolSigned(server.mcpUrl, server.signing, "which_thread", {}),
+        callToolSigned(server.mcpUrl, server.signing, "which_thread", {}),
+      ]);
+      expect(textOf(await spinning)).toMatch(/exceeded its time budget/);
+      expect(answers.map(textOf).filter((text) => text.includes("is busy"))).toEqual([
+        "Tool which_thread is busy: too many calls are waiting; retry later",
+      ]);
+      expect(answers.filter((answer) => answer.isError === undefined)).toHaveLength(1);
+      expect(pool.stats()).toMatchObject({ queueFull: 1, overBudget: 1, queued: 0 });
+    } finally {
+      await server.close();
+    }
+  });
+
   it("cancels a running call when the server closes", async () => {
     const server = await startTestToolServer([spinTool], {
       workers: { threads: 1, budgetMs: 60_000, maxQueue: 4 },
