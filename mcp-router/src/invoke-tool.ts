@@ -223,6 +223,7 @@ export function createToolInvoker(deps: {
     if (!entry.callable) return reject("GW_TOOL_PENDING_APPROVAL");
 
     try {
+      // A start row keeps who called what with which arguments; the outcome fields are not stored.
       callId = await deps.audit.begin(
         eventFor({ ok: true, outcome: "ok", result: {}, latencyMs: 0 }, {}),
       );
