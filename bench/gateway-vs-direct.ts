@@ -12,15 +12,14 @@
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { randomUUID } from "node:crypto";
-import { once } from "node:events";
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import autocannon from "autocannon";
 import { signGatewayAuth } from "../contract/src/gateway-auth.ts";
+import { freePort } from "./free-port.ts";
 import { signDevToken } from "../dev/token-cli.ts";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
@@ -44,16 +43,6 @@ const secrets = {
   TOOL_GATEWAY_SHARED_SECRET: randomUUID() + randomUUID(),
   JWT_SECRET_KEY: randomUUID() + randomUUID(),
 };
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  server.listen(0, "127.0.0.1");
-  await once(server, "listening");
-  const address = server.address();
-  server.close();
-  if (address === null || typeof address === "string") throw new Error("no port");
-  return address.port;
-}
 
 const children: ChildProcess[] = [];
 

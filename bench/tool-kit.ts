@@ -15,12 +15,12 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { randomUUID } from "node:crypto";
 import { once } from "node:events";
 import { readFile } from "node:fs/promises";
-import { createServer } from "node:net";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import autocannon from "autocannon";
 import { signGatewayAuth } from "../contract/src/gateway-auth.ts";
+import { freePort } from "./free-port.ts";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 const MAIN = path.join(ROOT, "tools", "calculator", "src", "main.ts");
@@ -44,16 +44,6 @@ const connections = Number(values.connections);
 const idleTimeoutMs = Number(values["idle-timeout-ms"]);
 if (!(requests >= 100 && requests <= 1_000_000) || !(connections > 0 && connections <= 256)) {
   throw new Error("--requests must be 100..1000000 and --connections 1..256");
-}
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  server.listen(0, "127.0.0.1");
-  await once(server, "listening");
-  const address = server.address();
-  server.close();
-  if (address === null || typeof address === "string") throw new Error("no port");
-  return address.port;
 }
 
 async function waitForHealth(url: string, deadlineMs = 30_000): Promise<void> {
