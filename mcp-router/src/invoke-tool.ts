@@ -42,6 +42,7 @@ export type InvokeRequest = {
   /** Overrides for background tasks (longer timeout, result size cap). */
   timeoutMs?: number;
   maxResponseBytes?: number;
+  /** Already bound to this request's requestId and scope; without it the invoker binds one. */
   logger?: Logger;
 };
 
@@ -87,10 +88,8 @@ export function createToolInvoker(deps: {
 
   return async function invokeTool(request) {
     const started = now();
-    const logger = (request.logger ?? deps.logger).child({
-      requestId: request.requestId,
-      scope: request.scope,
-    });
+    const logger =
+      request.logger ?? deps.logger.child({ requestId: request.requestId, scope: request.scope });
     const toolName = typeof request.toolName === "string" ? request.toolName : undefined;
     const auditConfig = deps.config.tools.audit;
     const captured =

@@ -66,6 +66,8 @@ export function redisClientOptions(commandTimeoutMs: number): RedisOptions {
     enableOfflineQueue: false,
     maxRetriesPerRequest: 1,
     commandTimeout: commandTimeoutMs,
+    // Checks decided in the same event-loop turn share one socket write.
+    enableAutoPipelining: true,
   };
 }
 

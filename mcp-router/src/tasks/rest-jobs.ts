@@ -43,7 +43,7 @@ export async function startJob(
     requestId: verdict.requestId,
     ...(input.ttlMs === undefined ? {} : { requestedTtlMs: input.ttlMs }),
     via: "rest",
-    logger: ctx.logger,
+    logger: ctx.logger.child({ requestId: verdict.requestId, scope: input.scope }),
   });
   if (!started.ok) {
     return restError(started.error, { requestId: verdict.requestId, headers: input.headers });

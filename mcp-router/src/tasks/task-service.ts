@@ -42,6 +42,7 @@ export type StartTaskInput = {
   /** What the client asked for; bounded by the configured maximum. */
   requestedTtlMs?: number;
   via: "mcp" | "rest";
+  /** Already bound to requestId and scope. */
   logger?: Logger;
 };
 
@@ -189,7 +190,9 @@ export function createTaskService(options: TaskServiceOptions): TaskService {
   }
 
   async function run(task: TaskRow, input: StartTaskInput, controller: AbortController) {
-    const log = (input.logger ?? logger).child({ taskId: task.id });
+    const requestLogger =
+      input.logger ?? logger.child({ requestId: input.requestId, scope: input.scope });
+    const log = requestLogger.child({ taskId: task.id });
     let result: InvokeResult;
     try {
       result = await options.invokeTool({
