@@ -4,6 +4,7 @@ import { Kysely, PostgresDialect } from "kysely";
 import { PGliteDialect } from "kysely-pglite-dialect";
 import pg from "pg";
 import { acquireDataDirLock } from "./data-dir-lock.ts";
+import { ensurePgliteCluster } from "./pglite-initdb.ts";
 import type { DB } from "./schema.ts";
 
 export type DatabaseDialect = "postgres" | "pglite";
@@ -69,10 +70,13 @@ async function openPglite(dataDir: string | undefined): Promise<Database> {
   try {
     // Loaded here so that PostgreSQL deployments never load the WASM build.
     const { PGlite } = await import("@electric-sql/pglite");
+    const settings = ["-c", `shared_buffers=${PGLITE_SHARED_BUFFERS}`];
+    const pgliteDir = dataDir === undefined ? undefined : path.join(dataDir, "pglite");
+    if (pgliteDir !== undefined) await ensurePgliteCluster(pgliteDir, settings);
     // int8 as a decimal string, as pg does, so both drivers return the same shapes.
     const client = await PGlite.create({
-      ...(dataDir === undefined ? {} : { dataDir: path.join(dataDir, "pglite") }),
-      startParams: [...PGlite.defaultStartParams, "-c", `shared_buffers=${PGLITE_SHARED_BUFFERS}`],
+      ...(pgliteDir === undefined ? {} : { dataDir: pgliteDir }),
+      startParams: [...PGlite.defaultStartParams, ...settings],
       parsers: { [INT8_OID]: (value: string) => value },
     });
     const db = new Kysely<DB>({ dialect: new PGliteDialect(client) });
