@@ -145,7 +145,7 @@ export async function startEmbeddedStack(
       cleanups.push(() => server.close());
       backends[variable] = url;
     };
-    const toolLogger = (name: string): Logger => logger.child({ service: name });
+    const toolLogger = (name: string): Logger => logger.child({ component: name });
     await serve(
       "CALCULATOR_URL",
       createToolServer({
@@ -191,7 +191,7 @@ export async function startEmbeddedStack(
       issuer = await startEmbeddedIssuer({
         env: rawEnv,
         host: env.HOST,
-        logger: logger.child({ service: "jwt-issuer" }),
+        logger: logger.child({ component: "jwt-issuer" }),
       });
       cleanups.push(() => issuer?.close());
     }
@@ -242,7 +242,7 @@ export async function startEmbeddedStack(
       audit,
       auditMode: env.AUDIT_MODE,
       callJournal,
-      logger: logger.child({ service: "mcp-router" }),
+      logger: logger.child({ component: "mcp-router" }),
       authz: {
         mode: "direct",
         address: `${BACKEND_HOST}:${env.EXT_AUTHZ_PORT}`,
@@ -274,7 +274,7 @@ export async function startEmbeddedStack(
         port: env.EXT_AUTHZ_PORT,
         metricsPort: null,
         audit,
-        logger: logger.child({ service: "ext-authz" }),
+        logger: logger.child({ component: "ext-authz" }),
       });
     } catch (error) {
       authz.fail(new Error("ext-authz did not start"));

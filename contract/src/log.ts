@@ -90,7 +90,6 @@ export function createLogger(options: {
 }): Logger {
   const logger = pino(
     {
-      name: options.name,
       level: options.level ?? "info",
       formatters: { log: (fields) => censorSecrets(fields) },
       base: { service: options.name },
