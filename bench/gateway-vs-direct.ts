@@ -12,7 +12,7 @@
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { randomUUID } from "node:crypto";
-import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -20,6 +20,7 @@ import { parseArgs } from "node:util";
 import autocannon from "autocannon";
 import { signGatewayAuth } from "../contract/src/gateway-auth.ts";
 import { freePort } from "./free-port.ts";
+import { treeRssMb } from "./proc-stats.ts";
 import { signDevToken } from "../dev/token-cli.ts";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
@@ -72,22 +73,10 @@ async function waitFor(url: string, init: RequestInit = {}, deadlineMs = 30_000)
   }
 }
 
+/** The child is tsx's launcher; the service runs in its node child: the whole tree counts. */
 async function rssMb(child: ChildProcess): Promise<string> {
-  // The child is tsx's launcher; the service runs in its node child. Sum the process tree.
-  const pids = [child.pid!, ...(await descendants(child.pid!))];
-  let kb = 0;
-  for (const pid of pids) {
-    const status = await readFile(`/proc/${pid}/status`, "utf8").catch(() => "");
-    kb += Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0);
-  }
-  return kb === 0 ? "n/a" : `${(kb / 1024).toFixed(0)} MB`;
-}
-
-async function descendants(pid: number): Promise<number[]> {
-  const children = await readFile(`/proc/${pid}/task/${pid}/children`, "utf8").catch(() => "");
-  const direct = children.split(/\s+/).filter(Boolean).map(Number);
-  const nested = await Promise.all(direct.map(descendants));
-  return [...direct, ...nested.flat()];
+  const mb = await treeRssMb(child.pid!);
+  return mb === 0 ? "n/a" : `${mb.toFixed(0)} MB`;
 }
 
 let stopping = false;

@@ -14,20 +14,18 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { randomUUID } from "node:crypto";
 import { once } from "node:events";
-import { readFile } from "node:fs/promises";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import autocannon from "autocannon";
 import { signGatewayAuth } from "../contract/src/gateway-auth.ts";
 import { freePort } from "./free-port.ts";
+import { cpuTimes, rssMb, threadCount } from "./proc-stats.ts";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 const MAIN = path.join(ROOT, "tools", "calculator", "src", "main.ts");
 const SECRET = `${randomUUID()}${randomUUID()}`;
 const USER = "bench";
-/** Kernel clock ticks per second of /proc/<pid>/stat; 100 on every mainstream Linux build. */
-const CLOCK_TICKS = 100;
 
 const { values } = parseArgs({
   options: {
@@ -57,27 +55,6 @@ async function waitForHealth(url: string, deadlineMs = 30_000): Promise<void> {
     if (Date.now() > until) throw new Error(`${url} did not come up`);
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
-}
-
-/** User and system CPU of the whole process (every thread), in ms. */
-async function cpuMs(pid: number): Promise<{ user: number; system: number }> {
-  const stat = await readFile(`/proc/${pid}/stat`, "utf8");
-  // Fields after the command name, which is in parentheses and may contain spaces.
-  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-  return {
-    user: (Number(fields[11]) * 1000) / CLOCK_TICKS,
-    system: (Number(fields[12]) * 1000) / CLOCK_TICKS,
-  };
-}
-
-async function rssMb(pid: number): Promise<number> {
-  const status = await readFile(`/proc/${pid}/status`, "utf8");
-  return Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0) / 1024;
-}
-
-async function threadCount(pid: number): Promise<number> {
-  const status = await readFile(`/proc/${pid}/status`, "utf8");
-  return Number(/Threads:\s+(\d+)/.exec(status)?.[1] ?? 0);
 }
 
 function signedHeaders(body: string): Record<string, string> {
@@ -157,11 +134,11 @@ async function main(child: ChildProcess, url: string): Promise<void> {
   if (!check.ok || !answer.includes('"result":"8.75"')) throw new Error(`bad answer: ${answer}`);
   // Warm-up: JIT, keep-alive sockets.
   await load(url, Math.min(2_000, requests));
-  const before = await cpuMs(pid);
+  const before = await cpuTimes(pid);
   const started = performance.now();
   const run = await load(url, requests);
   const wallMs = performance.now() - started;
-  const after = await cpuMs(pid);
+  const after = await cpuTimes(pid);
   const user = after.user - before.user;
   const system = after.system - before.system;
   const used = user + system;

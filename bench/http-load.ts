@@ -1,0 +1,128 @@
+import type { IncomingHttpHeaders } from "node:http";
+import autocannon from "autocannon";
+
+/**
+ * Closed-loop (fixed connections) or open-loop (fixed overall rate) HTTP load from autocannon,
+ * with latencies kept at full precision: autocannon's own histogram rounds to whole milliseconds,
+ * too coarse for an added latency of a millisecond or two.
+ */
+
+export type LoadTarget = { url: string; headers: Record<string, string>; body: string };
+
+export type LoadOptions = {
+  connections: number;
+  durationS: number;
+  /** Requests per second over all connections; unset = as fast as the connections go. */
+  rate?: number;
+  /** Sees every answer's status and headers (costs the load generator a little per request). */
+  onAnswer?: (status: number, headers: Readonly<Record<string, unknown>>) => void;
+};
+
+export type LoadResult = {
+  /** Requests written, including those cut off unanswered when the run ended. */
+  sent: number;
+  /** Responses received, any status. */
+  answered: number;
+  ok: number;
+  /** Status → count for everything that was not 2xx. */
+  refused: Map<number, number>;
+  /** Connection errors and timeouts. */
+  errors: number;
+  seconds: number;
+  /** 2xx responses per second. */
+  rps: number;
+  /** Of 2xx responses, in ms. */
+  p50: number;
+  p99: number;
+};
+
+export async function runLoad(target: LoadTarget, options: LoadOptions): Promise<LoadResult> {
+  const latencies: number[] = [];
+  const refused = new Map<number, number>();
+  let answered = 0;
+  const started = performance.now();
+  const result = await new Promise<autocannon.Result>((resolve, reject) => {
+    const instance = autocannon(
+      {
+        url: target.url,
+        method: "POST",
+        headers: target.headers,
+        body: target.body,
+        connections: options.connections,
+        duration: options.durationS,
+        timeout: 30,
+        ...(options.rate === undefined ? {} : { overallRate: options.rate }),
+        ...(options.onAnswer === undefined
+          ? {}
+          : {
+              requests: [
+                {
+                  method: "POST" as const,
+                  headers: target.headers,
+                  body: target.body,
+                  onResponse: answerHook(options.onAnswer),
+                },
+              ],
+            }),
+      },
+      (error: unknown, done) => (error ? reject(toError(error)) : resolve(done)),
+    );
+    instance.on("response", (_client, statusCode, _bytes, responseTime) => {
+      answered += 1;
+      if (statusCode >= 200 && statusCode < 300) latencies.push(responseTime);
+      else refused.set(statusCode, (refused.get(statusCode) ?? 0) + 1);
+    });
+  });
+  const seconds = (performance.now() - started) / 1000;
+  latencies.sort((a, b) => a - b);
+  return {
+    sent: result.requests.sent,
+    answered,
+    ok: latencies.length,
+    refused,
+    errors: result.errors + result.timeouts,
+    seconds,
+    rps: latencies.length / seconds,
+    p50: percentile(latencies, 0.5),
+    p99: percentile(latencies, 0.99),
+  };
+}
+
+function answerHook(onAnswer: NonNullable<LoadOptions["onAnswer"]>) {
+  return (
+    status: number,
+    _body: string,
+    _context: object,
+    headers: IncomingHttpHeaders | undefined,
+  ) => {
+    // Names arrive as the server wrote them.
+    const lower: Record<string, unknown> = {};
+    for (const [name, value] of Object.entries(headers ?? {})) lower[name.toLowerCase()] = value;
+    onAnswer(status, lower);
+  };
+}
+
+/** Several targets at once (one autocannon each), e.g. one per router replica. */
+export async function runLoads(
+  targets: readonly LoadTarget[],
+  options: LoadOptions,
+): Promise<LoadResult[]> {
+  return Promise.all(targets.map((target) => runLoad(target, options)));
+}
+
+/** `sorted` ascending; NaN when empty. */
+export function percentile(sorted: readonly number[], q: number): number {
+  if (sorted.length === 0) return NaN;
+  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!;
+}
+
+/** "ok" or the statuses and errors that were not 2xx, for a table cell. */
+export function problems(result: LoadResult): string {
+  const parts = [...result.refused].map(([status, count]) => `${count}×${status}`);
+  if (result.errors > 0) parts.push(`${result.errors} errors`);
+  return parts.length === 0 ? "ok" : parts.join(" ");
+}
+
+function toError(error: unknown): Error {
+  return error instanceof Error ? error : new Error(String(error));
+}
