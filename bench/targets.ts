@@ -17,8 +17,11 @@
  * - the added latency at a fixed 200 req/s (gateway minus direct, p50 and p99);
  * - ext-authz Check against a bare grpc-js unary server with the same message sizes, 100 in flight;
  * - a saturating run (50 connections, --saturate seconds): CPU per call of each service, resident
- *   memory idle (after one call and a pause for start-up to settle) and after, and every answered
- *   call's x-request-id looked up in audit_events;
+ *   memory idle, at the end of the load and settled, and every answered call's x-request-id looked
+ *   up in audit_events. "Idle" and "settled" are read after `settleS` seconds without requests:
+ *   V8 keeps the heap it grew under load (mostly garbage not yet collected) until its memory
+ *   reducer runs after some seconds of low allocation; the targets are judged on those figures,
+ *   and the figure at the end of the load is printed beside them;
  * - the audit writer alone into PostgreSQL (rows/s);
  * - the embedded stack (`npm start`'s process, PGlite) under the same saturating run.
  *
@@ -115,7 +118,7 @@ function settingsFromArgs(): Settings {
       saturateS:
         numberOption("saturate", values.saturate, { min: 5, max: 120 }) ?? (quick ? 10 : 30),
       warmS: quick ? 2 : 5,
-      settleS: quick ? 3 : 5,
+      settleS: quick ? 15 : 20,
       logLevel: choiceOption("log-level", values["log-level"], LOG_LEVELS) ?? "info",
       databaseServer:
         urlOption("database-url", values["database-url"], ["postgres:", "postgresql:"]) ??
@@ -438,17 +441,20 @@ async function saturate(
     }),
   );
   const load = run.result;
+  const atEnd = await rssOfPids(pids);
+  await sleep(settings.settleS);
   const after = await rssOfPids(pids);
   const audit = await reconcileAudit(database, subject, requestIds);
   const perCall = (name: string) => run.cpuMs[name]! / Math.max(load.sent, 1);
   printTable(
     `Saturating run: gateway (separate processes), ${SATURATE_CONNECTIONS} connections, ${settings.saturateS} s: ` +
       `${fixed(load.rps, 0)} req/s, p50 ${fixed(load.p50, 2)} ms, p99 ${fixed(load.p99, 2)} ms, ${problems(load)}`,
-    ["service", "CPU ms per call", "RSS idle", "RSS after"],
+    ["service", "CPU ms per call", "RSS idle", "RSS at end of load", "RSS settled"],
     Object.keys(pids).map((name) => [
       name,
       fixed(perCall(name), 3),
       megabytes(idle[name]!),
+      megabytes(atEnd[name]!),
       megabytes(after[name]!),
     ]),
   );
@@ -518,11 +524,22 @@ async function embeddedStack(settings: Settings, dir: string): Promise<Verdict[]
     const run = await measureCpu({ stack: stack.pid }, () =>
       runLoad(target, { connections: SATURATE_CONNECTIONS, durationS: settings.saturateS }),
     );
+    const atEnd = await rssMb(stack.pid);
+    await sleep(settings.settleS);
     const after = await rssMb(stack.pid);
     const perCall = run.cpuMs.stack! / Math.max(run.result.sent, 1);
     printTable(
       `Embedded stack (npm start's process: dist/dev/main.js, PGlite), ${SATURATE_CONNECTIONS} connections, ${settings.saturateS} s`,
-      ["req/s", "p50 ms", "p99 ms", "CPU ms per call", "RSS idle", "RSS after", "non-2xx"],
+      [
+        "req/s",
+        "p50 ms",
+        "p99 ms",
+        "CPU ms per call",
+        "RSS idle",
+        "RSS at end of load",
+        "RSS settled",
+        "non-2xx",
+      ],
       [
         [
           fixed(run.result.rps, 0),
@@ -530,6 +547,7 @@ async function embeddedStack(settings: Settings, dir: string): Promise<Verdict[]
           fixed(run.result.p99, 2),
           fixed(perCall, 3),
           megabytes(idle),
+          megabytes(atEnd),
           megabytes(after),
           problems(run.result),
         ],

@@ -15,10 +15,6 @@ import {
   type GenerateDocumentInput,
   type GenerateDocumentOutput,
 } from "./document-request.ts";
-import { parseMarkdown } from "./markdown-model.ts";
-import { renderDocx } from "./render-docx.ts";
-import { renderHtml } from "./render-html.ts";
-import { renderPdf } from "./render-pdf.ts";
 
 export type GeneratedDocument =
   { ok: true; bytes: Uint8Array; output: GenerateDocumentOutput } | { ok: false; error: string };
@@ -28,6 +24,9 @@ export async function generateDocument(
   input: GenerateDocumentInput,
   signal?: AbortSignal,
 ): Promise<GeneratedDocument> {
+  // Loaded on the first document, not with the server: served calls render on the worker pool, so
+  // the main thread (and the embedded stack holding it) never keeps marked, pdfkit and its fonts.
+  const { parseMarkdown } = await import("./markdown-model.ts");
   const parsed = parseMarkdown(input.content);
   if (!parsed.ok) return parsed;
   if (signal?.aborted === true) return { ok: false, error: "document generation was cancelled" };
@@ -35,13 +34,18 @@ export async function generateDocument(
   let bytes: Uint8Array;
   let pageCount: number | undefined;
   switch (input.format) {
-    case "html":
+    case "html": {
+      const { renderHtml } = await import("./render-html.ts");
       bytes = renderHtml(input.title, parsed.blocks, metadata);
       break;
-    case "docx":
+    }
+    case "docx": {
+      const { renderDocx } = await import("./render-docx.ts");
       bytes = renderDocx(input.title, parsed.blocks, metadata);
       break;
+    }
     case "pdf": {
+      const { renderPdf } = await import("./render-pdf.ts");
       const pdf = await renderPdf(input.title, parsed.blocks, metadata, signal);
       if (!pdf.ok) return pdf;
       bytes = pdf.bytes;
