@@ -172,11 +172,11 @@ describe("small schemas", () => {
 
 describe("check-config CLI", () => {
   const here = path.dirname(fileURLToPath(import.meta.url));
-  const cli = path.join(here, "..", "src", "check-config.ts");
+  const cli = fileURLToPath(new URL("../../dist/config/src/check-config.js", import.meta.url));
   const run = promisify(execFile);
 
   it("prints a summary for the shipped files", async () => {
-    const { stdout } = await run(process.execPath, ["--import", "tsx", cli], {
+    const { stdout } = await run(process.execPath, [cli], {
       env: { ...process.env, CONFIG_DIR: path.join(here, "..") },
     });
     expect(stdout.trim()).toBe("config OK: 3 scopes, 15 tools, 3 roles");
@@ -193,7 +193,7 @@ describe("check-config CLI", () => {
         path.join(here, "fixtures", "policy-minimal.yaml"),
         path.join(dir, "policy.yaml"),
       );
-      const failure = await run(process.execPath, ["--import", "tsx", cli], {
+      const failure = await run(process.execPath, [cli], {
         env: { ...process.env, CONFIG_DIR: dir },
       }).then(
         () => undefined,

@@ -18,15 +18,19 @@ const PACKAGE = JSON.parse(readFileSync(path.join(ROOT, "package.json"), "utf8")
 };
 
 /**
- * What `npm start` runs, on the sources (its build output is started in test/build.test.ts), with
- * absolute paths so the working directory can be a scratch directory: its `.env` is the one under
- * test, and a developer's own `.env` in the repository never leaks in.
+ * What `npm start` runs (node --enable-source-maps dist/dev/main.js, built by
+ * test/global-setup.ts), with absolute paths so the working directory can be a scratch directory:
+ * its `.env` is the one under test, and a developer's own `.env` in the repository never leaks in.
  */
 function startGateway(cwd: string, env: Record<string, string>): ChildProcessWithoutNullStreams {
   return spawn(
     process.execPath,
-    ["--import", import.meta.resolve("tsx"), path.join(ROOT, "dev/main.ts")],
-    { cwd, env: { PATH: process.env.PATH ?? "", ...env }, stdio: ["pipe", "pipe", "pipe"] },
+    ["--enable-source-maps", fileURLToPath(new URL("../../dist/dev/main.js", import.meta.url))],
+    {
+      cwd,
+      env: { PATH: process.env.PATH ?? "", ...env },
+      stdio: ["pipe", "pipe", "pipe"],
+    },
   );
 }
 

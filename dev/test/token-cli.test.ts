@@ -1,9 +1,9 @@
 import { execFile } from "node:child_process";
-import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
+import { fileURLToPath } from "node:url";
 import { afterAll, describe, expect, it } from "vitest";
 import { decodeJwt } from "jose";
 import { parseTokenArgs, signDevToken } from "../token-cli.ts";
@@ -13,11 +13,8 @@ import { createTokenKeys } from "../../ext-authz/src/runtime/keys.ts";
 import { parseExtAuthzEnv } from "../../ext-authz/src/settings.ts";
 
 const run = promisify(execFile);
-const CLI = [
-  "--import",
-  import.meta.resolve("tsx"),
-  fileURLToPath(new URL("../token-cli.ts", import.meta.url)),
-];
+// `npm run token`'s program, compiled: plain node starts it in a fraction of tsx's time.
+const CLI = [fileURLToPath(new URL("../../dist/dev/token-cli.js", import.meta.url))];
 const STRONG_KEY = "jwt-secret-0123456789-abcdefghijklmnopq";
 const dirs: string[] = [];
 afterAll(async () => {

@@ -1,9 +1,9 @@
-/** Denials reach the real store audit writer (PGlite in memory, same migrations as PostgreSQL). */
+/** Denials reach the real store audit writer (PostgreSQL when DATABASE_URL is set, else PGlite; migrated). */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createAuthzClient } from "../../contract/src/authz-wire.ts";
 import { createAuditWriter, type AuditWriter } from "../../store/src/audit-writer.ts";
-import { migrateToLatest } from "../../store/src/migrate.ts";
-import { openDatabase, type Database } from "../../store/src/open-database.ts";
+import type { Database } from "../../store/src/open-database.ts";
+import { serviceDatabase } from "../../store/test/test-databases.ts";
 import { startExtAuthz, type RunningExtAuthz } from "../src/main.ts";
 import {
   checkRequest,
@@ -20,8 +20,7 @@ describe("denial audit through the store", () => {
   let server: RunningExtAuthz;
 
   beforeAll(async () => {
-    database = await openDatabase({ inMemory: true });
-    await migrateToLatest(database.db);
+    database = await serviceDatabase();
     writer = createAuditWriter({ db: database.db, logger: silentLogger });
     server = await startExtAuthz({
       env: TEST_ENV,

@@ -13,10 +13,10 @@ import { signVerdict, type VerdictClaims } from "../../contract/src/verdict.ts";
 import { parseConfigText, type GatewayConfig } from "../../config/src/load-config.ts";
 import { createAuditWriter, type AuditWriter } from "../../store/src/audit-writer.ts";
 import { openCallJournal, type CallJournal } from "../../store/src/call-journal.ts";
-import { migrateToLatest } from "../../store/src/migrate.ts";
-import { openDatabase, type Database } from "../../store/src/open-database.ts";
+import type { Database } from "../../store/src/open-database.ts";
 import { syncRegistry } from "../../store/src/registry.ts";
 import type { AuditEventRow } from "../../store/src/schema.ts";
+import { serviceDatabase } from "../../store/test/test-databases.ts";
 import { startRouter, type RouterHandle, type StartRouterOptions } from "../src/router.ts";
 
 /** Test fixtures for the router: a stand-in MCP backend, a database, signed verdicts. */
@@ -301,8 +301,8 @@ export async function startRouterFixture(
 ): Promise<RouterFixture> {
   const backend = await startStandInBackend();
   const config = options.config?.(backend.url) ?? testConfig(backend.url);
-  const database = await openDatabase({ inMemory: true });
-  await migrateToLatest(database.db);
+  // Migrated once per test file (PostgreSQL when DATABASE_URL is set, else PGlite), empty here.
+  const database = await serviceDatabase({ poolMax: 10 });
   await syncRegistry(database.db, config.tools);
   const callJournal = await openCallJournal(database, { logger: quietLogger });
   const audit = createAuditWriter({ db: database.db, logger: quietLogger });

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { migrateToLatest } from "../../store/src/migrate.ts";
-import { openDatabase, type Database } from "../../store/src/open-database.ts";
+import type { Database } from "../../store/src/open-database.ts";
+import { serviceDatabase } from "../../store/test/test-databases.ts";
 import { createDatabaseRevocations, type DatabaseRevocations } from "../src/session-revocations.ts";
 
 describe("session revocations shared through the database", () => {
@@ -18,8 +18,7 @@ describe("session revocations shared through the database", () => {
   };
 
   beforeAll(async () => {
-    database = await openDatabase({ inMemory: true });
-    await migrateToLatest(database.db);
+    database = await serviceDatabase();
   });
   afterAll(async () => {
     for (const revocations of opened) revocations.close();

@@ -2,8 +2,8 @@ import { execFile } from "node:child_process";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
+import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { migrateToLatest } from "../src/migrate.ts";
 import { openDatabase } from "../src/open-database.ts";
@@ -14,12 +14,7 @@ import {
   syncRegistry,
 } from "../src/registry.ts";
 
-const cli = path.join(
-  path.dirname(fileURLToPath(import.meta.url)),
-  "..",
-  "src",
-  "approve-tool-cli.ts",
-);
+const cli = fileURLToPath(new URL("../../dist/store/src/approve-tool-cli.js", import.meta.url));
 const run = promisify(execFile);
 const approved = "a".repeat(64);
 const observed = "b".repeat(64);
@@ -30,7 +25,7 @@ describe("approve-tool CLI on a PGlite DATA_DIR", () => {
   let dataDir: string;
   const exec = async (...args: string[]): Promise<Outcome> => {
     try {
-      const { stdout, stderr } = await run(process.execPath, ["--import", "tsx", cli, ...args], {
+      const { stdout, stderr } = await run(process.execPath, [cli, ...args], {
         env: { ...process.env, DATA_DIR: dataDir, DATABASE_URL: "" },
       });
       return { code: 0, stdout, stderr };
@@ -123,7 +118,7 @@ describe("approve-tool CLI on a PGlite DATA_DIR", () => {
   it("says what to do when the database was never migrated", async () => {
     const empty = await mkdtemp(path.join(tmpdir(), "gw-approve-empty-"));
     try {
-      const { stderr, code } = await run(process.execPath, ["--import", "tsx", cli, "list"], {
+      const { stderr, code } = await run(process.execPath, [cli, "list"], {
         env: { ...process.env, DATA_DIR: empty, DATABASE_URL: "" },
       }).then(
         (ok) => ({ ...ok, code: 0 }),

@@ -2,8 +2,7 @@ import pg from "pg";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { createAuditWriter, type AuditEvent, type AuditWriter } from "../src/audit-writer.ts";
 import { openCallJournal, type CallJournal } from "../src/call-journal.ts";
-import type { Database } from "../src/open-database.ts";
-import { backends, requirePostgresInCi } from "./test-databases.ts";
+import { backends, requirePostgresInCi, type TestDatabase } from "./test-databases.ts";
 
 requirePostgresInCi();
 
@@ -25,7 +24,7 @@ const start = (n: number): AuditEvent => ({
 });
 
 describe.each(backends)("call journal on $name", (backend) => {
-  let database: Database;
+  let database: TestDatabase;
   let writer: AuditWriter;
   const journals: CallJournal[] = [];
 
@@ -100,7 +99,8 @@ describe.each(backends)("call journal on $name", (backend) => {
   it.runIf(backend.name === "postgres")(
     "never touches the calls of a router that is alive, and takes them once it is gone",
     async () => {
-      const url = process.env.DATABASE_URL;
+      // The advisory locks of the database the journal is on.
+      const url = database.url;
       const live = new pg.Client({ connectionString: url });
       await live.connect();
       await live.query("select pg_advisory_lock($1, hashtext($2))", [

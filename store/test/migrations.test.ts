@@ -2,8 +2,8 @@ import { execFile } from "node:child_process";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
+import { fileURLToPath } from "node:url";
 import { sql } from "kysely";
 import { describe, expect, it } from "vitest";
 import { migrations } from "../../migrations/index.ts";
@@ -88,15 +88,13 @@ describe.each(backends)("migrations on $name", (backend) => {
 });
 
 describe("migrate CLI", () => {
-  const here = path.dirname(fileURLToPath(import.meta.url));
-  const cli = path.join(here, "..", "src", "migrate-cli.ts");
+  const cli = fileURLToPath(new URL("../../dist/store/src/migrate-cli.js", import.meta.url));
   const run = promisify(execFile);
 
   it("migrates a PGlite DATA_DIR up, shows status, goes down to zero, and rejects bad usage", async () => {
     const dataDir = await mkdtemp(path.join(tmpdir(), "gw-migrate-"));
     const env = { ...process.env, DATA_DIR: dataDir, DATABASE_URL: "" };
-    const exec = (...args: string[]) =>
-      run(process.execPath, ["--import", "tsx", cli, ...args], { env });
+    const exec = (...args: string[]) => run(process.execPath, [cli, ...args], { env });
     try {
       expect((await exec("up")).stdout).toContain(`up ${names[0]}: Success`);
       expect((await exec("status")).stdout).toMatch(new RegExp(`applied \\S+  ${names.at(-1)}`));
@@ -108,6 +106,6 @@ describe("migrate CLI", () => {
     } finally {
       await rm(dataDir, { recursive: true, force: true });
     }
-    // Four processes, each loading TypeScript and PGlite's WASM: seconds apiece on a busy machine.
+    // Four processes, each loading PGlite's WASM: seconds apiece on a busy machine.
   }, 180_000);
 });

@@ -4,14 +4,13 @@ import { existsSync } from "node:fs";
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { fileURLToPath, pathToFileURL } from "node:url";
+import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { sql } from "kysely";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { DataDirLockedError, LOCK_FILE_NAME } from "../src/data-dir-lock.ts";
 import { openDatabase, type Database } from "../src/open-database.ts";
 
-const here = path.dirname(fileURLToPath(import.meta.url));
 const run = promisify(execFile);
 
 /** The pid of a process that has already exited. */
@@ -58,8 +57,8 @@ describe("PGlite data directory lock", () => {
 
   it("makes another process (npm run migrate) fail with a message naming the directory", async () => {
     opened.push(await openDatabase({ dataDir }));
-    const cli = path.join(here, "..", "src", "migrate-cli.ts");
-    const failure = await run(process.execPath, ["--import", "tsx", cli, "status"], {
+    const cli = fileURLToPath(new URL("../../dist/store/src/migrate-cli.js", import.meta.url));
+    const failure = await run(process.execPath, [cli, "status"], {
       env: { ...process.env, DATA_DIR: dataDir, DATABASE_URL: "" },
     }).catch((error: unknown) => error as { code: number; stderr: string });
     expect(failure).toMatchObject({ code: 1 });
@@ -85,20 +84,14 @@ describe("PGlite data directory lock", () => {
   });
 
   it("removes the lock when the process exits without closing the database", async () => {
-    const module = pathToFileURL(path.join(here, "..", "src", "open-database.ts")).href;
+    const module = new URL("../../dist/store/src/open-database.js", import.meta.url).href;
     const script = `
       const { existsSync } = await import("node:fs");
       const { openDatabase } = await import(${JSON.stringify(module)});
       await openDatabase({ dataDir: ${JSON.stringify(dataDir)} });
       console.log(existsSync(${JSON.stringify(lockFile())}) ? "locked" : "not locked");
       process.exit(0);`;
-    const { stdout } = await run(process.execPath, [
-      "--import",
-      "tsx",
-      "--input-type=module",
-      "-e",
-      script,
-    ]);
+    const { stdout } = await run(process.execPath, ["--input-type=module", "-e", script]);
     expect(stdout.trim()).toBe("locked");
     expect(existsSync(lockFile())).toBe(false);
   });

@@ -201,7 +201,7 @@ describe.runIf(backends.some((backend) => backend.name === "postgres"))(
           .selectNoFrom((eb) => eb.fn<string>("current_schema").as("schema"))
           .executeTakeFirstOrThrow();
         const second = await openDatabase({
-          databaseUrl: process.env.DATABASE_URL,
+          databaseUrl: first.url,
           schema: schema.schema,
           poolMax: 2,
         });

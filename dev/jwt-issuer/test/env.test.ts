@@ -1,6 +1,7 @@
 import { spawn } from "node:child_process";
 import { once } from "node:events";
 import { createInterface } from "node:readline";
+import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
 import { devSecretDefault } from "../../../config/src/env.ts";
 import { parseIssuerEnv } from "../src/env.ts";
@@ -57,11 +58,11 @@ describe("parseIssuerEnv", () => {
   });
 });
 
-const MAIN = new URL("../src/main.ts", import.meta.url).pathname;
+const MAIN = fileURLToPath(new URL("../../../dist/dev/jwt-issuer/src/main.js", import.meta.url));
 
 describe("main", () => {
   it("exits non-zero with a clear message under NODE_ENV=production", async () => {
-    const child = spawn(process.execPath, ["--import", "tsx", MAIN], {
+    const child = spawn(process.execPath, [MAIN], {
       env: { ...process.env, NODE_ENV: "production", PORT: "0" },
       stdio: ["ignore", "pipe", "pipe"],
     });
@@ -73,7 +74,7 @@ describe("main", () => {
   });
 
   it("starts, logs its address and serves /health", async () => {
-    const child = spawn(process.execPath, ["--import", "tsx", MAIN], {
+    const child = spawn(process.execPath, [MAIN], {
       env: {
         ...process.env,
         NODE_ENV: "development",

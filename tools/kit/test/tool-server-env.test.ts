@@ -86,10 +86,12 @@ describe("parseToolServerEnv", () => {
 });
 
 describe("tool server main", () => {
-  const main = fileURLToPath(new URL("../../calculator/src/main.ts", import.meta.url));
+  const main = fileURLToPath(
+    new URL("../../../dist/tools/calculator/src/main.js", import.meta.url),
+  );
 
   it("starts from the environment, serves /health and exits 0 on SIGTERM", async () => {
-    const child = spawn(process.execPath, ["--import", "tsx", main], {
+    const child = spawn(process.execPath, [main], {
       env: { ...process.env, PORT: "0", TOOL_GATEWAY_SHARED_SECRET: SECRET, LOG_LEVEL: "info" },
       stdio: ["ignore", "pipe", "pipe"],
     });
@@ -117,7 +119,7 @@ describe("tool server main", () => {
   it("exits 1 with a clear message when the secret is missing", async () => {
     const env: NodeJS.ProcessEnv = { ...process.env, NODE_ENV: "production" };
     delete env.TOOL_GATEWAY_SHARED_SECRET;
-    const child = spawn(process.execPath, ["--import", "tsx", main], {
+    const child = spawn(process.execPath, [main], {
       env,
       stdio: ["ignore", "pipe", "pipe"],
     });
