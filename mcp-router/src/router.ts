@@ -354,7 +354,9 @@ export async function startRouter(options: StartRouterOptions): Promise<RouterHa
 function routeLabel(path: string): string {
   if (path === "/mcp/invoke" || path === "/health" || path === "/ready" || path === "/metrics")
     return path;
+  // Before the /docs prefix: a scope may be named "docs" (its endpoints are /docs/sse, /docs/mcp).
+  if (scopeOfEndpoint(path) !== undefined) return "/{scope}/mcp";
   if (path.startsWith("/docs")) return "/docs";
   if (path.startsWith(JOBS_PREFIX)) return "/mcp/jobs/{id}";
-  return scopeOfEndpoint(path) === undefined ? "other" : "/{scope}/mcp";
+  return "other";
 }

@@ -379,6 +379,26 @@ describe("paths, health, readiness, metrics and docs", () => {
     expect(text).toContain("mcp_router_audit_events_failed_total 0");
   });
 
+  it("counts /docs/mcp with the scope endpoints, not with the API pages at /docs", async () => {
+    const counter = async (route: string, status: string): Promise<number> => {
+      const text = await (await fetch(`${fixture.router.url}/metrics`)).text();
+      const line = text
+        .split("\n")
+        .find((l) =>
+          l.startsWith(`mcp_router_http_requests_total{route="${route}",status="${status}"}`),
+        );
+      return line === undefined ? 0 : Number(line.split(" ").at(-1));
+    };
+    const before = {
+      scope: await counter("/{scope}/mcp", "404"),
+      docs: await counter("/docs", "404"),
+    };
+    const response = await fetch(`${fixture.router.url}/docs/mcp`, { method: "POST", body: "{}" });
+    expect(response.status).toBe(404);
+    expect(await counter("/{scope}/mcp", "404")).toBe(before.scope + 1);
+    expect(await counter("/docs", "404")).toBe(before.docs);
+  });
+
   it("serves the OpenAPI 3.1 document and a rendered page with its assets", async () => {
     const doc = (await (await fetch(`${fixture.router.url}/docs/openapi.json`)).json()) as Record<
       string,
