@@ -18,7 +18,7 @@
  * - ext-authz Check against a bare grpc-js unary server with the same message sizes, 100 in flight;
  * - a saturating run (50 connections, --saturate seconds): CPU per call of each service, resident
  *   memory idle, at the end of the load and settled, and every answered call's x-request-id looked
- *   up in audit_events. "Idle" and "settled" are read after `settleS` seconds without requests:
+ *   up in audit_events. "Idle" and "settled" are read after 20 and 45 s without requests:
  *   V8 keeps the heap it grew under load (mostly garbage not yet collected) until its memory
  *   reducer runs after some seconds of low allocation; the targets are judged on those figures,
  *   and the figure at the end of the load is printed beside them;
@@ -88,6 +88,8 @@ type Settings = {
   saturateS: number;
   warmS: number;
   settleS: number;
+  /** After a saturating run V8 keeps the grown heap longer than after start-up. */
+  settleAfterLoadS: number;
   logLevel: LogLevel;
   databaseServer: string;
   redisUrl: string | undefined;
@@ -119,6 +121,7 @@ function settingsFromArgs(): Settings {
         numberOption("saturate", values.saturate, { min: 5, max: 120 }) ?? (quick ? 10 : 30),
       warmS: quick ? 2 : 5,
       settleS: quick ? 15 : 20,
+      settleAfterLoadS: quick ? 30 : 45,
       logLevel: choiceOption("log-level", values["log-level"], LOG_LEVELS) ?? "info",
       databaseServer:
         urlOption("database-url", values["database-url"], ["postgres:", "postgresql:"]) ??
@@ -132,9 +135,10 @@ function settingsFromArgs(): Settings {
   }
 }
 
-/** Generous: the phases take about 11 windows, two saturating runs and the start-ups. */
+/** Generous: about 11 windows, two saturating runs, the waits for memory and the start-ups. */
 function boundMs(settings: Settings): number {
-  return (11 * settings.durationS + 2 * settings.saturateS + 120) * 1000;
+  const waits = 2 * settings.settleS + 2 * settings.settleAfterLoadS;
+  return (11 * settings.durationS + 2 * settings.saturateS + waits + 150) * 1000;
 }
 
 const settings = settingsFromArgs();
@@ -442,7 +446,7 @@ async function saturate(
   );
   const load = run.result;
   const atEnd = await rssOfPids(pids);
-  await sleep(settings.settleS);
+  await sleep(settings.settleAfterLoadS);
   const after = await rssOfPids(pids);
   const audit = await reconcileAudit(database, subject, requestIds);
   const perCall = (name: string) => run.cpuMs[name]! / Math.max(load.sent, 1);
@@ -525,7 +529,7 @@ async function embeddedStack(settings: Settings, dir: string): Promise<Verdict[]
       runLoad(target, { connections: SATURATE_CONNECTIONS, durationS: settings.saturateS }),
     );
     const atEnd = await rssMb(stack.pid);
-    await sleep(settings.settleS);
+    await sleep(settings.settleAfterLoadS);
     const after = await rssMb(stack.pid);
     const perCall = run.cpuMs.stack! / Math.max(run.result.sent, 1);
     printTable(
