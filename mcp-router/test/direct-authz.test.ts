@@ -73,6 +73,52 @@ describe("applying a CheckResponse as Envoy does", () => {
     });
   });
 
+  it("deny from an error_response when there is no denied_response", () => {
+    const applied = applyCheckResponse(
+      {
+        status: { code: 14 },
+        error_response: { status: { code: "ServiceUnavailable" }, headers: [], body: "x" },
+      },
+      request,
+    );
+    expect(applied).toEqual({
+      kind: "deny",
+      status: 503,
+      response: { status: 503, headers: {}, body: "x" },
+    });
+  });
+
+  it("applies each append action only where Envoy does", () => {
+    const applied = applyCheckResponse(
+      {
+        status: { code: 0 },
+        ok_response: {
+          headers: [
+            // ADD_IF_ABSENT on a header the request has: kept as sent.
+            { header: { key: "accept", value: "other" }, append_action: "ADD_IF_ABSENT" },
+            // OVERWRITE_IF_EXISTS on a header the request has: replaced.
+            { header: { key: "authorization", value: "x" }, append_action: "OVERWRITE_IF_EXISTS" },
+            // append: true on a header nobody set: just set.
+            { header: { key: "x-first", value: "1" }, append: { value: true } },
+            // An empty value is dropped unless keep_empty_value says otherwise.
+            { header: { key: "x-empty", value: "" } },
+            { header: { key: "x-kept-empty", value: "" }, keep_empty_value: true },
+            // A header without a key, or without a header at all, changes nothing.
+            { header: { key: "", value: "v" } },
+            { header: null },
+          ],
+          headers_to_remove: [],
+        },
+      },
+      request,
+    );
+    expect(applied).toEqual({
+      kind: "allow",
+      headers: { authorization: "x", accept: "a", "x-first": "1", "x-kept-empty": "" },
+      responseHeaders: {},
+    });
+  });
+
   it("deny without a denied_response is a bare 403", () => {
     const applied = applyCheckResponse({ status: { code: 7 } }, request);
     expect(applied).toMatchObject({ kind: "deny", status: 403 });
@@ -146,6 +192,43 @@ describe("building the CheckRequest as Envoy does (pack_as_bytes)", () => {
     const http = decodeHttp(build(body));
     expect(Number(http!.size)).toBe(body.byteLength);
     expect(Buffer.from(http!.raw_body!)).toEqual(body);
+  });
+
+  it("leaves out hop-by-hop headers and Host, keeps a sent Content-Length and unknown peers", () => {
+    const checkRequest = buildCheckRequest({
+      request: {
+        ...request,
+        headers: {
+          connection: "keep-alive",
+          "keep-alive": "timeout=5",
+          "content-length": "3",
+          "x-request-id": "client-chosen",
+        },
+        remoteAddress: undefined,
+        remotePort: undefined,
+        localAddress: "127.0.0.1",
+        localPort: undefined,
+      },
+      body: Buffer.from("abc"),
+      requestId: "req-2",
+      streamId: "2",
+      contextExtensions: {},
+    });
+    const http = checkRequest.attributes!.request!.http!;
+    expect(http.headers).toEqual({
+      "content-length": "3",
+      "x-request-id": "req-2",
+      ":authority": "",
+      ":method": "DELETE",
+      ":path": "/calculator/mcp",
+      ":scheme": "http",
+      "x-forwarded-proto": "http",
+    });
+    expect(http.host).toBe("");
+    expect(checkRequest.attributes!.source).toBeNull();
+    expect(checkRequest.attributes!.destination).toEqual({
+      address: { socket_address: { protocol: "TCP", address: "127.0.0.1", port_value: 0 } },
+    });
   });
 
   it("sends no body fields' content for an empty body", () => {
