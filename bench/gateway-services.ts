@@ -5,6 +5,7 @@ import { fileURLToPath } from "node:url";
 import { parse, stringify } from "yaml";
 import { signDevToken } from "../dev/token-cli.ts";
 import { startChild, type Child } from "./child-processes.ts";
+import { choiceOption, urlOption } from "./cli-options.ts";
 import { freePort } from "./free-port.ts";
 
 /**
@@ -23,6 +24,37 @@ const MAINS = {
 
 export const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
+
+/** The options every benchmark that starts the gateway takes, as parseOptions declares them. */
+export const SERVICE_OPTIONS = {
+  "log-level": { type: "string" },
+  "database-url": { type: "string" },
+  redis: { type: "string" },
+} as const;
+
+export type ServiceSettings = {
+  logLevel: LogLevel;
+  /** A PostgreSQL server URL; the benchmark creates its own database there. */
+  databaseServer: string;
+  /** undefined: the benchmark starts a private redis-server. */
+  redisUrl: string | undefined;
+};
+
+/** Throws UsageError for a bad value. */
+export function serviceSettings(values: {
+  "log-level"?: string;
+  "database-url"?: string;
+  redis?: string;
+}): ServiceSettings {
+  return {
+    logLevel: choiceOption("log-level", values["log-level"], LOG_LEVELS) ?? "info",
+    databaseServer:
+      urlOption("database-url", values["database-url"], ["postgres:", "postgresql:"]) ??
+      process.env.DATABASE_URL ??
+      "postgres://postgres@127.0.0.1:5432/postgres",
+    redisUrl: urlOption("redis", values.redis, ["redis:", "rediss:"]),
+  };
+}
 
 /** Production requires both; tokens are minted for exactly these. */
 const JWT_ISSUER = "https://issuer.bench.invalid";

@@ -24,16 +24,10 @@ import path from "node:path";
 import { freshDatabase, type BenchDatabase } from "./bench-database.ts";
 import { commandDelta, openBenchRedis, type BenchRedis } from "./bench-redis.ts";
 import { runBounded } from "./child-processes.ts";
+import { exitWithUsage, numberOption, parseOptions, UsageError } from "./cli-options.ts";
 import {
-  choiceOption,
-  exitWithUsage,
-  numberOption,
-  parseOptions,
-  UsageError,
-  urlOption,
-} from "./cli-options.ts";
-import {
-  LOG_LEVELS,
+  SERVICE_OPTIONS,
+  serviceSettings,
   newSecrets,
   requireDist,
   signToken,
@@ -41,7 +35,7 @@ import {
   startExtAuthz,
   startRouter,
   writeConfig,
-  type LogLevel,
+  type ServiceSettings,
   type Secrets,
   type Service,
 } from "./gateway-services.ts";
@@ -67,10 +61,7 @@ type Settings = {
   durationS: number;
   connections: number;
   targetRps: number;
-  logLevel: LogLevel;
-  databaseServer: string;
-  redisUrl: string | undefined;
-};
+} & ServiceSettings;
 
 function settingsFromArgs(): Settings {
   const values = parseOptions(
@@ -79,9 +70,7 @@ function settingsFromArgs(): Settings {
       duration: { type: "string" },
       connections: { type: "string" },
       target: { type: "string" },
-      "log-level": { type: "string" },
-      "database-url": { type: "string" },
-      redis: { type: "string" },
+      ...SERVICE_OPTIONS,
     },
     USAGE,
   );
@@ -101,12 +90,7 @@ function settingsFromArgs(): Settings {
       durationS: numberOption("duration", values.duration, { min: 3, max: 60 }) ?? 10,
       connections: connections ?? 64,
       targetRps: numberOption("target", values.target, { min: 1, max: 1_000_000 }) ?? 10_000,
-      logLevel: choiceOption("log-level", values["log-level"], LOG_LEVELS) ?? "info",
-      databaseServer:
-        urlOption("database-url", values["database-url"], ["postgres:", "postgresql:"]) ??
-        process.env.DATABASE_URL ??
-        "postgres://postgres@127.0.0.1:5432/postgres",
-      redisUrl: urlOption("redis", values.redis, ["redis:", "rediss:"]),
+      ...serviceSettings(values),
     };
   } catch (error) {
     if (error instanceof UsageError) exitWithUsage(error.message, USAGE);

@@ -39,16 +39,10 @@ import { freshDatabase, type BenchDatabase } from "./bench-database.ts";
 import { openBenchRedis } from "./bench-redis.ts";
 import { encodedCheckRequest } from "./check-request.ts";
 import { runBounded, type Child } from "./child-processes.ts";
+import { exitWithUsage, numberOption, parseOptions, UsageError } from "./cli-options.ts";
 import {
-  choiceOption,
-  exitWithUsage,
-  numberOption,
-  parseOptions,
-  urlOption,
-  UsageError,
-} from "./cli-options.ts";
-import {
-  LOG_LEVELS,
+  SERVICE_OPTIONS,
+  serviceSettings,
   newSecrets,
   requireDist,
   signToken,
@@ -57,7 +51,7 @@ import {
   startExtAuthz,
   startRouter,
   writeConfig,
-  type LogLevel,
+  type ServiceSettings,
   type Secrets,
   type Service,
 } from "./gateway-services.ts";
@@ -90,10 +84,7 @@ type Settings = {
   settleS: number;
   /** After a saturating run V8 keeps the grown heap longer than after start-up. */
   settleAfterLoadS: number;
-  logLevel: LogLevel;
-  databaseServer: string;
-  redisUrl: string | undefined;
-};
+} & ServiceSettings;
 
 const CONNECTIONS = [10, 50] as const;
 const SATURATE_CONNECTIONS = 50;
@@ -107,9 +98,7 @@ function settingsFromArgs(): Settings {
       quick: { type: "boolean", default: false },
       duration: { type: "string" },
       saturate: { type: "string" },
-      "log-level": { type: "string" },
-      "database-url": { type: "string" },
-      redis: { type: "string" },
+      ...SERVICE_OPTIONS,
     },
     USAGE,
   );
@@ -122,12 +111,7 @@ function settingsFromArgs(): Settings {
       warmS: quick ? 2 : 5,
       settleS: quick ? 15 : 20,
       settleAfterLoadS: quick ? 30 : 45,
-      logLevel: choiceOption("log-level", values["log-level"], LOG_LEVELS) ?? "info",
-      databaseServer:
-        urlOption("database-url", values["database-url"], ["postgres:", "postgresql:"]) ??
-        process.env.DATABASE_URL ??
-        "postgres://postgres@127.0.0.1:5432/postgres",
-      redisUrl: urlOption("redis", values.redis, ["redis:", "rediss:"]),
+      ...serviceSettings(values),
     };
   } catch (error) {
     if (error instanceof UsageError) exitWithUsage(error.message, USAGE);
