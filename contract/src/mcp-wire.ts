@@ -290,8 +290,12 @@ export function decodeHeaderValue(raw: string): string | undefined {
   if (!value.startsWith(BASE64_PREFIX) || !value.endsWith(BASE64_SUFFIX)) return value;
   const encoded = value.slice(BASE64_PREFIX.length, value.length - BASE64_SUFFIX.length);
   if (!CANONICAL_BASE64.test(encoded)) return undefined;
+  const bytes = Buffer.from(encoded, "base64");
+  // The pattern leaves the unused low bits of the last character free ("Zh==" and "Zg==" are both
+  // "f"); one name, one spelling (RFC 4648 §3.5): only what encoding the bytes gives back counts.
+  if (bytes.toString("base64") !== encoded) return undefined;
   try {
-    return strictUtf8.decode(Buffer.from(encoded, "base64"));
+    return strictUtf8.decode(bytes);
   } catch {
     return undefined;
   }

@@ -174,6 +174,7 @@ describe("header values", () => {
   it.each([
     ["not base64", "=?base64?***?="],
     ["non-canonical padding", "=?base64?YQ?="],
+    ['non-zero unused bits (a second spelling of "f")', "=?base64?Zh==?="],
     ["invalid UTF-8", `=?base64?${Buffer.from([0xff, 0xfe]).toString("base64")}?=`],
   ])("refuses a sentinel with %s", (_name, raw) => {
     expect(decodeHeaderValue(raw)).toBeUndefined();
