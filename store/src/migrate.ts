@@ -1,4 +1,4 @@
-import { Migrator, NO_MIGRATIONS, type Kysely, type MigrationResult } from "kysely";
+import { Migrator, NO_MIGRATIONS, sql, type Kysely, type MigrationResult } from "kysely";
 import { migrations } from "../../migrations/index.ts";
 
 export type MigrationStep = {
@@ -26,8 +26,16 @@ export class MigrationError extends Error {
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- migrations run against any schema
 type AnyKysely = Kysely<any>;
 
-function migrator(db: AnyKysely): Migrator {
-  return new Migrator({ db, provider: { getMigrations: async () => ({ ...migrations }) } });
+async function migrator(db: AnyKysely): Promise<Migrator> {
+  // Without a schema Kysely takes a kysely_migration table in any schema of the database for its
+  // own (another application's, or another gateway's under another search_path) and then fails
+  // on the one it expected: its tables live where the gateway's do, in the current schema.
+  const { rows } = await sql<{ schema: string }>`select current_schema() as schema`.execute(db);
+  return new Migrator({
+    db,
+    provider: { getMigrations: async () => ({ ...migrations }) },
+    migrationTableSchema: rows[0]!.schema,
+  });
 }
 
 function steps(results: MigrationResult[] | undefined): MigrationStep[] {
@@ -46,7 +54,7 @@ function check(result: { error?: unknown; results?: MigrationResult[] }): Migrat
 
 /** Applies every pending migration; throws MigrationError on failure. Returns the steps run. */
 export async function migrateToLatest(db: AnyKysely): Promise<MigrationStep[]> {
-  return check(await migrator(db).migrateToLatest());
+  return check(await (await migrator(db)).migrateToLatest());
 }
 
 /** Reverts one migration, or every migration with `{ all: true }`. */
@@ -54,11 +62,11 @@ export async function migrateDown(
   db: AnyKysely,
   options: { all?: boolean } = {},
 ): Promise<MigrationStep[]> {
-  const m = migrator(db);
+  const m = await migrator(db);
   return check(options.all ? await m.migrateTo(NO_MIGRATIONS) : await m.migrateDown());
 }
 
 export async function migrationStatus(db: AnyKysely): Promise<MigrationState[]> {
-  const list = await migrator(db).getMigrations();
+  const list = await (await migrator(db)).getMigrations();
   return list.map((info) => ({ name: info.name, executedAt: info.executedAt }));
 }

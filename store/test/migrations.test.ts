@@ -70,6 +70,32 @@ describe.each(backends)("migrations on $name", (backend) => {
     }
   });
 
+  it("keeps its bookkeeping in its own schema when another schema has Kysely's", async () => {
+    const database = await backend.open();
+    try {
+      await sql`create schema other_app`.execute(database.db);
+      await sql`create table other_app.kysely_migration (name varchar(255) primary key, timestamp varchar(255) not null)`.execute(
+        database.db,
+      );
+      await sql`create table other_app.kysely_migration_lock (id varchar(255) primary key, is_locked integer not null default 0)`.execute(
+        database.db,
+      );
+      const up = await migrateToLatest(database.db);
+      expect(up.map((step) => step.name)).toEqual(names);
+      expect(await tables(database.db)).toHaveLength(6);
+      const theirs = await sql<{
+        n: string;
+      }>`select count(*) as n from other_app.kysely_migration`.execute(database.db);
+      expect(Number(theirs.rows[0]!.n)).toBe(0);
+      await migrateDown(database.db, { all: true });
+    } finally {
+      await sql`drop schema if exists other_app cascade`
+        .execute(database.db)
+        .catch(() => undefined);
+      await database.close();
+    }
+  });
+
   it("reports a failed migration as a MigrationError", async () => {
     const database = await backend.open();
     try {
