@@ -292,3 +292,106 @@ describe("bearer header", () => {
     expect(bearerToken(header)).toEqual(expected);
   });
 });
+
+describe("token verification edges", () => {
+  it("refuses iat more than the clock skew in the future, not at the skew", async () => {
+    expect(await reason(await makeToken({ iat: NOW_S + 30 }))).toBe("ok");
+    expect(await reason(await makeToken({ iat: NOW_S + 31 }))).toBe("token_iat_future");
+  });
+
+  it("refuses a token older than the maximum age plus skew, not at it", async () => {
+    const maxAge = 1440 * 60;
+    expect(await reason(await makeToken({ iat: NOW_S - maxAge - 30 }))).toBe("ok");
+    expect(await reason(await makeToken({ iat: NOW_S - maxAge - 31 }))).toBe("token_too_old");
+  });
+
+  it("bounds subject, tenant and role lengths", async () => {
+    expect(await reason(await makeToken({ sub: "s".repeat(256) }))).toBe("ok");
+    expect(await reason(await makeToken({ sub: "s".repeat(257) }))).toBe("token_missing_subject");
+    expect(await reason(await makeToken({ tenant: "t".repeat(256) }))).toBe("ok");
+    expect(await reason(await makeToken({ tenant: "t".repeat(257) }))).toBe("token_bad_claims");
+    expect(await reason(await makeToken({ roles: ["r".repeat(128)] }))).toBe("ok");
+    expect(await reason(await makeToken({ roles: ["r".repeat(129)] }))).toBe("token_bad_claims");
+    const many = Array.from({ length: 64 }, (_, i) => `r${i}`);
+    expect(await reason(await makeToken({ roles: many }))).toBe("ok");
+  });
+
+  it("maps an empty or null tenant and absent roles to none", async () => {
+    for (const tenant of ["", null]) {
+      const result = await verifier().verify(await makeToken({ tenant, roles: null }));
+      expect(result).toMatchObject({ ok: true, identity: { tenant: null, roles: [] } });
+    }
+    const noRoles = await verifier().verify(await makeToken({ roles: undefined }));
+    expect(noRoles).toMatchObject({ ok: true, identity: { roles: [] } });
+  });
+
+  it("reads the API version from a string or a number, refuses other types", async () => {
+    expect(await verifier().verify(await makeToken({ api_version: 3 }))).toMatchObject({
+      identity: { apiVersion: "3" },
+    });
+    expect(await verifier().verify(await makeToken({ api_version: null }))).toMatchObject({
+      identity: { apiVersion: null },
+    });
+    for (const api_version of [true, { v: 1 }, [2]]) {
+      expect(await reason(await makeToken({ api_version }))).toBe("token_bad_claims");
+    }
+  });
+
+  it("refuses an aud that is neither a string nor a list of strings", async () => {
+    expect(await reason(await makeToken({ aud: [AUDIENCE, 7] }))).not.toBe("ok");
+    expect(await reason(await makeToken({ aud: undefined }))).toBe("token_wrong_audience");
+  });
+
+  it("serves a cached token until the last millisecond of exp plus skew", async () => {
+    let now = NOW_MS;
+    const tokens = verifier({}, () => now);
+    const token = await makeToken({ exp: NOW_S + 100 });
+    expect(await tokens.verify(token)).toMatchObject({ ok: true, cached: false });
+    now = (NOW_S + 130) * 1000 - 1;
+    expect(await tokens.verify(token)).toMatchObject({ ok: true, cached: true });
+    now = (NOW_S + 130) * 1000;
+    expect(await tokens.verify(token)).toMatchObject({ ok: false, reason: "token_expired" });
+  });
+
+  it("serves a cached token until the last millisecond of its maximum age plus skew", async () => {
+    let now = NOW_MS;
+    const tokens = verifier({ maxTokenAgeMinutes: 10 }, () => now);
+    const token = await makeToken({ iat: NOW_S - 60, exp: NOW_S + 86_400 });
+    expect(await tokens.verify(token)).toMatchObject({ ok: true, cached: false });
+    const end = (NOW_S - 60 + 600 + 30) * 1000;
+    now = end - 1;
+    expect(await tokens.verify(token)).toMatchObject({ ok: true, cached: true });
+    // The cache entry ends there; a fresh check still accepts that very millisecond.
+    now = end;
+    expect(await tokens.verify(token)).toMatchObject({ ok: true, cached: false });
+    now = end + 1;
+    expect(await verifier({ maxTokenAgeMinutes: 10 }, () => now).verify(token)).toMatchObject({
+      ok: false,
+      reason: "token_too_old",
+    });
+  });
+
+  it("accepts a token of exactly JWT_MAX_TOKEN_BYTES", async () => {
+    const settings = { maxTokenBytes: 600 };
+    let exact: string | undefined;
+    for (let pad = 0; exact === undefined && pad < 400; pad += 1) {
+      const token = await makeToken({ padding: "p".repeat(pad) });
+      if (token.length === 600) exact = token;
+    }
+    expect(exact).toBeDefined();
+    expect(await reason(exact!, settings)).toBe("ok");
+    expect(await reason(await makeToken({ padding: "p".repeat(400) }), settings)).toBe(
+      "token_too_large",
+    );
+  });
+
+  it("reads a Bearer header with any scheme case and trailing spaces only", () => {
+    expect(bearerToken("bearer abc")).toEqual({ kind: "token", token: "abc" });
+    expect(bearerToken("Bearer   abc  ")).toEqual({ kind: "token", token: "abc" });
+    expect(bearerToken("Bearer abc def")).toEqual({ kind: "malformed" });
+    expect(bearerToken("Bearerabc")).toEqual({ kind: "malformed" });
+    expect(bearerToken("xBearer abc")).toEqual({ kind: "malformed" });
+    expect(bearerToken("   ")).toEqual({ kind: "absent" });
+    expect(bearerToken(undefined)).toEqual({ kind: "absent" });
+  });
+});

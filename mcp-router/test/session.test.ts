@@ -1,5 +1,11 @@
 import { describe, expect, it } from "vitest";
-import { createMemoryRevocations, createSessionCodec, deriveSessionKey } from "../src/session.ts";
+import { hmacSha256 } from "../../contract/src/digest.ts";
+import {
+  createMemoryRevocations,
+  createSessionCodec,
+  deriveSessionKey,
+  sessionBinding,
+} from "../src/session.ts";
 
 const binding = { subject: "alice", tenant: "acme", scope: "calc" };
 
@@ -73,7 +79,72 @@ describe("signed session ids", () => {
   });
 });
 
+describe("session id edges", () => {
+  const key = deriveSessionKey("verdict-key-for-tests");
+  const signed = (segment: string) =>
+    `s1.${segment}.${hmacSha256(key, `s1.${segment}`).toString("base64url")}`;
+
+  it("lives exactly ttlSeconds: valid a millisecond before, expired at the expiry", () => {
+    let clock = 5_000;
+    const codec = createSessionCodec({ key, ttlSeconds: 60, now: () => clock });
+    const { id, claims } = codec.issue(binding, "2025-11-25");
+    expect(claims.exp).toBe(65_000);
+    clock = 64_999;
+    expect(codec.verify(id, binding).ok).toBe(true);
+    clock = 65_000;
+    expect(codec.verify(id, binding)).toEqual({ ok: false, reason: "expired" });
+  });
+
+  it("reads ids of up to 512 characters", () => {
+    const codec = createSessionCodec({ key, ttlSeconds: 60 });
+    const at = (length: number) => `s1.${"a".repeat(length - 6)}.bb`;
+    expect(codec.verify(at(512), binding)).toEqual({ ok: false, reason: "bad_signature" });
+    expect(codec.verify(at(513), binding)).toEqual({ ok: false, reason: "malformed" });
+  });
+
+  it("refuses extra segments and correctly signed payloads that are not session claims", () => {
+    const codec = createSessionCodec({ key, ttlSeconds: 60 });
+    const { id } = codec.issue(binding, "2025-11-25");
+    expect(codec.verify(`${id}.x`, binding)).toEqual({ ok: false, reason: "malformed" });
+    const notJson = Buffer.from("{nope").toString("base64url");
+    const notClaims = Buffer.from(JSON.stringify({ sid: "short" })).toString("base64url");
+    for (const forged of [signed(notJson), signed(notClaims)]) {
+      expect(codec.verify(forged, binding)).toEqual({ ok: false, reason: "malformed" });
+    }
+  });
+
+  it("binds the verdict's subject and tenant to the call's scope", () => {
+    expect(sessionBinding({ scope: "git", verdict: { subject: "bob", tenant: null } })).toEqual({
+      subject: "bob",
+      tenant: null,
+      scope: "git",
+    });
+  });
+});
+
 describe("memory revocations", () => {
+  it("stops reporting a revocation at its expiry", async () => {
+    let now = 0;
+    const revocations = createMemoryRevocations(() => now);
+    await revocations.revoke("a", 100);
+    now = 99;
+    expect(await revocations.isRevoked("a")).toBe(true);
+    now = 100;
+    expect(await revocations.isRevoked("a")).toBe(false);
+  });
+
+  it("keeps live revocations when it prunes expired ones", async () => {
+    let now = 0;
+    const revocations = createMemoryRevocations(() => now);
+    for (let i = 0; i < 10_001; i += 1) await revocations.revoke(`old-${i}`, 10);
+    await revocations.revoke("live", 1_000);
+    now = 50;
+    await revocations.revoke("late", 1_000);
+    expect(await revocations.isRevoked("live")).toBe(true);
+    expect(await revocations.isRevoked("late")).toBe(true);
+    expect(await revocations.isRevoked("old-1")).toBe(false);
+  });
+
   it("revokes until the session would have expired anyway", async () => {
     let now = 0;
     const revocations = createMemoryRevocations(() => now);

@@ -61,6 +61,8 @@ async function replyOf(response: Response): Promise<Reply> {
 }
 
 const listMessage = { jsonrpc: "2.0", id: 1, method: "tools/list", params: {} };
+const HEADER_USER_ID = "x-user-id";
+const HEADER_REQUEST_ID = "x-request-id";
 
 describe("tool server over the real MCP SDK client", () => {
   it("lists tools with schemas, annotations and task support", async () => {
@@ -252,6 +254,60 @@ describe("gateway authentication", () => {
       expect(response.status).toBe(200);
     } finally {
       await withStatic.close();
+    }
+  });
+});
+
+describe("gateway authentication edges", () => {
+  const body = JSON.stringify(listMessage);
+  const post = (headers: Record<string, string>, url = server.mcpUrl) =>
+    fetch(url, {
+      method: "POST",
+      headers: {
+        "content-type": "application/json",
+        accept: "application/json, text/event-stream",
+        ...headers,
+      },
+      body,
+    });
+  const signedFor = (userId: string, requestId: string, secret = server.secret, now?: number) =>
+    signedHeaders({ secret, userId, requestId, body, ...(now === undefined ? {} : { now }) });
+
+  it("accepts user and request ids of up to 256 characters, refuses longer ones", async () => {
+    const long = "u".repeat(256);
+    expect((await post(signedFor(long, "r1"))).status).toBe(200);
+    expect((await post(signedFor("alice", long))).status).toBe(200);
+    expect((await post(signedFor(`${long}u`, "r1"))).status).toBe(401);
+    expect((await post(signedFor("alice", `${long}u`))).status).toBe(401);
+  });
+
+  it("refuses a request without x-request-id even when signed for an empty one", async () => {
+    const { [HEADER_REQUEST_ID]: _dropped, ...headers } = signedFor("alice", "");
+    expect((await post(headers)).status).toBe(401);
+    const { [HEADER_USER_ID]: _user, ...noUser } = signedFor("", "r1");
+    expect((await post(noUser)).status).toBe(401);
+  });
+
+  it("checks freshness against its configured window and clock", async () => {
+    const secret = "w".repeat(64);
+    const clock = Date.UTC(2020, 0, 1);
+    const tools = createToolServer({
+      name: "window-tools",
+      version: "0.0.0",
+      tools: [echo],
+      auth: { secret, windowSeconds: 5 },
+      logger: createLogger({ name: "window-tools", level: "silent" }),
+      now: () => clock,
+    });
+    const { url } = await tools.listen(0, "127.0.0.1");
+    try {
+      const at = async (signedAt: number) =>
+        (await post(signedFor("alice", "r1", secret, signedAt), `${url}/mcp`)).status;
+      expect(await at(clock - 5_000)).toBe(200);
+      expect(await at(clock - 6_000)).toBe(401);
+      expect(await at(Date.now())).toBe(401);
+    } finally {
+      await tools.close({ graceMs: 1_000 });
     }
   });
 });
