@@ -853,3 +853,65 @@ describe("decide: audience (RFC 8707 resource indicators)", () => {
     );
   });
 });
+
+describe("compiled policy: global deny and several roles", () => {
+  const compile = (policyYaml: string) => {
+    const parsed = parseConfigText({ toolsYaml: TOOLS_YAML, policyYaml, env: {} });
+    if (!parsed.ok) throw new Error(parsed.errors.join("\n"));
+    return compilePolicy(parsed.config.tools, parsed.config.policy);
+  };
+  const otherQuotas = `  per_tool: { default: { points: 1000, duration: 1m } }
+  per_user_tool: { default: { points: 1000, duration: 1m } }`;
+  const tail = `
+protected_resource:
+  resource_base_url: https://gw.example
+  authorization_servers: ["https://issuer.example"]
+`;
+
+  it("a global deny beats every role's allow, for that tool only", () => {
+    const policy = compile(`
+version: 1
+roles:
+  developer: { allow: ["calculator.*", "git.*"] }
+  admin: { allow: ["*"] }
+deny: ["git.git_read_file", "calculator.statistics"]
+quotas:
+  per_user: { default: { points: 60, duration: 1m } }
+${otherQuotas}${tail}`);
+    for (const roles of [["developer"], ["admin"], ["developer", "admin"]]) {
+      expect(policy.toolStatus(roles, "git", "git_read_file")).toBe("tool_not_allowed");
+      expect(policy.toolStatus(roles, "calculator", "statistics")).toBe("tool_not_allowed");
+      expect(policy.toolStatus(roles, "git", "git_log")).toBe("allowed");
+      expect(policy.allowedTools(roles, "git")).toEqual(["git_log", "shared_tool"]);
+    }
+    expect(policy.allowedQualifiedTools(["admin"])).not.toContain("git.git_read_file");
+  });
+
+  it("several roles: the most generous per-user quota wins, whatever the order", () => {
+    const policy = compile(`
+version: 1
+roles:
+  slow: { allow: ["calculator.*"] }
+  fast: { allow: ["calculator.*"] }
+  plain: { allow: ["calculator.*"] }
+deny: []
+quotas:
+  per_user:
+    default: { points: 60, duration: 1m }
+    roles:
+      slow: { points: 10, duration: 1m }
+      fast: { points: 100, duration: 10s }
+${otherQuotas}${tail}`);
+    const perSecond = (roles: string[]) => {
+      const rule = policy.userQuota(roles);
+      return rule.points / (rule.durationMs / 1000);
+    };
+    expect(perSecond(["slow"])).toBeCloseTo(10 / 60);
+    expect(perSecond(["slow", "fast"])).toBe(10);
+    expect(perSecond(["fast", "slow"])).toBe(10);
+    // A role without its own quota counts with the default, and an unknown role not at all.
+    expect(perSecond(["slow", "plain"])).toBe(1);
+    expect(perSecond(["unknown", "slow"])).toBeCloseTo(10 / 60);
+    expect(perSecond(["slow", "fast", "plain"])).toBe(10);
+  });
+});
