@@ -8,7 +8,7 @@ import {
 } from "../src/policy/decide.ts";
 import type { QuotaLimiter } from "../src/policy/quota.ts";
 import { compilePolicy } from "../src/policy/rbac.ts";
-import { resolveRoute } from "../src/policy/route.ts";
+import { hasTokenInQuery, resolveRoute } from "../src/policy/route.ts";
 import { createQuotaLimiter } from "../src/runtime/rate-limit.ts";
 import { parseConfigText } from "../../config/src/load-config.ts";
 import { decisionDeps, makeToken, NOW_S, testConfig, TOOLS_YAML } from "./fixture-config.ts";
@@ -78,8 +78,35 @@ describe("route", () => {
     ["/mcp/jobs/a/b", undefined, { kind: "not_found", reason: "unknown_route" }],
     ["/mcp/jobs/bad%20id", undefined, { kind: "not_found", reason: "unknown_route" }],
     ["/", undefined, { kind: "not_found", reason: "unknown_route" }],
+    // Found by mutation testing: the agreeing and the empty context, and anchored patterns.
+    ["/calculator/mcp", "calculator", { kind: "mcp", scope: "calculator" }],
+    ["/calculator/mcp", "", { kind: "mcp", scope: "calculator" }],
+    ["/mcp/invoke", "", { kind: "invoke", scope: undefined }],
+    ["/messages/abc", undefined, { kind: "not_found", reason: "removed_endpoint" }],
+    ["/x/mcp/jobs/abc", undefined, { kind: "not_found", reason: "unknown_route" }],
+    [
+      "/.well-known/oauth-protected-resource",
+      undefined,
+      { kind: "resource_metadata", endpoint: "/" },
+    ],
+    [
+      "/.well-known/oauth-protected-resource/git/sse",
+      undefined,
+      { kind: "resource_metadata", endpoint: "/git/sse" },
+    ],
   ] as const)("%s (context %s)", (path, context, expected) => {
-    expect(resolveRoute(path, context, known)).toMatchObject(expected);
+    expect(resolveRoute(path, context, known)).toEqual(expect.objectContaining(expected));
+  });
+
+  it.each([
+    ["/calculator/mcp", false],
+    ["/calculator/mcp?x=1", false],
+    ["/calculator/mcp?access_token=t", true],
+    ["/calculator/mcp?x=1&access_token=", true],
+    ["/calculator/mcp#access_token=t", false],
+    ["/calculator/mcp?x=1#access_token=t", false],
+  ] as const)("finds an access_token in the query of %s: %s", (path, expected) => {
+    expect(hasTokenInQuery(path)).toBe(expected);
   });
 });
 
