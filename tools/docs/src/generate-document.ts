@@ -1,4 +1,5 @@
 import { createHash } from "node:crypto";
+import { isMainThread } from "node:worker_threads";
 import type { ContentBlock } from "@modelcontextprotocol/sdk/types.js";
 import {
   defineTool,
@@ -15,6 +16,17 @@ import {
   type GenerateDocumentInput,
   type GenerateDocumentOutput,
 } from "./document-request.ts";
+
+// Worker threads exist to render: they load the renderers while starting, as before any call and
+// its time budget; the main thread loads them only if it ever renders itself.
+if (!isMainThread) {
+  await Promise.all([
+    import("./markdown-model.ts"),
+    import("./render-html.ts"),
+    import("./render-docx.ts"),
+    import("./render-pdf.ts"),
+  ]);
+}
 
 export type GeneratedDocument =
   { ok: true; bytes: Uint8Array; output: GenerateDocumentOutput } | { ok: false; error: string };

@@ -29,6 +29,17 @@ async function initialize() {
   const preload = Array.isArray(workerData?.preload) ? workerData.preload : [];
   await Promise.all(preload.map(load));
   const name = typeof workerData?.name === "string" ? workerData.name : "tool-worker";
+  // One logger (one stdout stream) per service and level for the thread's life, not one per call.
+  const loggers = new Map();
+  const loggerFor = (service, level) => {
+    const key = `${service}\u0000${level}`;
+    let logger = loggers.get(key);
+    if (logger === undefined) {
+      logger = createLogger({ name: service, level });
+      loggers.set(key, logger);
+    }
+    return logger;
+  };
 
   return async function runToolTask(task) {
     const exported = (await load(task.module))[task.exportName];
@@ -43,10 +54,9 @@ async function initialize() {
     // The budget starts now, after loading: a fresh thread's module load is not the call's cost.
     parentPort?.postMessage({ type: TASK_STARTED, id: task.id, threadId });
     const { service, ...bindings } = task.log.bindings;
-    const logger = createLogger({
-      name: typeof service === "string" ? service : name,
-      level: task.log.level,
-    }).child(bindings);
+    const logger = loggerFor(typeof service === "string" ? service : name, task.log.level).child(
+      bindings,
+    );
     return exported.handler(task.input, {
       userId: task.userId,
       requestId: task.requestId,
