@@ -205,20 +205,32 @@ protected_resource:
   if (check.status !== 200)
     throw new Error(`tools/call through the gateway failed: ${check.status} ${await check.text()}`);
 
-  const requestId = randomUUID();
   const directHeaders = {
     "content-type": "application/json",
     accept,
     "mcp-protocol-version": "2025-11-25",
     "x-user-id": "bench",
-    "x-request-id": requestId,
-    "x-gateway-auth": signGatewayAuth({
-      secret: secrets.TOOL_GATEWAY_SHARED_SECRET,
-      userId: "bench",
-      requestId,
-      body,
-    }),
   };
+  // X-Gateway-Auth is single-use: every direct request carries one of its own, as from the router.
+  const signDirect = (request: autocannon.Request): autocannon.Request => {
+    const requestId = randomUUID();
+    return {
+      ...request,
+      headers: {
+        ...request.headers,
+        "x-request-id": requestId,
+        "x-gateway-auth": signGatewayAuth({
+          secret: secrets.TOOL_GATEWAY_SHARED_SECRET,
+          audience: "calculator",
+          userId: "bench",
+          requestId,
+          body,
+        }),
+      },
+    };
+  };
+  const perRequest = (url: string) =>
+    url === directUrl ? [{ setupRequest: signDirect }] : undefined;
   const gatewayHeaders = {
     authorization: `Bearer ${token}`,
     "content-type": "application/json",
@@ -229,7 +241,15 @@ protected_resource:
   const bestEffortHeaders = { ...gatewayHeaders, "mcp-session-id": bestEffortSession };
 
   const run = async (url: string, headers: Record<string, string>) => {
-    const result = await autocannon({ url, method: "POST", headers, body, connections, duration });
+    const result = await autocannon({
+      url,
+      method: "POST",
+      headers,
+      body,
+      connections,
+      duration,
+      requests: perRequest(url),
+    });
     if (result.non2xx > 0 || result.errors > 0) {
       throw new Error(`${url}: ${result.non2xx} non-2xx responses, ${result.errors} errors`);
     }
@@ -243,6 +263,7 @@ protected_resource:
     body,
     connections,
     duration: 2,
+    requests: perRequest(directUrl),
   });
   for (const [url, headers] of [
     [gatewayUrl, gatewayHeaders],

@@ -7,7 +7,13 @@ import autocannon from "autocannon";
  * too coarse for an added latency of a millisecond or two.
  */
 
-export type LoadTarget = { url: string; headers: Record<string, string>; body: string };
+export type LoadTarget = {
+  url: string;
+  headers: Record<string, string>;
+  body: string;
+  /** Headers made anew for every request (X-Gateway-Auth is single-use), over `headers`. */
+  perRequestHeaders?: () => Record<string, string>;
+};
 
 export type LoadOptions = {
   connections: number;
@@ -52,7 +58,7 @@ export async function runLoad(target: LoadTarget, options: LoadOptions): Promise
         duration: options.durationS,
         timeout: 30,
         ...(options.rate === undefined ? {} : { overallRate: options.rate }),
-        ...(options.onAnswer === undefined
+        ...(options.onAnswer === undefined && target.perRequestHeaders === undefined
           ? {}
           : {
               requests: [
@@ -60,7 +66,12 @@ export async function runLoad(target: LoadTarget, options: LoadOptions): Promise
                   method: "POST" as const,
                   headers: target.headers,
                   body: target.body,
-                  onResponse: answerHook(options.onAnswer),
+                  ...(target.perRequestHeaders === undefined
+                    ? {}
+                    : { setupRequest: withHeaders(target.perRequestHeaders) }),
+                  ...(options.onAnswer === undefined
+                    ? {}
+                    : { onResponse: answerHook(options.onAnswer) }),
                 },
               ],
             }),
@@ -86,6 +97,13 @@ export async function runLoad(target: LoadTarget, options: LoadOptions): Promise
     p50: percentile(latencies, 0.5),
     p99: percentile(latencies, 0.99),
   };
+}
+
+function withHeaders(make: () => Record<string, string>) {
+  return (request: autocannon.Request): autocannon.Request => ({
+    ...request,
+    headers: { ...request.headers, ...make() },
+  });
 }
 
 function answerHook(onAnswer: NonNullable<LoadOptions["onAnswer"]>) {

@@ -19,8 +19,8 @@ const STATELESS_REVISION = "2026-07-28";
 const BACKEND_REVISION = "2025-11-25";
 
 /**
- * To the tool server, with a valid X-Gateway-Auth. The signature is valid for 60 s, so a target is
- * made right before each run.
+ * To the tool server, with a valid X-Gateway-Auth signed anew for each request: a header is
+ * accepted once, for the `calculator` audience, within 60 s.
  */
 export function directCall(url: string, toolSecret: string, user = "bench"): LoadTarget {
   const body = JSON.stringify({
@@ -29,7 +29,20 @@ export function directCall(url: string, toolSecret: string, user = "bench"): Loa
     method: "tools/call",
     params: { name: "exact_calculate", arguments: ARGUMENTS },
   });
-  const requestId = randomUUID();
+  const identity = (): Record<string, string> => {
+    const requestId = randomUUID();
+    return {
+      [HEADER.userId]: user,
+      [HEADER.requestId]: requestId,
+      [HEADER.gatewayAuth]: signGatewayAuth({
+        secret: toolSecret,
+        audience: "calculator",
+        userId: user,
+        requestId,
+        body,
+      }),
+    };
+  };
   return {
     url,
     body,
@@ -37,10 +50,9 @@ export function directCall(url: string, toolSecret: string, user = "bench"): Loa
       "content-type": "application/json",
       accept: ACCEPT,
       [HEADER.mcpProtocolVersion]: BACKEND_REVISION,
-      [HEADER.userId]: user,
-      [HEADER.requestId]: requestId,
-      [HEADER.gatewayAuth]: signGatewayAuth({ secret: toolSecret, userId: user, requestId, body }),
+      ...identity(),
     },
+    perRequestHeaders: identity,
   };
 }
 

@@ -65,7 +65,13 @@ function signedHeaders(body: string): Record<string, string> {
     "mcp-protocol-version": "2025-11-25",
     "x-user-id": USER,
     "x-request-id": requestId,
-    "x-gateway-auth": signGatewayAuth({ secret: SECRET, userId: USER, requestId, body }),
+    "x-gateway-auth": signGatewayAuth({
+      secret: SECRET,
+      audience: "calculator",
+      userId: USER,
+      requestId,
+      body,
+    }),
   };
 }
 

@@ -1,6 +1,7 @@
 import { z } from "zod";
 import { createLogger, type Logger } from "../contract/src/log.ts";
 import { createAuthzClient } from "../contract/src/authz-wire.ts";
+import { setupTracing } from "../contract/src/tracing.ts";
 import {
   auditEnvShape,
   baseEnvShape,
@@ -15,7 +16,13 @@ import {
   EnvError,
   type EnvSource,
 } from "../config/src/env.ts";
-import { loadConfigOrThrow, type GatewayConfig } from "../config/src/load-config.ts";
+import { createConfigReloader } from "../config/src/config-reload.ts";
+import { createConfigWatcher, type ConfigWatcher } from "../config/src/config-watcher.ts";
+import {
+  ConfigError,
+  loadConfig as loadConfigFiles,
+  type GatewayConfig,
+} from "../config/src/load-config.ts";
 import { createAuditWriter, type AuditWriter } from "../store/src/audit-writer.ts";
 import { openCallJournal, type CallJournal } from "../store/src/call-journal.ts";
 import { AUDIT_MODES } from "../mcp-router/src/audit.ts";
@@ -80,6 +87,10 @@ export type EmbeddedStackOptions = {
   /** Extra tool servers started beside the shipped ones, keyed by the env variable naming their URL. */
   extraBackends?: Readonly<Record<string, ToolServer>>;
   logger?: Logger;
+  /** Reload the configuration on SIGHUP too (npm start; never in-process tests). */
+  reloadOnSighup?: boolean;
+  /** Quiet time after a change to CONFIG_DIR before it is read (default 200 ms). */
+  configDebounceMs?: number;
 };
 
 export type EmbeddedStack = {
@@ -92,7 +103,10 @@ export type EmbeddedStack = {
   extAuthzAddress: string;
   /** Direct URLs of the tool servers (the benchmark compares against them). */
   backends: Readonly<Record<string, string>>;
+  /** The configuration the stack started with (a reload does not change this field). */
   config: GatewayConfig;
+  /** Watches CONFIG_DIR: one reload, applied to ext-authz and the router together. */
+  configWatcher: ConfigWatcher;
   database: Database;
   audit: AuditWriter;
   /** Names the router in its audit start rows (write-ahead). */
@@ -138,6 +152,9 @@ export async function startEmbeddedStack(
   };
 
   try {
+    // Off unless OTEL_EXPORTER_OTLP_(TRACES_)ENDPOINT is set; flushed last on close.
+    const tracing = setupTracing({ defaultServiceName: "mcp-gateway", env: rawEnv });
+    if (tracing !== undefined) cleanups.push(() => tracing.shutdown());
     const toolAuth = { secret: env.TOOL_GATEWAY_SHARED_SECRET };
     const backends: Record<string, string> = {};
     const serve = async (variable: string, server: ToolServer): Promise<void> => {
@@ -201,12 +218,17 @@ export async function startEmbeddedStack(
     const configEnv = withDefaults(authEnv, backends);
     const expectedPublicUrl =
       env.GATEWAY_PUBLIC_URL ?? (env.PORT === 0 ? undefined : listenerUrl(env.HOST, env.PORT));
-    const loadConfig = (publicUrl: string | undefined) =>
-      loadConfigOrThrow({
+    const envWithPublicUrl = (publicUrl: string | undefined) =>
+      publicUrl === undefined ? configEnv : { ...configEnv, GATEWAY_PUBLIC_URL: publicUrl };
+    const loadConfig = async (publicUrl: string | undefined) => {
+      const loaded = await loadConfigFiles({
         dir: env.CONFIG_DIR,
-        env: publicUrl === undefined ? configEnv : { ...configEnv, GATEWAY_PUBLIC_URL: publicUrl },
+        env: envWithPublicUrl(publicUrl),
       });
-    const config = await loadConfig(expectedPublicUrl);
+      if (!loaded.ok) throw new ConfigError(loaded.errors);
+      return loaded;
+    };
+    const { config, digests } = await loadConfig(expectedPublicUrl);
 
     const database = await openDatabase(
       env.DATABASE_URL
@@ -238,6 +260,7 @@ export async function startEmbeddedStack(
     const authz = createDeferredAuthzClient();
     const router = await startRouter({
       config,
+      configDigests: digests,
       db: database.db,
       audit,
       auditMode: env.AUDIT_MODE,
@@ -267,9 +290,13 @@ export async function startEmbeddedStack(
     const publicUrl = env.GATEWAY_PUBLIC_URL ?? router.url;
     let extAuthz: RunningExtAuthz;
     try {
+      const authzConfig =
+        publicUrl === expectedPublicUrl ? { config, digests } : await loadConfig(publicUrl);
       extAuthz = await startExtAuthz({
         env: authEnv,
-        config: publicUrl === expectedPublicUrl ? config : await loadConfig(publicUrl),
+        config: authzConfig.config,
+        configDigests: authzConfig.digests,
+        watchConfig: false,
         host: BACKEND_HOST,
         port: env.EXT_AUTHZ_PORT,
         metricsPort: null,
@@ -294,6 +321,22 @@ export async function startEmbeddedStack(
       () => authzClient.close(),
     );
 
+    // One watch, one reload for both: ext-authz and the router never run different files.
+    const configWatcher = createConfigWatcher({
+      dir: env.CONFIG_DIR,
+      env: envWithPublicUrl(publicUrl),
+      applied: digests,
+      onCandidate: createConfigReloader({
+        consumers: [router.configConsumer, extAuthz.configConsumer],
+        logger,
+      }),
+      sighup: options.reloadOnSighup ?? false,
+      ...(options.configDebounceMs === undefined ? {} : { debounceMs: options.configDebounceMs }),
+      logger,
+    });
+    cleanups.push(() => configWatcher.close());
+    await configWatcher.start();
+
     return {
       url: router.url,
       publicUrl,
@@ -304,6 +347,7 @@ export async function startEmbeddedStack(
       extAuthzAddress,
       backends,
       config,
+      configWatcher,
       database,
       audit,
       callJournal,

@@ -14,7 +14,7 @@ let stack: EmbeddedStack;
 let dotEnv: ReturnType<typeof loadDotEnv>;
 try {
   dotEnv = loadDotEnv();
-  stack = await startEmbeddedStack();
+  stack = await startEmbeddedStack({ reloadOnSighup: true });
 } catch (error) {
   if (error instanceof EnvError || error instanceof ConfigError) {
     process.stderr.write(`gateway: ${error.message}\n`);

@@ -1,4 +1,4 @@
-import type { PolicyConfig } from "./policy-schema.ts";
+import { rulePattern, type PolicyConfig, type PolicyRule } from "./policy-schema.ts";
 import { parseToolPattern } from "./tool-pattern.ts";
 import type { ToolsConfig } from "./tools-schema.ts";
 import type { PathError } from "./interpolate.ts";
@@ -27,18 +27,19 @@ export function checkPolicyAgainstTools(tools: ToolsConfig, policy: PolicyConfig
     }
   };
 
-  const checkPatterns = (patterns: readonly string[], path: (string | number)[]): void => {
-    patterns.forEach((pattern, index) => {
-      const parsed = parseToolPattern(pattern);
+  const checkPatterns = (rules: readonly PolicyRule[], path: (string | number)[]): void => {
+    rules.forEach((rule, index) => {
+      const parsed = parseToolPattern(rulePattern(rule));
       if (!parsed) return; // already reported by the schema
+      const at = typeof rule === "string" ? [...path, index] : [...path, index, "tools"];
       switch (parsed.kind) {
         case "all":
           return;
         case "scope":
-          checkTarget([...path, index], parsed.scope, undefined);
+          checkTarget(at, parsed.scope, undefined);
           return;
         case "tool":
-          checkTarget([...path, index], parsed.scope, parsed.tool);
+          checkTarget(at, parsed.scope, parsed.tool);
           return;
       }
     });
@@ -58,6 +59,11 @@ export function checkPolicyAgainstTools(tools: ToolsConfig, policy: PolicyConfig
       });
     }
   }
+  policy.operator_roles.forEach((roleName, index) => {
+    if (!Object.hasOwn(policy.roles, roleName)) {
+      errors.push({ path: ["operator_roles", index], message: `unknown role "${roleName}"` });
+    }
+  });
   for (const section of ["per_tool", "per_user_tool"] as const) {
     for (const key of Object.keys(policy.quotas[section].tools)) {
       const path = ["quotas", section, "tools", key];

@@ -2,6 +2,7 @@ import { readFile } from "node:fs/promises";
 import path from "node:path";
 import { LineCounter, parseDocument, isNode } from "yaml";
 import type { z } from "zod";
+import { sha256Hex } from "../../contract/src/digest.ts";
 import { checkPolicyAgainstTools } from "./cross-check.ts";
 import { deepFreeze } from "./deep-freeze.ts";
 import { interpolateTree, type Env, type PathError } from "./interpolate.ts";
@@ -16,6 +17,18 @@ export type LoadResult = { ok: true; config: GatewayConfig } | { ok: false; erro
 
 export type LoadConfigOptions = { dir?: string; env?: Env };
 
+export type ConfigFileName = typeof TOOLS_FILE | typeof POLICY_FILE;
+
+/** sha256 (hex) of each file's bytes as read; null when the file could not be read. */
+export type ConfigDigests = Readonly<Record<ConfigFileName, string | null>>;
+
+/** Both files as read at one moment, with the digests of exactly the bytes that were validated. */
+export type ConfigFiles = {
+  tools: ReadResult;
+  policy: ReadResult;
+  digests: ConfigDigests;
+};
+
 export class ConfigError extends Error {
   readonly errors: readonly string[];
   constructor(errors: readonly string[]) {
@@ -25,14 +38,40 @@ export class ConfigError extends Error {
   }
 }
 
-/** Reads tools.yaml and policy.yaml from `dir` (default: env CONFIG_DIR, then ./config). */
-export async function loadConfig(options: LoadConfigOptions = {}): Promise<LoadResult> {
+/** The configuration directory: `dir`, else env CONFIG_DIR, else ./config. */
+export function configDir(options: LoadConfigOptions = {}): string {
+  return options.dir ?? ((options.env ?? process.env).CONFIG_DIR || "./config");
+}
+
+/**
+ * Reads tools.yaml and policy.yaml from `dir` (default: env CONFIG_DIR, then ./config). The
+ * result carries the files' digests, so a later reload can tell whether their content changed.
+ */
+export async function loadConfig(
+  options: LoadConfigOptions = {},
+): Promise<LoadResult & { digests: ConfigDigests }> {
   const env = options.env ?? process.env;
-  const dir = options.dir ?? (env.CONFIG_DIR || "./config");
-  const [toolsText, policyText] = await Promise.all([
+  const files = await readConfigFiles(configDir(options));
+  return { ...validateConfigFiles(files, env), digests: files.digests };
+}
+
+/** Reads both files (a missing or unreadable file is reported, not thrown). */
+export async function readConfigFiles(dir: string): Promise<ConfigFiles> {
+  const [tools, policy] = await Promise.all([
     readText(path.join(dir, TOOLS_FILE)),
     readText(path.join(dir, POLICY_FILE)),
   ]);
+  const digestOf = (read: ReadResult): string | null => (read.ok ? read.sha256 : null);
+  return {
+    tools,
+    policy,
+    digests: { [TOOLS_FILE]: digestOf(tools), [POLICY_FILE]: digestOf(policy) },
+  };
+}
+
+/** Validates files read by readConfigFiles, reporting every problem of both at once. */
+export function validateConfigFiles(files: ConfigFiles, env: Env = process.env): LoadResult {
+  const { tools: toolsText, policy: policyText } = files;
   const errors: string[] = [];
   if (!toolsText.ok) errors.push(`${TOOLS_FILE}: ${toolsText.message}`);
   if (!policyText.ok) errors.push(`${POLICY_FILE}: ${policyText.message}`);
@@ -75,11 +114,13 @@ export function parseConfigText(input: {
   return { ok: true, config: deepFreeze({ tools: tools.value, policy: policy.value }) };
 }
 
-type ReadResult = { ok: true; text: string } | { ok: false; message: string };
+export type ReadResult =
+  { ok: true; text: string; sha256: string } | { ok: false; message: string };
 
 async function readText(file: string): Promise<ReadResult> {
   try {
-    return { ok: true, text: await readFile(file, "utf8") };
+    const bytes = await readFile(file);
+    return { ok: true, text: bytes.toString("utf8"), sha256: sha256Hex(bytes) };
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
     if (code === "ENOENT") return { ok: false, message: "file not found" };
@@ -152,9 +193,19 @@ function issueToPathErrors(issue: z.core.$ZodIssue): PathError[] {
 }
 
 function formatError(file: string, problem: PathError, locate: Locate): string {
-  const keyPath = problem.path.length > 0 ? problem.path.join(".") : "(root)";
+  const keyPath = problem.path.length > 0 ? formatKeyPath(problem.path) : "(root)";
   const line = locate(problem.path);
   return `${file}: ${keyPath}: ${problem.message}${line === undefined ? "" : ` (line ${line})`}`;
+}
+
+/** `roles.auditor.allow[2].when`: list indexes in brackets, as an operator reads the YAML. */
+function formatKeyPath(path: readonly (string | number)[]): string {
+  return path
+    .map((segment, index) => {
+      if (typeof segment === "number" || /^\d+$/.test(segment)) return `[${segment}]`;
+      return index === 0 ? segment : `.${segment}`;
+    })
+    .join("");
 }
 
 function keyAt(text: string, offset: number): string {

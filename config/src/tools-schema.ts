@@ -9,6 +9,8 @@ export const RESERVED_SCOPE_NAMES: readonly string[] = [
   "health",
   "ready",
   "metrics",
+  // The operators' API (/admin/audit) and its verdict scope.
+  "admin",
 ];
 
 export const ScopeNameSchema = z
@@ -59,7 +61,7 @@ export const ScopeSchema = z
       ctx.addIssue({
         code: "custom",
         path: ["tools", index, "name"],
-        message: `duplicate tool "${tool.name}" (first listed at tools.${previous})`,
+        message: `duplicate tool "${tool.name}" (first listed at tools[${previous}])`,
       });
     });
   });

@@ -179,7 +179,7 @@ describe("check-config CLI", () => {
     const { stdout } = await run(process.execPath, [cli], {
       env: { ...process.env, CONFIG_DIR: path.join(here, "..") },
     });
-    expect(stdout.trim()).toBe("config OK: 3 scopes, 15 tools, 3 roles");
+    expect(stdout.trim()).toBe("config OK: 3 scopes, 15 tools, 4 roles");
   });
 
   it("prints the errors and exits 1 for a bad file", async () => {
@@ -201,7 +201,7 @@ describe("check-config CLI", () => {
       );
       expect(failure?.code).toBe(1);
       expect(failure?.stderr).toContain(
-        'tools.yaml: scopes.calculator.tools.2.name: duplicate tool "exact_calculate"',
+        'tools.yaml: scopes.calculator.tools[2].name: duplicate tool "exact_calculate"',
       );
     } finally {
       await rm(dir, { recursive: true, force: true });

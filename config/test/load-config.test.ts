@@ -33,7 +33,8 @@ describe("shipped configuration", () => {
       task_support: "optional",
       timeout_ms: 120000,
     });
-    expect(Object.keys(policy.roles)).toEqual(["developer", "analyst", "auditor"]);
+    expect(Object.keys(policy.roles)).toEqual(["developer", "analyst", "auditor", "operator"]);
+    expect(policy.operator_roles).toEqual(["operator"]);
     expect(policy.quotas.per_user.roles.developer).toEqual({
       points: 1200,
       duration: "1m",
@@ -109,7 +110,7 @@ describe("bad configuration: one fixture per failure mode", () => {
     {
       fixture: "tools-duplicate-tool.yaml",
       expected: [
-        'tools.yaml: scopes.calculator.tools.2.name: duplicate tool "exact_calculate" (first listed at tools.0) (line 8)',
+        'tools.yaml: scopes.calculator.tools[2].name: duplicate tool "exact_calculate" (first listed at tools[0]) (line 8)',
       ],
     },
     {
@@ -119,7 +120,7 @@ describe("bad configuration: one fixture per failure mode", () => {
     {
       fixture: "tools-bad-tool-name.yaml",
       expected: [
-        "tools.yaml: scopes.calculator.tools.0.name: invalid tool name: expected 1-128 characters of A-Z a-z 0-9 _ - . (line 6)",
+        "tools.yaml: scopes.calculator.tools[0].name: invalid tool name: expected 1-128 characters of A-Z a-z 0-9 _ - . (line 6)",
       ],
     },
     {
@@ -131,25 +132,25 @@ describe("bad configuration: one fixture per failure mode", () => {
     {
       fixture: "tools-reserved-scope.yaml",
       expected: [
-        "tools.yaml: scopes.metrics: invalid key: reserved scope name (reserved: mcp, sse, messages, health, ready, metrics) (line 4)",
+        "tools.yaml: scopes.metrics: invalid key: reserved scope name (reserved: mcp, sse, messages, health, ready, metrics, admin) (line 4)",
       ],
     },
     {
       fixture: "policy-unknown-scope.yaml",
       expected: [
-        'policy.yaml: roles.developer.allow.1: unknown scope "weather" (tools.yaml scopes: calculator, docs) (line 4)',
+        'policy.yaml: roles.developer.allow[1]: unknown scope "weather" (tools.yaml scopes: calculator, docs) (line 4)',
       ],
     },
     {
       fixture: "policy-unknown-tool.yaml",
       expected: [
-        'policy.yaml: roles.developer.allow.0: unknown tool "calculator.square_root" (not listed in tools.yaml) (line 4)',
+        'policy.yaml: roles.developer.allow[0]: unknown tool "calculator.square_root" (not listed in tools.yaml) (line 4)',
       ],
     },
     {
       fixture: "policy-bad-pattern.yaml",
       expected: [
-        'policy.yaml: roles.developer.allow.0: invalid tool pattern: expected "*", "<scope>.*" or "<scope>.<tool>" (line 4)',
+        'policy.yaml: roles.developer.allow[0]: invalid tool pattern: expected "*", "<scope>.*" or "<scope>.<tool>" (line 4)',
       ],
     },
     {
@@ -231,6 +232,7 @@ describe("bad configuration: one fixture per failure mode", () => {
           "policy.yaml: file not found",
           "tools.yaml: scopes.calculator.timeout_ms: Invalid input: expected number, received string (line 5)",
         ],
+        digests: { "tools.yaml": expect.stringMatching(/^[0-9a-f]{64}$/), "policy.yaml": null },
       });
       await expect(loadConfigOrThrow({ dir, env: {} })).rejects.toBeInstanceOf(ConfigError);
     } finally {

@@ -4,8 +4,8 @@ import { signGatewayAuth, verifyGatewayAuth } from "../src/gateway-auth.ts";
 
 /**
  * Properties of X-Gateway-Auth: sign → verify inside the window for any input; any single-byte
- * change of the header, of the body, or another user, request id or secret is refused; the
- * window is exactly ±60 s on whole seconds.
+ * change of the header, of the body, or another audience, user, request id or secret is refused;
+ * the window is exactly 60 s back and 5 s ahead on whole seconds.
  *
  * User and request id are generated as what can travel in an HTTP header (no CR, LF or NUL): the
  * MAC joins its fields with "\n", so ("a\nb", "c") and ("a", "b\nc") would sign alike. That is
@@ -20,8 +20,10 @@ const bodyArb = fc.oneof(
   fc.string({ unit: "binary", maxLength: 200 }),
   fc.uint8Array({ maxLength: 200 }),
 );
+const audienceArb = fc.stringMatching(/^[A-Za-z0-9_-]{1,64}$/);
 const inputArb = fc.record({
   secret: fc.string({ minLength: 1, maxLength: 64 }),
+  audience: audienceArb,
   userId: headerText,
   requestId: headerText,
   body: bodyArb,
@@ -29,7 +31,15 @@ const inputArb = fc.record({
   now: fc.integer({ min: 0, max: 17_000_000_000_000 }),
 });
 
-const REJECTIONS = ["missing", "malformed", "stale", "bad_signature"];
+const REJECTIONS = [
+  "missing",
+  "malformed",
+  "unsupported_version",
+  "wrong_audience",
+  "stale",
+  "future",
+  "bad_signature",
+];
 
 function bytesOf(body: string | Uint8Array): Uint8Array {
   return typeof body === "string" ? new TextEncoder().encode(body) : body;
@@ -38,7 +48,7 @@ function bytesOf(body: string | Uint8Array): Uint8Array {
 describe("X-Gateway-Auth (properties)", () => {
   it("verifies what it signs for any input, anywhere inside the window", () => {
     fc.assert(
-      fc.property(inputArb, fc.integer({ min: -60, max: 60 }), (input, skew) => {
+      fc.property(inputArb, fc.integer({ min: -5, max: 60 }), (input, skew) => {
         const header = signGatewayAuth(input);
         const signedAt = Math.floor(input.now / 1000) * 1000;
         const now = signedAt + skew * 1000;
@@ -53,18 +63,19 @@ describe("X-Gateway-Auth (properties)", () => {
     );
   });
 
-  it("refuses a signature from outside the window as stale", () => {
+  it("refuses a signature from after the window as stale, from the future as future", () => {
     fc.assert(
       fc.property(
         inputArb,
         fc.integer({ min: 61, max: 10 ** 6 }),
+        fc.integer({ min: 6, max: 10 ** 6 }),
         fc.boolean(),
-        (input, off, late) => {
+        (input, late, early, isLate) => {
           const header = signGatewayAuth(input);
-          const now = Math.floor(input.now / 1000) * 1000 + (late ? off : -off) * 1000;
+          const now = Math.floor(input.now / 1000) * 1000 + (isLate ? late : -early) * 1000;
           expect(verifyGatewayAuth(header, { ...input, now })).toEqual({
             ok: false,
-            reason: "stale",
+            reason: isLate ? "stale" : "future",
           });
         },
       ),
@@ -109,6 +120,26 @@ describe("X-Gateway-Auth (properties)", () => {
     );
   });
 
+  it("refuses the header for another audience", () => {
+    fc.assert(
+      fc.property(inputArb, audienceArb, (input, other) => {
+        fc.pre(input.audience !== other);
+        const header = signGatewayAuth(input);
+        expect(verifyGatewayAuth(header, { ...input, audience: other })).toEqual({
+          ok: false,
+          reason: "wrong_audience",
+        });
+        // Rewriting the audience in the header to match does not help: it is under the MAC.
+        const moved = header.replace(`v2.${input.audience}.`, `v2.${other}.`);
+        expect(verifyGatewayAuth(moved, { ...input, audience: other })).toEqual({
+          ok: false,
+          reason: "bad_signature",
+        });
+      }),
+      { numRuns: 300 },
+    );
+  });
+
   it("refuses the header for another user, request id or secret", () => {
     fc.assert(
       fc.property(
@@ -148,8 +179,14 @@ describe("X-Gateway-Auth (properties)", () => {
 
   it("answers any header with a rejection, never an exception", () => {
     const shaped = fc
-      .tuple(fc.stringMatching(/^\d{0,14}$/), fc.stringMatching(/^[0-9a-fA-F]{62,66}$/))
-      .map(([ts, mac]) => `v1.${ts}.${mac}`);
+      .tuple(
+        fc.constantFrom("v1", "v2", "v3"),
+        fc.stringMatching(/^[A-Za-z0-9_.-]{0,66}$/),
+        fc.stringMatching(/^\d{0,14}$/),
+        fc.stringMatching(/^[0-9a-fA-F]{30,34}$/),
+        fc.stringMatching(/^[0-9a-fA-F]{62,66}$/),
+      )
+      .map((parts) => parts.join("."));
     fc.assert(
       fc.property(fc.oneof(fc.string({ unit: "binary" }), shaped), inputArb, (header, input) => {
         const check = verifyGatewayAuth(header, input);

@@ -156,12 +156,15 @@ describe("envoy.yaml", () => {
     expect(mcpPaths.sort()).toEqual(expected.sort());
   });
 
-  it.each(["/mcp/invoke", "/mcp/jobs/abc123"])("%s is routed with ext_authz enabled", (path) => {
-    const route = routeFor({ path });
-    expect(route?.route?.cluster).toBe("mcp_router");
-    expect(authzOf(route)?.disabled).not.toBe(true);
-    expect(seconds(route.route.timeout)).toBeGreaterThan(0);
-  });
+  it.each(["/mcp/invoke", "/mcp/jobs/abc123", "/admin/audit"])(
+    "%s is routed with ext_authz enabled",
+    (path) => {
+      const route = routeFor({ path });
+      expect(route?.route?.cluster).toBe("mcp_router");
+      expect(authzOf(route)?.disabled).not.toBe(true);
+      expect(seconds(route.route.timeout)).toBeGreaterThan(0);
+    },
+  );
 
   it("publishes only /health without authorization", () => {
     const route = routeFor({ path: "/health" });
@@ -217,6 +220,26 @@ describe("envoy.yaml", () => {
     const routerAddress =
       router.load_assignment.endpoints[0].lb_endpoints[0].endpoint.address.socket_address;
     expect(routerAddress).toEqual({ address: "mcp_router", port_value: 8080 });
+  });
+
+  it("traces with OpenTelemetry into an HTTP/2 opentelemetry_collector cluster", () => {
+    const provider = hcm.tracing?.provider;
+    expect(provider?.name).toBe("envoy.tracers.opentelemetry");
+    expect(provider.typed_config["@type"]).toBe(
+      "type.googleapis.com/envoy.config.trace.v3.OpenTelemetryConfig",
+    );
+    // Every request sampled at the edge: an unsampled traceparent would switch the services off.
+    expect(hcm.tracing.random_sampling).toBeUndefined();
+    const clusterName = provider.typed_config.grpc_service.envoy_grpc.cluster_name;
+    expect(clusterName).toBe("opentelemetry_collector");
+    const collector = (envoy.static_resources.clusters as any[]).find(
+      (cluster) => cluster.name === clusterName,
+    );
+    const options =
+      collector.typed_extension_protocol_options[
+        "envoy.extensions.upstreams.http.v3.HttpProtocolOptions"
+      ];
+    expect(options.explicit_http_config.http2_protocol_options).toBeDefined();
   });
 });
 

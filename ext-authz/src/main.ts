@@ -1,13 +1,27 @@
 /**
- * ext-authz process: env parsed once, config loaded and compiled once, then the gRPC server
- * (Authorization + Health) and the metrics port. `startExtAuthz` also lets the embedded stack
- * run it in-process (port 0 → ephemeral ports reported back).
+ * ext-authz process: env parsed once, config loaded and compiled, then the gRPC server
+ * (Authorization + Health) and the metrics port. policy.yaml and tools.yaml are reloaded when
+ * they change (and on SIGHUP), see config/src/config-watcher.ts. `startExtAuthz` also lets the
+ * embedded stack run it in-process (port 0 → ephemeral ports reported back).
  */
 import { randomUUID } from "node:crypto";
 import { setTimeout as delay } from "node:timers/promises";
 import { pathToFileURL } from "node:url";
 import { Redis } from "ioredis";
-import { loadConfig, type GatewayConfig } from "../../config/src/load-config.ts";
+import {
+  createConfigReloadState,
+  createConfigReloader,
+  type ConfigConsumer,
+  type ConfigReloadStatus,
+} from "../../config/src/config-reload.ts";
+import { setupTracing } from "../../contract/src/tracing.ts";
+import { createConfigWatcher, type ConfigWatcher } from "../../config/src/config-watcher.ts";
+import {
+  configDir,
+  loadConfig,
+  type ConfigDigests,
+  type GatewayConfig,
+} from "../../config/src/load-config.ts";
 import { EnvError, logLevel, type EnvSource } from "../../config/src/env.ts";
 import { createLogger, type Logger } from "../../contract/src/log.ts";
 import { createAuditWriter } from "../../store/src/audit-writer.ts";
@@ -15,6 +29,7 @@ import { openDatabase } from "../../store/src/open-database.ts";
 import { createCheckHandler, startGrpcServer, type AuditSink } from "./envoy/grpc-server.ts";
 import { compilePolicy } from "./policy/rbac.ts";
 import { createTokenVerifier, type TokenVerifier } from "./policy/token.ts";
+import { createAuthzConfig } from "./runtime/authz-config.ts";
 import { createTokenKeys } from "./runtime/keys.ts";
 import {
   createMetrics,
@@ -38,6 +53,15 @@ export type StartExtAuthzOptions = {
   env?: EnvSource;
   /** Already loaded configuration (default: loadConfig with `env`). */
   config?: GatewayConfig;
+  /** Digests of the files `config` was read from (shown in /ready and metrics). */
+  configDigests?: ConfigDigests;
+  /**
+   * Reload CONFIG_DIR's files when they change. Default: only when the configuration was loaded
+   * here; a caller that passes `config` wires `configConsumer` to its own watcher.
+   */
+  watchConfig?: boolean;
+  /** Also reload on SIGHUP (the process entry point; never in-process callers). */
+  reloadOnSighup?: boolean;
   /** Override EXT_AUTHZ_HOST / EXT_AUTHZ_PORT / EXT_AUTHZ_METRICS_PORT; 0 = ephemeral. */
   host?: string;
   port?: number;
@@ -59,6 +83,11 @@ export type RunningExtAuthz = {
   setServing: (serving: boolean) => void;
   /** Deciding, but not as configured (e.g. Redis breaker open: quotas counted per replica). */
   degradation: () => Degradation;
+  /** Applies a reloaded configuration (ConfigWatcher + createConfigReloader). */
+  configConsumer: ConfigConsumer;
+  configStatus: () => ConfigReloadStatus;
+  /** The watch on CONFIG_DIR, when watchConfig. */
+  configWatcher: ConfigWatcher | undefined;
   close(): Promise<void>;
 };
 
@@ -69,12 +98,14 @@ export async function startExtAuthz(options: StartExtAuthzOptions = {}): Promise
   const now = options.now ?? Date.now;
 
   let config = options.config;
+  let digests: ConfigDigests = options.configDigests ?? { "tools.yaml": null, "policy.yaml": null };
   if (config === undefined) {
     const loaded = await loadConfig({ env: envSource });
     if (!loaded.ok) throw new Error(`invalid configuration:\n  ${loaded.errors.join("\n  ")}`);
     config = loaded.config;
+    digests = loaded.digests;
   }
-  const policy = compilePolicy(config.tools, config.policy);
+  const watchConfig = options.watchConfig ?? options.config === undefined;
 
   const tokens = createTokenVerifier({
     keys: createTokenKeys({
@@ -93,28 +124,40 @@ export async function startExtAuthz(options: StartExtAuthzOptions = {}): Promise
   try {
     const limiter = createLimiter(env, logger, cleanups);
     const audit = options.audit ?? (await createAuditSink(env, logger, cleanups));
-    const metrics = createMetrics({ audit, redisBreaker: limiter.breaker });
+    const configReloads = createConfigReloadState(digests);
+    const metrics = createMetrics({ audit, redisBreaker: limiter.breaker, configReloads });
     const degradation = (): Degradation => degradationOf(limiter.breaker);
 
-    const check = createCheckHandler({
-      decision: {
-        policy,
-        tokens,
-        limiter,
-        resourceServer: {
-          resourceBaseUrl: config.policy.protected_resource.resource_base_url,
-          authorizationServers: config.policy.protected_resource.authorization_servers,
+    // Everything policy.yaml and tools.yaml decide is compiled here, and swapped whole on reload.
+    const compile = (next: GatewayConfig) =>
+      createCheckHandler({
+        decision: {
+          policy: compilePolicy(next.tools, next.policy),
+          tokens,
+          limiter,
+          resourceServer: {
+            resourceBaseUrl: next.policy.protected_resource.resource_base_url,
+            authorizationServers: next.policy.protected_resource.authorization_servers,
+          },
+          limits: { maxBodyBytes: env.MAX_REQUEST_BYTES, maxJsonDepth: env.MAX_JSON_DEPTH },
+          verdictTtlSeconds: env.GATEWAY_VERDICT_TTL_SECONDS,
+          now,
+          newRequestId: randomUUID,
         },
-        limits: { maxBodyBytes: env.MAX_REQUEST_BYTES, maxJsonDepth: env.MAX_JSON_DEPTH },
-        verdictTtlSeconds: env.GATEWAY_VERDICT_TTL_SECONDS,
-        now,
-        newRequestId: randomUUID,
-      },
-      verdictKey: env.GATEWAY_VERDICT_KEY,
-      logger,
+        verdictKey: env.GATEWAY_VERDICT_KEY,
+        logger,
+        audit,
+        metrics,
+      });
+    const authzConfig = createAuthzConfig({
+      config,
+      compile,
+      state: configReloads,
       audit,
-      metrics,
+      logger,
+      onAuditFailure: () => metrics.auditFailures.inc(),
     });
+    const check = authzConfig.check;
 
     const host = options.host ?? env.EXT_AUTHZ_HOST;
     const grpcServer = await startGrpcServer({
@@ -146,9 +189,25 @@ export async function startExtAuthz(options: StartExtAuthzOptions = {}): Promise
         metrics,
         isServing: grpcServer.isServing,
         degradation,
+        configDetail: configReloads.readyDetail,
       });
       metricsPort = metricsServer.port;
       cleanups.splice(1, 0, () => metricsServer.close());
+    }
+
+    let configWatcher: ConfigWatcher | undefined;
+    if (watchConfig) {
+      const watcher = createConfigWatcher({
+        dir: configDir({ env: envSource }),
+        env: envSource,
+        applied: digests,
+        onCandidate: createConfigReloader({ consumers: [authzConfig.consumer], logger }),
+        sighup: options.reloadOnSighup ?? false,
+        logger,
+      });
+      configWatcher = watcher;
+      cleanups.unshift(async () => watcher.close());
+      await watcher.start();
     }
 
     grpcServer.setServing(true);
@@ -165,6 +224,9 @@ export async function startExtAuthz(options: StartExtAuthzOptions = {}): Promise
       tokens,
       setServing: grpcServer.setServing,
       degradation,
+      configConsumer: authzConfig.consumer,
+      configStatus: configReloads.status,
+      configWatcher,
       close() {
         closing ??= runCleanups(cleanups, logger);
         return closing;
@@ -296,8 +358,9 @@ async function runCleanups(cleanups: (() => Promise<void>)[], logger: Logger): P
 
 async function runMain(): Promise<void> {
   let running: RunningExtAuthz;
+  const tracing = setupTracing({ defaultServiceName: "ext-authz" });
   try {
-    running = await startExtAuthz();
+    running = await startExtAuthz({ reloadOnSighup: true });
   } catch (error) {
     if (error instanceof EnvError) {
       process.stderr.write(`ext-authz: ${error.message}\n`);
@@ -309,10 +372,13 @@ async function runMain(): Promise<void> {
     process.exit(1);
   }
   const shutdown = (): void => {
-    running.close().then(
-      () => process.exit(0),
-      () => process.exit(1),
-    );
+    running
+      .close()
+      .then(() => tracing?.shutdown())
+      .then(
+        () => process.exit(0),
+        () => process.exit(1),
+      );
   };
   process.once("SIGTERM", shutdown);
   process.once("SIGINT", shutdown);

@@ -7,7 +7,7 @@ import {
   type Decision,
 } from "../src/policy/decide.ts";
 import type { QuotaLimiter } from "../src/policy/quota.ts";
-import { compilePolicy } from "../src/policy/rbac.ts";
+import { callerWithRoles, compilePolicy } from "../src/policy/rbac.ts";
 import { hasTokenInQuery, resolveRoute } from "../src/policy/route.ts";
 import { createQuotaLimiter } from "../src/runtime/rate-limit.ts";
 import { parseConfigText } from "../../config/src/load-config.ts";
@@ -127,13 +127,19 @@ describe("RBAC compile", () => {
     [["not-a-role"], "calculator", []],
     [[], "calculator", []],
   ] as const)("%j in %s", (roles, scope, tools) => {
-    expect(policy.allowedTools(roles, scope)).toEqual(tools);
+    expect(policy.allowedTools(callerWithRoles(roles), scope)).toEqual(tools);
   });
   it("reports tool status", () => {
-    expect(policy.toolStatus(["developer"], "calculator", "retired_tool")).toBe("tool_inactive");
-    expect(policy.toolStatus(["developer"], "calculator", "git_log")).toBe("tool_unknown");
-    expect(policy.toolStatus(["auditor"], "git", "git_read_file")).toBe("tool_not_allowed");
-    expect(policy.toolStatus(["auditor"], "git", "git_log")).toBe("allowed");
+    expect(policy.toolStatus(callerWithRoles(["developer"]), "calculator", "retired_tool")).toBe(
+      "tool_inactive",
+    );
+    expect(policy.toolStatus(callerWithRoles(["developer"]), "calculator", "git_log")).toBe(
+      "tool_unknown",
+    );
+    expect(policy.toolStatus(callerWithRoles(["auditor"]), "git", "git_read_file")).toBe(
+      "tool_not_allowed",
+    );
+    expect(policy.toolStatus(callerWithRoles(["auditor"]), "git", "git_log")).toBe("allowed");
   });
   it("resolves REST tool names", () => {
     expect(policy.resolveToolName("calculator.statistics")).toEqual({
@@ -906,12 +912,21 @@ quotas:
   per_user: { default: { points: 60, duration: 1m } }
 ${otherQuotas}${tail}`);
     for (const roles of [["developer"], ["admin"], ["developer", "admin"]]) {
-      expect(policy.toolStatus(roles, "git", "git_read_file")).toBe("tool_not_allowed");
-      expect(policy.toolStatus(roles, "calculator", "statistics")).toBe("tool_not_allowed");
-      expect(policy.toolStatus(roles, "git", "git_log")).toBe("allowed");
-      expect(policy.allowedTools(roles, "git")).toEqual(["git_log", "shared_tool"]);
+      expect(policy.toolStatus(callerWithRoles(roles), "git", "git_read_file")).toBe(
+        "tool_not_allowed",
+      );
+      expect(policy.toolStatus(callerWithRoles(roles), "calculator", "statistics")).toBe(
+        "tool_not_allowed",
+      );
+      expect(policy.toolStatus(callerWithRoles(roles), "git", "git_log")).toBe("allowed");
+      expect(policy.allowedTools(callerWithRoles(roles), "git")).toEqual([
+        "git_log",
+        "shared_tool",
+      ]);
     }
-    expect(policy.allowedQualifiedTools(["admin"])).not.toContain("git.git_read_file");
+    expect(policy.allowedQualifiedTools(callerWithRoles(["admin"]))).not.toContain(
+      "git.git_read_file",
+    );
   });
 
   it("several roles: the most generous per-user quota wins, whatever the order", () => {

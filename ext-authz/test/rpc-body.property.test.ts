@@ -334,7 +334,11 @@ describe("JSON-RPC body analysis (properties)", () => {
         fc.string({ minLength: 1, maxLength: 8 }),
         (toolName, args, async, ttl, extra) => {
           const body = { tool_name: toolName, arguments: args, async, ttl_ms: ttl };
-          expect(parseInvokeBody(JSON.stringify(body), DEPTH)).toEqual({ ok: true, toolName });
+          expect(parseInvokeBody(JSON.stringify(body), DEPTH)).toEqual({
+            ok: true,
+            toolName,
+            arguments: JSON.parse(JSON.stringify(args ?? {})) as unknown,
+          });
           fc.pre(!Object.hasOwn(body, extra));
           const withExtra = JSON.stringify({ ...body, [extra]: 1 });
           expect(parseInvokeBody(withExtra, DEPTH)).toEqual({

@@ -51,6 +51,12 @@ describe("token verification", () => {
         roles: ["developer"],
         apiVersion: "2",
         expiresAt: NOW_S + 3600,
+        claims: expect.objectContaining({
+          sub: "alice",
+          tenant: "acme",
+          roles: ["developer"],
+          api_version: 2,
+        }) as unknown,
       },
     });
   });

@@ -1,5 +1,6 @@
 import type { GatewayErrorCode } from "../../contract/src/errors.ts";
 import { randomUUID } from "node:crypto";
+import { currentTraceId, withSpan } from "../../contract/src/tracing.ts";
 import type { AuditEvent, AuditOutcome, AuditWriter } from "../../store/src/audit-writer.ts";
 import type { AuditKind } from "../../store/src/schema.ts";
 
@@ -44,6 +45,28 @@ export function createRouterAudit(
   writer: AuditRowWriter,
   mode: AuditMode,
   /** The call journal's instance id; required for write-ahead. */
+  instance: string | undefined,
+): RouterAudit {
+  const audit = createModeAudit(writer, mode, instance);
+  // With tracing on, each audit step is a `router.audit` span (attribute audit.op).
+  const traced = <T>(op: string, fn: () => Promise<T>): Promise<T> =>
+    withSpan("router.audit", (span) => {
+      span?.setAttribute("audit.op", op);
+      return fn();
+    });
+  return {
+    mode: audit.mode,
+    write: (event) => traced("write", () => audit.write(event)),
+    begin: (start) => traced("begin", () => audit.begin(start)),
+    end: (event, callId) => traced("end", () => audit.end(event, callId)),
+    enqueue: (event, callId) =>
+      void traced("enqueue", () => Promise.resolve(audit.enqueue(event, callId))),
+  };
+}
+
+function createModeAudit(
+  writer: AuditRowWriter,
+  mode: AuditMode,
   instance: string | undefined,
 ): RouterAudit {
   const completes = (callId: string | null) => (callId === null ? {} : { completes: callId });
@@ -140,6 +163,7 @@ export function buildAuditEvent(input: RouterAuditInput): AuditEvent {
     response_bytes: input.responseBytes ?? null,
     ...(input.captured ?? {}),
     task_id: input.taskId ?? null,
+    trace_id: currentTraceId(),
   };
 }
 

@@ -3,6 +3,7 @@ import { LRUCache } from "lru-cache";
 import type { AuthzClient } from "../../contract/src/authz-wire.ts";
 import { sha256Hex } from "../../contract/src/digest.ts";
 import { HEADER } from "../../contract/src/headers.ts";
+import { withSpan } from "../../contract/src/tracing.ts";
 import { verifyVerdict, type VerdictClaims } from "../../contract/src/verdict.ts";
 import type { Logger } from "../../contract/src/log.ts";
 import { buildAuditEvent, type AuditSink } from "./audit.ts";
@@ -100,7 +101,7 @@ export function createAuthorizer(options: {
   // A verdict is single-use: the same signed header presented twice is refused on this replica.
   const seen = new LRUCache<string, true>({ max: 200_000, ttl: 600_000 });
 
-  return {
+  const inner: Authorizer = {
     async authorize({ request, body, scope, contextExtensions, surface = "mcp" }) {
       let headers = request.headers;
       let responseHeaders: ResponseHeaders = {};
@@ -148,5 +149,13 @@ export function createAuthorizer(options: {
       seen.set(signature, true, { ttl: Math.max(1, check.verdict.exp * 1000 - now() + 1000) });
       return { ok: true, verdict: check.verdict, responseHeaders };
     },
+  };
+  return {
+    authorize: (input) =>
+      withSpan("router.verdict", async (span) => {
+        const result = await inner.authorize(input);
+        span?.setAttribute("gateway.verdict", result.ok ? "valid" : result.reason);
+        return result;
+      }),
   };
 }

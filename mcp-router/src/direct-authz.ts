@@ -5,6 +5,7 @@ import type {
 } from "../../contract/src/authz-wire.ts";
 import { httpStatusNumber } from "../../contract/src/authz-wire.ts";
 import { GATEWAY_HEADER_PREFIX, HEADER } from "../../contract/src/headers.ts";
+import { traceHeaders } from "../../contract/src/tracing.ts";
 import type { ResponseHeaders, RouterRequest, RouterResponse } from "./http-types.ts";
 
 /**
@@ -34,6 +35,8 @@ export function buildCheckRequest(input: {
   headers["x-forwarded-proto"] = "http";
   // An edge Envoy replaces a client's x-request-id with its own unless told to preserve it.
   headers[HEADER.requestId] = input.requestId;
+  // Envoy with tracing on names its ext_authz span as the parent; here the router's current span.
+  Object.assign(headers, traceHeaders());
   if (body.length > 0 && headers["content-length"] === undefined) {
     headers["content-length"] = String(body.length);
   }

@@ -4,6 +4,7 @@ import { createParser } from "eventsource-parser";
 import { Pool, type Dispatcher } from "undici";
 import { signGatewayAuth } from "../../contract/src/gateway-auth.ts";
 import { HEADER } from "../../contract/src/headers.ts";
+import { CLIENT_SPAN, SpanStatusCode, traceHeaders, withSpan } from "../../contract/src/tracing.ts";
 
 /**
  * The router's only way to reach a tool server: one JSON-RPC request per HTTP POST to
@@ -54,6 +55,8 @@ export type JsonRpcNotificationMessage = {
 
 export type UpstreamCall = {
   backendUrl: string;
+  /** The scope the backend serves: X-Gateway-Auth is valid on that tool server only. */
+  scope: string;
   method: string;
   params: Record<string, unknown>;
   userId: string;
@@ -82,7 +85,27 @@ export function mcpEndpointUrl(backendUrl: string): URL {
   return new URL("mcp", base);
 }
 
-export async function callUpstream(
+/** One call to a tool server in its own span, which the tool server's span continues. */
+export function callUpstream(pools: BackendPools, call: UpstreamCall): Promise<UpstreamOutcome> {
+  return withSpan(
+    "router.upstream",
+    async (span) => {
+      span?.setAttributes({ "gateway.scope": call.scope, "rpc.method": call.method });
+      const outcome = await callUpstreamUntraced(pools, call);
+      if (span !== undefined) {
+        span.setAttribute("gateway.upstream.outcome", outcome.kind);
+        if (outcome.kind === "failure") {
+          span.setAttribute("gateway.upstream.failure", outcome.reason);
+          span.setStatus({ code: SpanStatusCode.ERROR, message: outcome.reason });
+        }
+      }
+      return outcome;
+    },
+    CLIENT_SPAN,
+  );
+}
+
+async function callUpstreamUntraced(
   pools: BackendPools,
   call: UpstreamCall,
 ): Promise<UpstreamOutcome> {
@@ -119,8 +142,11 @@ export async function callUpstream(
         [HEADER.mcpProtocolVersion]: UPSTREAM_PROTOCOL_VERSION,
         [HEADER.userId]: call.userId,
         [HEADER.requestId]: call.requestId,
+        // W3C traceparent/tracestate when tracing is on; not covered by X-Gateway-Auth's MAC.
+        ...traceHeaders(),
         [HEADER.gatewayAuth]: signGatewayAuth({
           secret: call.secret,
+          audience: call.scope,
           userId: call.userId,
           requestId: call.requestId,
           body,

@@ -1,6 +1,7 @@
 import http, { type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import type { Logger } from "../../contract/src/log.ts";
+import { withIncomingSpan } from "../../contract/src/tracing.ts";
 import {
   rpcErrorResponse,
   type BodyRead,
@@ -63,6 +64,14 @@ export async function listen(options: {
     },
   );
   server.keepAliveTimeout = 65_000;
+  // Node answers "100 Continue" on its own unless this event has a listener. A body that is going
+  // to be refused must be refused before the client sends it (RFC 9110 §10.1.1): after a 100 the
+  // client streams the body into a connection being closed, and sees a reset instead of the 413.
+  // Without a 100 the handler answers 413 from the declared length alone, reading nothing.
+  server.on("checkContinue", (req: IncomingMessage, res: ServerResponse) => {
+    if (!declaresTooLarge(req, options.maxRequestBytes)) res.writeContinue();
+    server.emit("request", req, res);
+  });
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
     server.listen(options.port, options.host, () => {
@@ -133,7 +142,13 @@ async function serve(
 
   let response: RouterResponse;
   try {
-    response = await options.handler(request);
+    // The request's span continues the caller's traceparent (Envoy's, in envoy mode).
+    response = await withIncomingSpan("router.request", request.headers, async (span) => {
+      span?.setAttributes({ "http.request.method": request.method, "url.path": request.path });
+      const answer = await options.handler(request);
+      span?.setAttribute("http.response.status_code", answer.status);
+      return answer;
+    });
   } catch (error) {
     options.logger.error({ err: error, path: request.path }, "unhandled router error");
     response = rpcErrorResponse("GW_INTERNAL");
@@ -184,7 +199,18 @@ function flattenHeaders(req: IncomingMessage): Record<string, string> {
     if (value === undefined) continue;
     headers[name] = Array.isArray(value) ? value.join(", ") : value;
   }
+  // Node keeps only the first of repeated Authorization headers. Joined as Envoy joins them, a
+  // second credential reaches ext-authz and is refused there, instead of being silently dropped.
+  const authorization = req.headersDistinct.authorization;
+  if (authorization !== undefined && authorization.length > 1) {
+    headers.authorization = authorization.join(",");
+  }
   return headers;
+}
+
+function declaresTooLarge(req: IncomingMessage, maxBytes: number): boolean {
+  const declared = req.headers["content-length"];
+  return declared !== undefined && Number(declared) > maxBytes;
 }
 
 /**
@@ -199,8 +225,7 @@ function createBodyReader(
   let pending: Promise<BodyRead> | undefined;
   return () => {
     pending ??= new Promise<BodyRead>((resolve) => {
-      const declared = req.headers["content-length"];
-      if (declared !== undefined && Number(declared) > maxBytes) {
+      if (declaresTooLarge(req, maxBytes)) {
         onRejected();
         req.pause();
         resolve({ ok: false, reason: "too_large" });

@@ -248,6 +248,7 @@ export function createToolInvoker(deps: {
     };
     const upstream = await callUpstream(deps.pools, {
       backendUrl: scopeConfig.backend_url,
+      scope: request.scope,
       method: "tools/call",
       params,
       userId: request.identity.subject,

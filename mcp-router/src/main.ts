@@ -1,5 +1,8 @@
 import { createLogger } from "../../contract/src/log.ts";
-import { loadConfig } from "../../config/src/load-config.ts";
+import { setupTracing } from "../../contract/src/tracing.ts";
+import { createConfigReloader } from "../../config/src/config-reload.ts";
+import { createConfigWatcher } from "../../config/src/config-watcher.ts";
+import { configDir, loadConfig } from "../../config/src/load-config.ts";
 import { createAuditWriter } from "../../store/src/audit-writer.ts";
 import { openCallJournal } from "../../store/src/call-journal.ts";
 import { migrateToLatest } from "../../store/src/migrate.ts";
@@ -9,7 +12,10 @@ import { isDevelopment, logLevel } from "../../config/src/env.ts";
 import { parseRouterEnv, type RouterEnv } from "./router-env.ts";
 import { startRouter } from "./router.ts";
 
-/** The router as its own process (Compose, Kubernetes): env parsed once, here. */
+/**
+ * The router as its own process (Compose, Kubernetes): env parsed once, here. tools.yaml and
+ * policy.yaml are reloaded when they change, and on SIGHUP.
+ */
 
 async function main(): Promise<void> {
   let env: RouterEnv;
@@ -20,10 +26,10 @@ async function main(): Promise<void> {
     process.exit(2);
   }
   const logger = createLogger({ name: "mcp-router", level: logLevel(env) });
+  const tracing = setupTracing({ defaultServiceName: "mcp-router" });
 
-  const loaded = await loadConfig({
-    ...(env.CONFIG_DIR === undefined ? {} : { dir: env.CONFIG_DIR }),
-  });
+  const dir = configDir(env.CONFIG_DIR === undefined ? {} : { dir: env.CONFIG_DIR });
+  const loaded = await loadConfig({ dir });
   if (!loaded.ok) {
     for (const error of loaded.errors) logger.fatal({ error }, "invalid configuration");
     process.exit(2);
@@ -49,6 +55,7 @@ async function main(): Promise<void> {
 
   const router = await startRouter({
     config: loaded.config,
+    configDigests: loaded.digests,
     db: database.db,
     audit,
     auditMode: env.AUDIT_MODE,
@@ -72,6 +79,15 @@ async function main(): Promise<void> {
     port: env.PORT,
   });
   logger.info({ url: router.url, authzMode: env.AUTHZ_MODE }, "mcp-router listening");
+  const watcher = createConfigWatcher({
+    dir,
+    env: process.env,
+    applied: loaded.digests,
+    onCandidate: createConfigReloader({ consumers: [router.configConsumer], logger }),
+    sighup: true,
+    logger,
+  });
+  await watcher.start();
 
   let stopping = false;
   const stop = (signal: string) => {
@@ -79,12 +95,14 @@ async function main(): Promise<void> {
     stopping = true;
     logger.info({ signal }, "shutting down");
     void (async () => {
+      watcher.close();
       await router.close();
       await audit.close();
       await callJournal.close().catch((error: unknown) => {
         logger.warn({ err: error }, "calls left without an outcome are reconciled at next start");
       });
       await database.close();
+      await tracing?.shutdown();
       process.exit(0);
     })();
   };

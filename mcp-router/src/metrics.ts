@@ -1,4 +1,6 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
+import type { ConfigReloadState } from "../../config/src/config-reload.ts";
+import { registerConfigReloadMetrics } from "../../config/src/reload-metrics.ts";
 import { hasAuditStats, registerAuditWriterMetrics } from "../../store/src/audit-metrics.ts";
 
 /** One registry per router instance, so several routers (tests, the embedded stack) never clash. */
@@ -18,11 +20,15 @@ export function createRouterMetrics(options: {
   inFlight: () => number;
   /** The router's audit sink: when it is the store's writer, its queue and totals are exported. */
   audit?: object;
+  /** Configuration reloads (tools.yaml, policy.yaml). */
+  configReloads?: ConfigReloadState;
 }): RouterMetrics {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: "mcp_router_" });
   if (options.audit !== undefined && hasAuditStats(options.audit))
     registerAuditWriterMetrics(registry, options.audit, { prefix: "mcp_router_" });
+  if (options.configReloads !== undefined)
+    registerConfigReloadMetrics(registry, options.configReloads, { prefix: "mcp_router_" });
   return {
     registry,
     httpRequests: new Counter({

@@ -55,8 +55,14 @@ async function runProbe(probe: ReadinessProbe): Promise<ProbeState> {
   }
 }
 
-/** 200 when every probe is ok, else 503; `checks` names each probe's state (ok, failing, timeout). */
-export async function handleReady(probes: readonly ReadinessProbe[]): Promise<RouterResponse> {
+/**
+ * 200 when every probe is ok, else 503; `checks` names each probe's state (ok, failing, timeout).
+ * `detail` adds information that does not decide readiness (the configuration and its reloads).
+ */
+export async function handleReady(
+  probes: readonly ReadinessProbe[],
+  detail: Record<string, unknown> = {},
+): Promise<RouterResponse> {
   const results = await Promise.all(
     probes.map(async (probe) => [probe.name, await runProbe(probe)] as const),
   );
@@ -64,7 +70,7 @@ export async function handleReady(probes: readonly ReadinessProbe[]): Promise<Ro
   const ready = results.every(([, state]) => state === "ok");
   return jsonResponse(
     ready ? 200 : 503,
-    { status: ready ? "ready" : "not_ready", checks },
+    { status: ready ? "ready" : "not_ready", checks, ...detail },
     { "cache-control": "no-store" },
   );
 }

@@ -11,7 +11,11 @@ import type { TaskService } from "./tasks/task-service.ts";
 import type { ToolCatalog } from "./tool-catalog.ts";
 import type { OriginPolicy } from "./transport-checks.ts";
 
-/** Everything the request handlers share, built once by startRouter. */
+/**
+ * Everything the request handlers share. Built by startRouter, and again by each configuration
+ * reload: `config` and `invokeTool` (which reads tools.yaml's backends, timeouts and audit
+ * settings) belong to one configuration, and a request keeps the context it started with.
+ */
 export type RouterContext = {
   config: GatewayConfig;
   authorizer: Authorizer;

@@ -5,7 +5,12 @@ import { sql, type Kysely } from "kysely";
 import { createAuthzClient, type AuthzClient } from "../../contract/src/authz-wire.ts";
 import type { Logger } from "../../contract/src/log.ts";
 import { PACKAGE_ROOT } from "../../contract/src/package-root.ts";
-import type { GatewayConfig } from "../../config/src/load-config.ts";
+import {
+  createConfigReloadState,
+  type ConfigConsumer,
+  type ConfigReloadStatus,
+} from "../../config/src/config-reload.ts";
+import type { ConfigDigests, GatewayConfig } from "../../config/src/load-config.ts";
 import { listActiveTools, recordObservedDefinition } from "../../store/src/registry.ts";
 import { scopeOfEndpoint } from "../../contract/src/mcp-wire.ts";
 import { createTaskStore } from "../../store/src/task-store.ts";
@@ -17,6 +22,7 @@ import {
   type AuditMode,
   type AuditRowWriter,
 } from "./audit.ts";
+import { ADMIN_AUDIT_PATH, handleAdminAudit } from "./admin-audit.ts";
 import { createAuthorizer, type AuthzSettings } from "./authorization.ts";
 import { createBackendPools } from "./forwarding.ts";
 import { listen } from "./http-server.ts";
@@ -31,6 +37,7 @@ import { handleDocs, handleMetrics, handleReady, type ReadinessProbe } from "./o
 import { requestIdFor, withRequestId } from "./request-id.ts";
 import { restError } from "./rest-error.ts";
 import { handleRestInvoke } from "./rest-invoke.ts";
+import { createRouterConfig, type ActiveConfig } from "./router-config.ts";
 import type { RouterContext } from "./router-context.ts";
 import { handleRestJob, JOBS_PREFIX } from "./tasks/rest-jobs.ts";
 import { createTaskService, type TaskService } from "./tasks/task-service.ts";
@@ -45,6 +52,8 @@ export type RouterAuthzOption =
 
 export type StartRouterOptions = {
   config: GatewayConfig;
+  /** Digests of the files `config` was read from (shown in /ready and metrics). */
+  configDigests?: ConfigDigests;
   db: Kysely<DB>;
   /** The store's AuditWriter (its stats() are exported as metrics when present). */
   audit: AuditRowWriter;
@@ -100,6 +109,9 @@ export type RouterHandle = {
   tasks: TaskService;
   catalog: ToolCatalog;
   metrics: RouterMetrics;
+  /** Applies a reloaded configuration (ConfigWatcher + createConfigReloader). */
+  configConsumer: ConfigConsumer;
+  configStatus: () => ConfigReloadStatus;
   /**
    * Graceful stop: readiness fails, no new connections, requests in progress finish for up to
    * `drainTimeoutMs`; then tasks still running here are marked failed (they cannot outlive it).
@@ -131,7 +143,14 @@ export async function startRouter(options: StartRouterOptions): Promise<RouterHa
     options.callJournal?.instance,
   );
   const inFlight = createInFlightCalls();
-  const metrics = createRouterMetrics({ inFlight: () => inFlight.size(), audit: options.audit });
+  const configReloads = createConfigReloadState(
+    options.configDigests ?? { "tools.yaml": null, "policy.yaml": null },
+  );
+  const metrics = createRouterMetrics({
+    inFlight: () => inFlight.size(),
+    audit: options.audit,
+    configReloads,
+  });
   const pools = createBackendPools();
   const catalog = createToolCatalog({
     tools: options.config.tools,
@@ -177,17 +196,12 @@ export async function startRouter(options: StartRouterOptions): Promise<RouterHa
         ? {}
         : { pollMs: options.sessionRevocationPollMs }),
     }));
-  const invokeTool = createToolInvoker({
-    config: options.config,
-    catalog,
-    pools,
-    audit,
-    toolSecret: options.toolSecret,
-    logger,
-    metrics,
-  });
+  // Background runs start after their request has answered: they take the configuration running
+  // when they start, not the one their request saw.
+  const invokeTool: ToolInvoker = (request) => routerConfig.current().ctx.invokeTool(request);
   const tasks = createTaskService({
     store: createTaskStore(options.db),
+    // Read once: a reload that changes `tasks` is reported as requiring a restart.
     settings: options.config.tools.tasks,
     invokeTool,
     audit,
@@ -197,8 +211,7 @@ export async function startRouter(options: StartRouterOptions): Promise<RouterHa
   });
 
   const sseStreams = createSseStreams();
-  const ctx: RouterContext = {
-    config: options.config,
+  const shared: Omit<RouterContext, "config" | "invokeTool"> = {
     authorizer: createAuthorizer({
       settings,
       verdictKey: options.verdictKey,
@@ -213,7 +226,6 @@ export async function startRouter(options: StartRouterOptions): Promise<RouterHa
     revocations,
     sseStreams,
     catalog,
-    invokeTool,
     tasks,
     inFlight,
     audit,
@@ -227,6 +239,33 @@ export async function startRouter(options: StartRouterOptions): Promise<RouterHa
     serverInfo: { name: "mcp-gateway", version: VERSION },
     listTtlMs: 60_000,
   };
+  const build = (config: GatewayConfig): ActiveConfig => ({
+    config,
+    ctx: {
+      ...shared,
+      config,
+      invokeTool: createToolInvoker({
+        config,
+        catalog,
+        pools,
+        audit,
+        toolSecret: options.toolSecret,
+        logger,
+        metrics,
+      }),
+    },
+    openApi: buildOpenApiDocument(config.tools, VERSION),
+  });
+  const routerConfig = createRouterConfig({
+    config: options.config,
+    build,
+    db: options.db,
+    catalog,
+    state: configReloads,
+    audit,
+    logger,
+    onAuditFailure: () => metrics.auditFailures.inc({ reason: "config_reload" }),
+  });
 
   let draining = false;
   let closing: Promise<void> | undefined;
@@ -248,10 +287,10 @@ export async function startRouter(options: StartRouterOptions): Promise<RouterHa
       check: async () => (await authzClient.health("", { deadlineMs: 1_000 })).status === "SERVING",
     });
   }
-  const openApi = buildOpenApiDocument(options.config.tools, VERSION);
-
   async function route(request: RouterRequest): Promise<RouterResponse> {
     const { path } = request;
+    // Taken once: this request runs on one configuration even if a reload lands meanwhile.
+    const { config, ctx, openApi } = routerConfig.current();
     if (path === "/health" || path === "/healthz") {
       return {
         status: 200,
@@ -259,7 +298,9 @@ export async function startRouter(options: StartRouterOptions): Promise<RouterHa
         body: '{"status":"ok"}',
       };
     }
-    if (path === "/ready" || path === "/readyz") return handleReady(probes);
+    if (path === "/ready" || path === "/readyz") {
+      return handleReady(probes, { config: configReloads.readyDetail() });
+    }
     if (path === "/metrics") return handleMetrics(metrics);
     // `docs` is also a scope: its MCP endpoints /docs/sse and /docs/mcp are not pages.
     if ((path === "/docs" || path.startsWith("/docs/")) && scopeOfEndpoint(path) === undefined) {
@@ -267,6 +308,7 @@ export async function startRouter(options: StartRouterOptions): Promise<RouterHa
     }
     if (path === "/mcp/invoke") return handleRestInvoke(ctx, request);
     if (path.startsWith(JOBS_PREFIX)) return handleRestJob(ctx, request);
+    if (path === ADMIN_AUDIT_PATH) return handleAdminAudit(ctx, request, options.db);
     if (path.startsWith("/.well-known/oauth-protected-resource") && settings.mode === "direct") {
       // ext-authz answers resource metadata itself (a local reply); direct mode relays it.
       const read = await request.readBody();
@@ -280,7 +322,7 @@ export async function startRouter(options: StartRouterOptions): Promise<RouterHa
       return auth.ok ? rpcErrorResponse("GW_NOT_FOUND") : auth.response;
     }
     const scope = scopeOfEndpoint(path);
-    if (scope !== undefined && Object.hasOwn(options.config.tools.scopes, scope)) {
+    if (scope !== undefined && Object.hasOwn(config.tools.scopes, scope)) {
       return handleMcpEndpoint(ctx, request, scope);
     }
     // Unknown scopes and the removed v1 endpoints (/sse, /messages) alike.
@@ -299,7 +341,10 @@ export async function startRouter(options: StartRouterOptions): Promise<RouterHa
       // A database that is restarting is a temporary condition (503, retry), not a gateway bug.
       const code = isTransientDatabaseError(error) ? "GW_DATABASE_UNAVAILABLE" : "GW_INTERNAL";
       logger.error({ err: error, path: request.path, code }, "unhandled router error");
-      const rest = request.path === "/mcp/invoke" || request.path.startsWith(JOBS_PREFIX);
+      const rest =
+        request.path === "/mcp/invoke" ||
+        request.path.startsWith(JOBS_PREFIX) ||
+        request.path === ADMIN_AUDIT_PATH;
       response = rest
         ? restError(code, { requestId: requestIdFor(request) })
         : rpcErrorResponse(code);
@@ -329,10 +374,12 @@ export async function startRouter(options: StartRouterOptions): Promise<RouterHa
   return {
     port: server.port,
     url: `http://${urlHost}:${server.port}`,
-    invokeTool: ctx.invokeTool,
+    invokeTool,
     tasks,
     catalog,
     metrics,
+    configConsumer: routerConfig.consumer,
+    configStatus: configReloads.status,
     close() {
       closing ??= (async () => {
         draining = true;
@@ -352,7 +399,13 @@ export async function startRouter(options: StartRouterOptions): Promise<RouterHa
 }
 
 function routeLabel(path: string): string {
-  if (path === "/mcp/invoke" || path === "/health" || path === "/ready" || path === "/metrics")
+  if (
+    path === "/mcp/invoke" ||
+    path === "/health" ||
+    path === "/ready" ||
+    path === "/metrics" ||
+    path === ADMIN_AUDIT_PATH
+  )
     return path;
   // Before the /docs prefix: a scope may be named "docs" (its endpoints are /docs/sse, /docs/mcp).
   if (scopeOfEndpoint(path) !== undefined) return "/{scope}/mcp";

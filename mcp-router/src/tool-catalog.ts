@@ -57,6 +57,12 @@ export type ToolCatalog = {
   markStale(scope: string): void;
   /** True once every scope has loaded at least once. */
   loadedAll(): boolean;
+  /**
+   * Serves a reloaded tools.yaml from now on. Removed scopes are dropped; a scope whose entry
+   * changed loses the tools no longer enabled at once and is listed again from its backend
+   * (resolves when those listings are in, or have failed and keep the last good one).
+   */
+  reconfigure(tools: ToolsConfig): Promise<void>;
   close(): void;
 };
 
@@ -76,13 +82,16 @@ export function createToolCatalog(options: {
   now?: () => number;
 }): ToolCatalog {
   const now = options.now ?? Date.now;
+  let toolsConfig = options.tools;
+  /** Bumped by reconfigure: a listing loaded under an older tools.yaml is not kept. */
+  let generation = 0;
   const refreshIntervalMs = options.refreshIntervalMs ?? 60_000;
   const retryBackoffMs = Math.min(options.retryBackoffMs ?? 5_000, refreshIntervalMs);
   const loaded = new Map<
     string,
     { ok: true; tools: Map<string, CatalogEntry>; loadedAt: number }
   >();
-  const loading = new Map<string, Promise<ScopeCatalog>>();
+  const loading = new Map<string, { generation: number; promise: Promise<ScopeCatalog> }>();
   const stale = new Set<string>();
   /** Scope → when a failed refresh may be retried by get(). */
   const retryAt = new Map<string, number>();
@@ -91,10 +100,16 @@ export function createToolCatalog(options: {
   const reported = new Set<string>();
 
   async function load(scope: string): Promise<ScopeCatalog> {
-    const scopeConfig = options.tools.scopes[scope];
+    const config = toolsConfig;
+    const loadedGeneration = generation;
+    const scopeConfig = config.scopes[scope];
     if (scopeConfig === undefined) return { ok: false, reason: "backend_unavailable" };
-    const listed = await listBackendTools(scope, scopeConfig.backend_url, scopeConfig.timeout_ms);
-    if (listed === undefined) {
+    const definitions = await listBackendTools(
+      scope,
+      scopeConfig.backend_url,
+      scopeConfig.timeout_ms,
+    );
+    if (definitions === undefined) {
       retryAt.set(scope, now() + retryBackoffMs);
       // Keep serving the last good listing while a backend blips; calls fail on their own.
       return loaded.get(scope) ?? { ok: false, reason: "backend_unavailable" };
@@ -102,7 +117,7 @@ export function createToolCatalog(options: {
     const active = await options.registry.activeTools(scope);
     const enabled = new Set(scopeConfig.tools.filter((t) => t.enabled).map((t) => t.name));
     const tools = new Map<string, CatalogEntry>();
-    for (const definition of listed) {
+    for (const definition of definitions) {
       const name = definition.name as string;
       if (!enabled.has(name) || !active.has(name) || tools.has(name)) continue;
       const digest = digestJson(definition);
@@ -115,7 +130,7 @@ export function createToolCatalog(options: {
         tools.set(name, { name, definition, callable: true, digest });
         continue;
       }
-      const policy = options.tools.definition_changes;
+      const policy = config.definition_changes;
       const reportKey = `${key}\u0000${digest}`;
       if (!reported.has(reportKey)) {
         reported.add(reportKey);
@@ -143,6 +158,7 @@ export function createToolCatalog(options: {
       }
     }
     const entry = { ok: true as const, tools, loadedAt: now() };
+    if (loadedGeneration !== generation) return entry;
     loaded.set(scope, entry);
     stale.delete(scope);
     retryAt.delete(scope);
@@ -159,6 +175,7 @@ export function createToolCatalog(options: {
     for (let page = 0; page < MAX_LIST_PAGES; page++) {
       const outcome = await callUpstream(options.pools, {
         backendUrl,
+        scope,
         method: "tools/list",
         params: cursor === undefined ? {} : { cursor },
         userId: CATALOG_USER,
@@ -191,22 +208,56 @@ export function createToolCatalog(options: {
   }
 
   function refresh(scope: string): Promise<ScopeCatalog> {
-    let pending = loading.get(scope);
-    if (pending === undefined) {
-      pending = load(scope)
-        .catch((error: unknown): ScopeCatalog => {
-          options.logger.error({ err: error, scope }, "tool catalog refresh failed");
-          retryAt.set(scope, now() + retryBackoffMs);
-          return loaded.get(scope) ?? { ok: false, reason: "backend_unavailable" };
-        })
-        .finally(() => loading.delete(scope));
-      loading.set(scope, pending);
+    const inFlight = loading.get(scope);
+    // A load started before a reconfigure reads the old tools.yaml: it is not joined.
+    if (inFlight !== undefined && inFlight.generation === generation) return inFlight.promise;
+    const promise: Promise<ScopeCatalog> = load(scope)
+      .catch((error: unknown): ScopeCatalog => {
+        options.logger.error({ err: error, scope }, "tool catalog refresh failed");
+        retryAt.set(scope, now() + retryBackoffMs);
+        return loaded.get(scope) ?? { ok: false, reason: "backend_unavailable" };
+      })
+      .finally(() => {
+        if (loading.get(scope)?.promise === promise) loading.delete(scope);
+      });
+    loading.set(scope, { generation, promise });
+    return promise;
+  }
+
+  async function reconfigure(next: ToolsConfig): Promise<void> {
+    const previous = toolsConfig;
+    const policyChanged = previous.definition_changes !== next.definition_changes;
+    const changed: string[] = [];
+    for (const scope of new Set([...Object.keys(previous.scopes), ...Object.keys(next.scopes)])) {
+      const before = previous.scopes[scope];
+      const after = next.scopes[scope];
+      if (after === undefined) {
+        loaded.delete(scope);
+        stale.delete(scope);
+        retryAt.delete(scope);
+        continue;
+      }
+      if (!policyChanged && before !== undefined && digestJson(before) === digestJson(after)) {
+        continue;
+      }
+      changed.push(scope);
+      const current = loaded.get(scope);
+      if (current !== undefined) {
+        // Until the new listing is in, the old one shows only what is still enabled.
+        const enabled = new Set(after.tools.filter((t) => t.enabled).map((t) => t.name));
+        const kept = new Map([...current.tools].filter(([name]) => enabled.has(name)));
+        loaded.set(scope, { ok: true, tools: kept, loadedAt: current.loadedAt });
+      }
+      stale.add(scope);
+      retryAt.delete(scope);
     }
-    return pending;
+    toolsConfig = next;
+    generation += 1;
+    await Promise.all(changed.map((scope) => refresh(scope)));
   }
 
   const timer = setInterval(() => {
-    for (const scope of Object.keys(options.tools.scopes)) void refresh(scope);
+    for (const scope of Object.keys(toolsConfig.scopes)) void refresh(scope);
   }, refreshIntervalMs);
   timer.unref();
 
@@ -226,7 +277,8 @@ export function createToolCatalog(options: {
       // The backend just spoke, so the back-off of an earlier failure no longer applies.
       retryAt.delete(scope);
     },
-    loadedAll: () => Object.keys(options.tools.scopes).every((scope) => loaded.has(scope)),
+    loadedAll: () => Object.keys(toolsConfig.scopes).every((scope) => loaded.has(scope)),
+    reconfigure,
     close() {
       clearInterval(timer);
     },

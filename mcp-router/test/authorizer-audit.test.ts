@@ -1,4 +1,5 @@
-import { describe, expect, it } from "vitest";
+import { pino } from "pino";
+import { describe, expect, it, vi } from "vitest";
 import { sha256Hex } from "../../contract/src/digest.ts";
 import { signVerdict } from "../../contract/src/verdict.ts";
 import type { AuditEvent } from "../../store/src/audit-writer.ts";
@@ -81,6 +82,42 @@ describe("the router's own refusals", () => {
     });
     expect(result).toMatchObject({ ok: false, reason: "verdict_missing" });
     await failureCounted;
+  });
+
+  it("log an audit failure with the refusal's reason and the error", async () => {
+    const lines: Record<string, unknown>[] = [];
+    let logged!: () => void;
+    const failureLogged = new Promise<void>((resolve) => (logged = resolve));
+    const logger = pino(
+      { level: "error" },
+      {
+        write: (line: string) => {
+          lines.push(JSON.parse(line) as Record<string, unknown>);
+          logged();
+        },
+      },
+    );
+    const authorizer = createAuthorizer({
+      settings: { mode: "envoy" },
+      verdictKey: key,
+      audit: { write: () => Promise.reject(new Error("queue full")) },
+      logger,
+    });
+    await authorizer.authorize({
+      request: request({ "x-gateway-verdict": "v1.a.b" }),
+      body,
+      scope: "calc",
+      contextExtensions: {},
+    });
+    await failureLogged;
+    expect(lines).toEqual([
+      expect.objectContaining({
+        level: 50,
+        reason: "verdict_bad_signature",
+        err: expect.objectContaining({ message: "queue full" }) as unknown,
+        msg: expect.stringMatching(/audit/) as unknown,
+      }),
+    ]);
   });
 });
 
@@ -191,6 +228,36 @@ describe("verdict enforcement", () => {
     expect(fresh.ok).toBe(true);
     // A replica of its own keeps its own record.
     expect((await envoyAuthorizer().authorize(input)).ok).toBe(true);
+  });
+
+  it("keeps a verdict single-use for as long as it is valid, even for an hour", async () => {
+    // The replay record lives in lru-cache, which keeps time with performance.now(): both clocks
+    // move together here. GATEWAY_VERDICT_TTL_SECONDS allows up to 3600 s, longer than the
+    // record's default lifetime.
+    let clock = NOW_MS;
+    const start = performance.now();
+    const perfNow = vi.spyOn(performance, "now").mockImplementation(() => start + clock - NOW_MS);
+    try {
+      const authorizer = envoyAuthorizer([], () => clock);
+      const input = {
+        request: request({ "x-gateway-verdict": verdictOf({ exp: NOW_MS / 1000 + 3600 }) }),
+        body,
+        scope: "calc",
+        contextExtensions: {},
+      };
+      const at = async (ms: number) => {
+        clock = NOW_MS + ms;
+        // lru-cache reuses a reading of its clock for 1 ms of real time.
+        await new Promise((resolve) => setTimeout(resolve, 5));
+        return authorizer.authorize(input);
+      };
+      expect((await at(0)).ok).toBe(true);
+      expect(await at(601_000)).toMatchObject({ ok: false, reason: "verdict_replayed" });
+      expect(await at(3_599_500)).toMatchObject({ ok: false, reason: "verdict_replayed" });
+      expect(await at(3_600_000)).toMatchObject({ ok: false, reason: "verdict_expired" });
+    } finally {
+      perfNow.mockRestore();
+    }
   });
 
   it("answers a refusal as JSON-RPC or REST, under the client's request id when there are no claims", async () => {

@@ -39,6 +39,7 @@ afterAll(async () => {
 function call(overrides: Partial<UpstreamCall> = {}) {
   return callUpstream(pools, {
     backendUrl,
+    scope: "calculator",
     method: "tools/call",
     params: { name: "exact_calculate", arguments: { operator: "add", operands: ["1", "2"] } },
     userId: "alice",
@@ -80,6 +81,7 @@ describe("callUpstream", () => {
       expect(seen!.headers["x-request-id"]).toBe("req-1");
       const check = verifyGatewayAuth(String(seen!.headers["x-gateway-auth"]), {
         secret: SECRET,
+        audience: "calculator",
         windowSeconds: 60,
         userId: "alice",
         requestId: "req-1",

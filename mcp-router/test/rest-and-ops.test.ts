@@ -364,6 +364,8 @@ describe("paths, health, readiness, metrics and docs", () => {
     expect(await ready.json()).toEqual({
       status: "ready",
       checks: { serving: "ok", database: "ok", registry: "ok" },
+      // Detail that does not decide readiness: the running configuration and its reloads.
+      config: expect.objectContaining({ status: "ok", restart_required: [] }),
     });
   });
 

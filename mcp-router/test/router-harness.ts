@@ -6,7 +6,7 @@ import { Server } from "@modelcontextprotocol/sdk/server/index.js";
 import { StreamableHTTPServerTransport } from "@modelcontextprotocol/sdk/server/streamableHttp.js";
 import { CallToolRequestSchema, ListToolsRequestSchema } from "@modelcontextprotocol/sdk/types.js";
 import { sha256Hex } from "../../contract/src/digest.ts";
-import { verifyGatewayAuth } from "../../contract/src/gateway-auth.ts";
+import { verifyGatewayAuth, type GatewayAuthReplayGuard } from "../../contract/src/gateway-auth.ts";
 import { HEADER } from "../../contract/src/headers.ts";
 import { createLogger } from "../../contract/src/log.ts";
 import { signVerdict, type VerdictClaims } from "../../contract/src/verdict.ts";
@@ -37,7 +37,7 @@ type ToolBehaviour = {
 
 /**
  * A real MCP server (SDK low-level Server, stateless Streamable HTTP) that checks X-Gateway-Auth
- * over the exact body bytes, like the real tool servers do.
+ * over the exact body bytes, for its audience and once only, like the real tool servers do.
  */
 export type StandInBackend = {
   url: string;
@@ -53,8 +53,17 @@ export type StandInBackend = {
   close(): Promise<void>;
 };
 
-export async function startStandInBackend(): Promise<StandInBackend> {
+export async function startStandInBackend(audience = "calc"): Promise<StandInBackend> {
   const events = new EventEmitter();
+  // Unbounded, unlike the tool kit's: a test backend lives for one test file.
+  const used = new Set<string>();
+  const replay: GatewayAuthReplayGuard = {
+    claim(key) {
+      if (used.has(key)) return "replayed";
+      used.add(key);
+      return "first";
+    },
+  };
   const seen: StandInBackend["seen"] = [];
   const descriptions = new Map<string, string>();
   const tools: Record<string, ToolBehaviour> = {
@@ -111,6 +120,8 @@ export async function startStandInBackend(): Promise<StandInBackend> {
         const requestId = req.headers[HEADER.requestId] as string | undefined;
         const auth = verifyGatewayAuth(req.headers[HEADER.gatewayAuth] as string | undefined, {
           secret: TOOL_SECRET,
+          audience,
+          replay,
           userId: userId ?? "",
           requestId: requestId ?? "",
           body,

@@ -145,6 +145,25 @@ describe("memory revocations", () => {
     expect(await revocations.isRevoked("old-1")).toBe(false);
   });
 
+  it("keeps a live revocation made before a flood of others, whenever it prunes", async () => {
+    let now = 0;
+    const revocations = createMemoryRevocations(() => now);
+    await revocations.revoke("live", 1_000);
+    await revocations.revoke("ends-now", 10);
+    // Past 10,000 entries every revocation prunes; nothing has expired yet.
+    for (let i = 0; i < 10_000; i += 1) await revocations.revoke(`other-${i}`, 10 + i);
+    expect(await revocations.isRevoked("live")).toBe(true);
+    expect(await revocations.isRevoked("ends-now")).toBe(true);
+    expect(await revocations.isRevoked("other-0")).toBe(true);
+    // At 10 the first two of the flood have expired; a later one and the live one have not.
+    now = 10;
+    await revocations.revoke("late", 1_000);
+    expect(await revocations.isRevoked("live")).toBe(true);
+    expect(await revocations.isRevoked("late")).toBe(true);
+    expect(await revocations.isRevoked("other-9999")).toBe(true);
+    expect(await revocations.isRevoked("ends-now")).toBe(false);
+  });
+
   it("revokes until the session would have expired anyway", async () => {
     let now = 0;
     const revocations = createMemoryRevocations(() => now);

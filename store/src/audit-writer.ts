@@ -27,7 +27,8 @@ export type AuditOutcome =
   | "completed"
   | "failed"
   | "started"
-  | "interrupted";
+  | "interrupted"
+  | "would_deny";
 
 export type AuditEvent = {
   /** Defaults to the time write() was called. */
@@ -52,6 +53,10 @@ export type AuditEvent = {
   /** Already redacted (see captureArguments). */
   arguments?: unknown;
   task_id?: string | null;
+  /** The policy rule behind the decision (`roles.auditor.deny[4]`). */
+  policy_rule?: string | null;
+  /** The OpenTelemetry trace the event belongs to (null when tracing is off). */
+  trace_id?: string | null;
 };
 
 export type AuditWriterLogger = {
@@ -201,6 +206,8 @@ export function toAuditRow(event: AuditEvent, now: Date = new Date()): NewAuditE
     arguments_digest: storableTextOrNull(event.arguments_digest),
     arguments: event.arguments === undefined ? null : storableJson(event.arguments),
     task_id: storableTextOrNull(event.task_id),
+    policy_rule: storableTextOrNull(event.policy_rule),
+    trace_id: storableTextOrNull(event.trace_id),
   };
 }
 

@@ -41,7 +41,7 @@ export type ToolRegistryHistoryTable = {
 };
 
 export type AuditSource = "ext-authz" | "router";
-export type AuditKind = "decision" | "invocation" | "list" | "task";
+export type AuditKind = "decision" | "invocation" | "list" | "task" | "config" | "admin";
 
 export type AuditEventsTable = {
   id: Generated<Int8>;
@@ -64,6 +64,10 @@ export type AuditEventsTable = {
   arguments_digest: string | null;
   arguments: Jsonb;
   task_id: string | null;
+  /** The policy rule that refused the call, or the dry-run rule that would have. */
+  policy_rule: ColumnType<string | null, string | null | undefined, string | null>;
+  /** The OpenTelemetry trace id of the request (null when tracing was off). */
+  trace_id: ColumnType<string | null, string | null | undefined, string | null>;
 };
 
 /** A tool call under way (see the audit writer's begin()); its outcome row removes it. */

@@ -52,7 +52,7 @@ describe.each(backends)("migrations on $name", (backend) => {
 
       const oneDown = await migrateDown(database.db);
       expect(oneDown).toEqual([{ name: names.at(-1), direction: "Down", status: "Success" }]);
-      // The last one added a column; every table is still there.
+      // The last one altered a table; every table is still there.
       expect(await tables(database.db)).toHaveLength(6);
 
       const allDown = await migrateDown(database.db, { all: true });

@@ -288,6 +288,7 @@ describe.skipIf(!redisUp)("Redis stalls behind ext-authz", () => {
       status: "serving",
       degraded: false,
       redis: "closed",
+      config: expect.objectContaining({ status: "ok" }),
     });
     const metrics = (await http("/metrics")).text;
     expect(metric(metrics, 'ext_authz_redis_breaker_state{state="closed"}')).toBe(1);
@@ -387,6 +388,7 @@ describe.skipIf(!redisUp)("Redis stalls behind ext-authz", () => {
       status: "serving",
       degraded: false,
       redis: "closed",
+      config: expect.objectContaining({ status: "ok" }),
     });
     const metrics = (await http("/metrics")).text;
     expect(metric(metrics, 'ext_authz_redis_breaker_state{state="closed"}')).toBe(1);

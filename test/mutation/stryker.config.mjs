@@ -9,12 +9,16 @@ const here = "test/mutation";
 export default {
   mutate: [
     "ext-authz/src/policy/**/*.ts",
+    // The CEL conditions of policy rules: their load-time checks and evaluation.
+    "config/src/policy-condition.ts",
     "contract/src/verdict.ts",
     "contract/src/gateway-auth.ts",
     "mcp-router/src/authorization.ts",
     "mcp-router/src/session.ts",
     // handleMcpPost up to and including the X-Gateway-Auth verdict, nothing else of the server.
-    "tools/kit/src/tool-server.ts:114-155",
+    "tools/kit/src/tool-server.ts:132-178",
+    // Single use of an X-Gateway-Auth header on the tool server.
+    "tools/kit/src/replay-cache.ts",
   ],
   testRunner: "vitest",
   vitest: { configFile: `${here}/vitest.config.ts`, related: false },

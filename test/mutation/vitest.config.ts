@@ -15,9 +15,12 @@ export default defineConfig({
     // checks the unit tests below repeat.
     include: [
       "ext-authz/test/{decide,token,jwks,rpc-body,rate-limit,redis-counters,task-requests}.test.ts",
-      "contract/test/{verdict,gateway-auth}.test.ts",
+      "ext-authz/test/{conditions,route,protected-resource,strict-json,quota}.test.ts",
+      "ext-authz/test/{authorization-header,jwks-unavailable,roles-claim}.test.ts",
+      "config/test/policy-condition.test.ts",
+      "contract/test/{verdict,gateway-auth,gateway-auth-audience}.test.ts",
       "mcp-router/test/{authorizer-audit,session}.test.ts",
-      "tools/kit/test/tool-server.test.ts",
+      "tools/kit/test/{tool-server,gateway-auth-replay}.test.ts",
     ],
     exclude: ["**/node_modules/**"],
     testTimeout: 60_000,

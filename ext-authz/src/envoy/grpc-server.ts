@@ -18,11 +18,23 @@ import {
 import { GATEWAY_ERRORS } from "../../../contract/src/errors.ts";
 import { requestIdFrom } from "../../../contract/src/headers.ts";
 import type { Logger } from "../../../contract/src/log.ts";
+import {
+  currentTraceId,
+  setSpanAttributes,
+  tracingOn,
+  withIncomingSpan,
+} from "../../../contract/src/tracing.ts";
 import type { AuditEvent } from "../../../store/src/audit-writer.ts";
 import { badCheckRequest, decide, type Decision, type DecisionDeps } from "../policy/decide.ts";
 import type { AuthzMetrics } from "../runtime/metrics.ts";
 import { checkInputFromRequest } from "./check-input.ts";
 import { checkResponse } from "./check-response.ts";
+import {
+  decisionAttributes,
+  traceCarrierOf,
+  traceParentOf,
+  type TraceCarrier,
+} from "./check-tracing.ts";
 
 export type AuditSink = { write(event: AuditEvent): Promise<void> };
 
@@ -43,9 +55,12 @@ function httpStatusOf(decision: Decision, response: CheckResponse): number {
 /** Check as a plain async function (used in-process by tests and the benchmark). */
 export function createCheckHandler(
   deps: CheckHandlerDeps,
-): (request: CheckRequest) => Promise<CheckResponse> {
+): (request: CheckRequest, trace?: TraceCarrier) => Promise<CheckResponse> {
   const { logger, metrics, audit } = deps;
-  return async (request) => {
+  // The span's parent: Envoy's ext_authz span (gRPC metadata), else the request's traceparent.
+  const traced = (request: CheckRequest, trace: TraceCarrier | undefined) =>
+    withIncomingSpan("ext_authz.check", traceParentOf(request, trace), () => check(request));
+  const check = async (request: CheckRequest): Promise<CheckResponse> => {
     const started = performance.now();
     const parsed = checkInputFromRequest(request);
     const decision: Decision = parsed.ok
@@ -84,10 +99,50 @@ export function createCheckHandler(
         method: context?.method ?? undefined,
         tool: context?.tool ?? undefined,
         subject: context?.subject ?? undefined,
+        rule: context?.rule,
+        wouldDeny: context?.wouldDeny,
         latencyMs: Math.round(latencyMs * 1000) / 1000,
       },
       "authz decision",
     );
+    if (tracingOn()) setSpanAttributes(decisionAttributes(decision, reason, status));
+    const queueAudit = (event: AuditEvent, what: string): void => {
+      // Queued off the answer path: the answer is the same either way, and a loss is counted.
+      audit.write(event).catch((error: unknown) => {
+        metrics?.auditFailures.inc();
+        logger.error(
+          {
+            requestId: decision.requestId,
+            reason: event.reason,
+            err: error instanceof Error ? error.name : "unknown",
+          },
+          `audit write failed for ${what}`,
+        );
+      });
+    };
+
+    // Dry-run rules never change the answer; each call they would refuse is counted and audited.
+    for (const { scope, tool, rule } of context?.wouldDeny ?? []) {
+      metrics?.policyDryRun.inc({ rule });
+      queueAudit(
+        {
+          request_id: decision.requestId,
+          source: "ext-authz",
+          kind: "decision",
+          subject: context?.subject ?? null,
+          tenant: context?.tenant ?? null,
+          roles: context?.roles ?? [],
+          scope,
+          method: context?.method ?? null,
+          tool,
+          outcome: "would_deny",
+          reason: "dry_run",
+          policy_rule: rule,
+          trace_id: currentTraceId(),
+        },
+        "a dry-run rule",
+      );
+    }
 
     if (decision.outcome === "deny") {
       const event: AuditEvent = {
@@ -105,22 +160,14 @@ export function createCheckHandler(
         status,
         latency_ms: latencyMs,
         request_bytes: parsed.ok ? parsed.input.body.byteLength : null,
+        policy_rule: decision.context.rule ?? null,
+        trace_id: currentTraceId(),
       };
-      // Queued off the answer path: the request is refused either way, and a loss is counted.
-      audit.write(event).catch((error: unknown) => {
-        metrics?.auditFailures.inc();
-        logger.error(
-          {
-            requestId: decision.requestId,
-            reason: decision.reason,
-            err: error instanceof Error ? error.name : "unknown",
-          },
-          "audit write failed for a denial",
-        );
-      });
+      queueAudit(event, "a denial");
     }
     return response;
   };
+  return (request, trace) => (tracingOn() ? traced(request, trace) : check(request));
 }
 
 export type GrpcServerOptions = {
@@ -128,7 +175,7 @@ export type GrpcServerOptions = {
   port: number;
   /** Largest CheckRequest accepted: the body limit plus room for headers. */
   maxReceiveBytes: number;
-  check: (request: CheckRequest) => Promise<CheckResponse>;
+  check: (request: CheckRequest, trace?: TraceCarrier) => Promise<CheckResponse>;
   logger: Logger;
   metrics?: AuthzMetrics | undefined;
 };
@@ -157,7 +204,7 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<Runni
       call: grpc.ServerUnaryCall<CheckRequest, CheckResponse>,
       callback: grpc.sendUnaryData<CheckResponse>,
     ) {
-      options.check(call.request).then(
+      options.check(call.request, tracingOn() ? traceCarrierOf(call.metadata) : undefined).then(
         (response) => callback(null, response),
         (error: unknown) => {
           options.metrics?.internalErrors.inc();

@@ -15,7 +15,7 @@ import {
   type ResourceServerSettings,
 } from "./protected-resource.ts";
 import { quotaCharges, spendQuota, type QuotaKind, type QuotaLimiter } from "./quota.ts";
-import type { CompiledPolicy } from "./rbac.ts";
+import type { CompiledPolicy, PolicyCaller, ToolDecision } from "./rbac.ts";
 import { hasTokenInQuery, pathWithoutQuery, resolveRoute, type Route } from "./route.ts";
 import { parseInvokeBody, parseRpcBody, type BodyFailure, type RpcMessage } from "./rpc-body.ts";
 import { bearerToken, type Identity, type TokenFailure, type TokenVerifier } from "./token.ts";
@@ -35,6 +35,7 @@ export type DenialReason =
   | "payload_too_large"
   | BodyFailure
   | "insufficient_scope"
+  | "operator_role_required"
   | "tool_unknown"
   | "tool_inactive"
   | "tool_not_allowed"
@@ -78,6 +79,7 @@ export const DENIAL_ERROR: Record<DenialReason, GatewayErrorCode> = {
   header_mismatch: "GW_HEADER_MISMATCH",
   unsupported_protocol_version: "GW_UNSUPPORTED_PROTOCOL_VERSION",
   insufficient_scope: "GW_INSUFFICIENT_SCOPE",
+  operator_role_required: "GW_INSUFFICIENT_SCOPE",
   tool_unknown: "GW_UNKNOWN_TOOL",
   tool_inactive: "GW_UNKNOWN_TOOL",
   tool_not_allowed: "GW_TOOL_FORBIDDEN",
@@ -94,6 +96,7 @@ const DENIAL_DETAIL: Partial<Record<DenialReason, string>> = {
   duplicate_key: "Request body repeats an object key",
   token_in_query: "Send the access token in the Authorization header, not the URL",
   tool_ambiguous: AMBIGUOUS_TOOL_NAME_HINT,
+  operator_role_required: "This endpoint is for operators: the token has no operator role",
 };
 
 /**
@@ -104,6 +107,8 @@ export type Surface = "mcp" | "rest";
 
 /** The verdict scope of `/mcp/jobs/{id}` when Envoy's route names no scope. */
 export const REST_VERDICT_SCOPE = "rest";
+/** The verdict scope of the operators' endpoints (`/admin/audit`): no tools, an operator's roles. */
+export const ADMIN_VERDICT_SCOPE = "admin";
 
 export type CheckInput = {
   method: string;
@@ -124,7 +129,13 @@ export type DecisionContext = {
   /** JSON-RPC method, `invoke`/`jobs` for REST, or the HTTP method for body-less requests. */
   method: string | null;
   tool: string | null;
+  /** The policy rule that refused the call (`roles.auditor.deny[4]`), when one did. */
+  rule?: string;
+  /** Dry-run denies that held: the tool calls they would refuse. */
+  wouldDeny?: readonly WouldDeny[];
 };
+
+export type WouldDeny = { scope: string; tool: string; rule: string };
 
 export type Challenge = {
   error?: "invalid_token" | "insufficient_scope" | "invalid_request";
@@ -195,6 +206,7 @@ const ALLOWED_METHODS: Record<Route["kind"], readonly string[]> = {
   mcp: ["POST", "GET", "DELETE"],
   invoke: ["POST"],
   jobs: ["GET", "DELETE"],
+  admin: ["GET"],
   health: [],
   resource_metadata: ["GET", "HEAD"],
   not_found: [],
@@ -220,10 +232,12 @@ export function badCheckRequest(requestId: string): DenyDecision {
 
 /** A path under the REST API is answered in its shape even when it names no valid route. */
 function surfaceOf(route: Route, path: string): Surface {
-  if (route.kind === "invoke" || route.kind === "jobs") return "rest";
+  if (route.kind === "invoke" || route.kind === "jobs" || route.kind === "admin") return "rest";
   if (route.kind !== "not_found") return "mcp";
   const bare = pathWithoutQuery(path);
-  return bare === "/mcp/invoke" || bare.startsWith("/mcp/jobs/") ? "rest" : "mcp";
+  return bare === "/mcp/invoke" || bare.startsWith("/mcp/jobs/") || bare.startsWith("/admin/")
+    ? "rest"
+    : "mcp";
 }
 
 export async function decide(input: CheckInput, deps: DecisionDeps): Promise<Decision> {
@@ -280,7 +294,7 @@ export async function decide(input: CheckInput, deps: DecisionDeps): Promise<Dec
       body: JSON.stringify(document),
     };
   }
-  context.scope = route.scope ?? null;
+  context.scope = route.kind === "admin" ? null : (route.scope ?? null);
   context.method = route.kind === "mcp" ? httpMethod : route.kind;
   const metadataUrl = resourceMetadataUrl(deps.resourceServer, route.endpoint);
 
@@ -316,6 +330,9 @@ export async function decide(input: CheckInput, deps: DecisionDeps): Promise<Dec
           description: "The access token is malformed",
         } as const);
   if (!verified.ok) {
+    // Keys that cannot be fetched are a 503, not a token error: a challenge, even without
+    // error="invalid_token", would send an MCP client off to re-authorize (RFC 6750 §3).
+    if (verified.reason === "jwks_unavailable") return deny(verified.reason, { rpcId });
     return deny(verified.reason, {
       rpcId,
       challenge: {
@@ -363,6 +380,27 @@ export async function decide(input: CheckInput, deps: DecisionDeps): Promise<Dec
       },
     });
 
+  const caller: PolicyCaller = {
+    roles: identity.roles,
+    claims: {
+      ...identity.claims,
+      subject: identity.subject,
+      tenant: identity.tenant,
+      roles: identity.roles,
+    },
+    request: deps.policy.conditionRequest(httpMethod, input.headers),
+  };
+  const wouldDeny: WouldDeny[] = [];
+  /** Records what the policy said about one call; true when the call may go on. */
+  const weigh = (decision: ToolDecision, scope: string, tool: string): boolean => {
+    for (const rule of decision.wouldDeny) wouldDeny.push({ scope, tool, rule: rule.path });
+    if (wouldDeny.length > 0) context.wouldDeny = wouldDeny;
+    if (decision.status === "tool_not_allowed" && decision.rule !== undefined) {
+      context.rule = decision.rule.path;
+    }
+    return decision.status === "allowed";
+  };
+
   let verdictScope: string;
   let tools: readonly string[];
   const toolCalls: { scope: string; tool: string }[] = [];
@@ -370,7 +408,7 @@ export async function decide(input: CheckInput, deps: DecisionDeps): Promise<Dec
   switch (route.kind) {
     case "mcp": {
       verdictScope = route.scope;
-      tools = deps.policy.allowedTools(identity.roles, route.scope);
+      tools = deps.policy.allowedTools(caller, route.scope);
       const messages: RpcMessage[] =
         body.kind === "rpc" && body.result.ok ? body.result.messages : [];
       const first = messages[0];
@@ -385,12 +423,17 @@ export async function decide(input: CheckInput, deps: DecisionDeps): Promise<Dec
       for (const message of messages) {
         if (message.kind !== "request" || message.toolName === undefined) continue;
         context.tool = message.toolName;
-        const status = deps.policy.toolStatus(identity.roles, route.scope, message.toolName);
+        const decision = deps.policy.decideTool(
+          caller,
+          route.scope,
+          message.toolName,
+          message.params?.arguments ?? {},
+        );
         // A tool the scope does not have (or has disabled) is not a permission question: the
         // router answers it -32602 like any MCP server; it is outside the verdict, so it can
         // never be forwarded, and there is no tool counter to charge.
-        if (status === "tool_unknown" || status === "tool_inactive") continue;
-        if (status !== "allowed") return toolDenied(status);
+        if (decision.status === "tool_unknown" || decision.status === "tool_inactive") continue;
+        if (!weigh(decision, route.scope, message.toolName)) return toolDenied("tool_not_allowed");
         toolCalls.push({ scope: route.scope, tool: message.toolName });
       }
       break;
@@ -411,23 +454,44 @@ export async function decide(input: CheckInput, deps: DecisionDeps): Promise<Dec
       }
       context.scope = resolved.scope;
       context.tool = resolved.tool;
-      const status = deps.policy.toolStatus(identity.roles, resolved.scope, resolved.tool);
+      const decision = deps.policy.decideTool(
+        caller,
+        resolved.scope,
+        resolved.tool,
+        body.kind === "invoke" && body.result.ok ? body.result.arguments : {},
+      );
+      const { status } = decision;
       if (status === "tool_unknown" || status === "tool_inactive") return deny(status, unknown);
-      if (status !== "allowed") return toolDenied(status);
+      if (!weigh(decision, resolved.scope, resolved.tool)) return toolDenied("tool_not_allowed");
       verdictScope = resolved.scope;
-      tools = deps.policy.allowedTools(identity.roles, resolved.scope);
+      tools = deps.policy.allowedTools(caller, resolved.scope);
       toolCalls.push({ scope: resolved.scope, tool: resolved.tool });
       break;
     }
     case "jobs": {
       if (route.scope !== undefined) {
         verdictScope = route.scope;
-        tools = deps.policy.allowedTools(identity.roles, route.scope);
+        tools = deps.policy.allowedTools(caller, route.scope);
       } else {
         verdictScope = REST_VERDICT_SCOPE;
-        tools = deps.policy.allowedQualifiedTools(identity.roles);
+        tools = deps.policy.allowedQualifiedTools(caller);
       }
       if (tools.length === 0) return insufficient();
+      break;
+    }
+    case "admin": {
+      // Operators only; which roles are operators' is policy.yaml's `operator_roles`.
+      if (!deps.policy.isOperator(identity.roles)) {
+        return deny("operator_role_required", {
+          challenge: {
+            error: "insufficient_scope",
+            description: DENIAL_DETAIL.operator_role_required,
+            resourceMetadata: metadataUrl,
+          },
+        });
+      }
+      verdictScope = ADMIN_VERDICT_SCOPE;
+      tools = [];
       break;
     }
   }

@@ -2,10 +2,22 @@
  * policy.yaml + tools.yaml compiled once into lookups. Precedence (policy.yaml contract): a tool
  * is allowed when at least one of the caller's roles allows it, no role of the caller denies it,
  * no global deny matches it, and tools.yaml has it enabled. Deny always beats allow; unknown roles
- * grant nothing.
+ * grant nothing. A rule with `when` matches only where its condition is true; a condition that
+ * fails to evaluate never allows and always denies. `mode: dry_run` denies are reported as
+ * "would deny" and never enforced.
  */
+import {
+  compileCondition,
+  type Condition,
+  type ConditionInput,
+} from "../../../config/src/policy-condition.ts";
 import { compileToolPattern, type ToolMatcher } from "../../../config/src/tool-pattern.ts";
-import type { PolicyConfig, Quota } from "../../../config/src/policy-schema.ts";
+import {
+  rulePattern,
+  type PolicyConfig,
+  type PolicyRule,
+  type Quota,
+} from "../../../config/src/policy-schema.ts";
 import type { ToolsConfig } from "../../../config/src/tools-schema.ts";
 import { resolveToolName, type ToolResolution } from "../../../contract/src/mcp-wire.ts";
 
@@ -15,25 +27,114 @@ export type { ToolResolution };
 
 export type QuotaRule = { points: number; durationMs: number };
 
+/** Who asks, as conditions see them. */
+export type PolicyCaller = {
+  roles: readonly string[];
+  /** The token's claims with `subject`, `tenant` and `roles` as mapped. */
+  claims: Readonly<Record<string, unknown>>;
+  /** HTTP method and the headers policy.yaml's `condition_headers` expose. */
+  request: ConditionInput["request"];
+};
+
+/** A caller known only by roles: no claims, no request (tests, `policy matrix`). */
+export function callerWithRoles(roles: readonly string[]): PolicyCaller {
+  return { roles, claims: { roles: [...roles] }, request: { method: "POST", headers: {} } };
+}
+
+/** A rule of policy.yaml, named by its place: `roles.auditor.deny[4]`, `deny[0]`. */
+export type RuleRef = {
+  path: string;
+  effect: "allow" | "deny";
+  tools: string;
+  when: string | undefined;
+  mode: "enforce" | "dry_run";
+};
+
+export type ToolDecision = {
+  status: ToolStatus;
+  /** The deny that refused, or the allow that granted; undefined when no rule allows. */
+  rule: RuleRef | undefined;
+  /** Why the deciding rule's condition could not be evaluated (it then denied). */
+  conditionError: string | undefined;
+  /** Dry-run denies whose condition held (or failed): what enforcing them would refuse. */
+  wouldDeny: readonly RuleRef[];
+};
+
+/**
+ * `arguments` of a tools/call; `undefined` when there are none to see yet (tools/list, jobs):
+ * then a rule whose condition reads `arguments` counts as an allow that may hold and a deny
+ * that may not, so a tool is listed when some call of it could be allowed.
+ */
+export type CallArguments = unknown;
+
 export type CompiledPolicy = {
   hasScope: (scope: string) => boolean;
   scopeNames(): readonly string[];
-  /** Enabled tools of `scope` the roles may use, sorted. */
-  allowedTools(roles: readonly string[], scope: string): readonly string[];
-  /** `scope.tool` names of every scope the roles may use, sorted. */
-  allowedQualifiedTools(roles: readonly string[]): readonly string[];
-  toolStatus(roles: readonly string[], scope: string, tool: string): ToolStatus;
+  /** Enabled tools of `scope` the caller may use at all, sorted. */
+  allowedTools(caller: PolicyCaller, scope: string): readonly string[];
+  /** `scope.tool` names of every scope the caller may use at all, sorted. */
+  allowedQualifiedTools(caller: PolicyCaller): readonly string[];
+  /** The decision for one call (`args` given) or for listing (`args` undefined). */
+  decideTool(caller: PolicyCaller, scope: string, tool: string, args?: CallArguments): ToolDecision;
+  toolStatus(caller: PolicyCaller, scope: string, tool: string, args?: CallArguments): ToolStatus;
   /** `scope.tool`, or a bare tool name that exactly one scope defines. */
   resolveToolName(name: string): ToolResolution;
+  /** The `request` conditions see: the method and only the headers policy.yaml exposes. */
+  conditionRequest(
+    method: string,
+    headers: Readonly<Record<string, string>>,
+  ): ConditionInput["request"];
+  /** Every rule, in evaluation order, for `policy matrix` and explanations. */
+  rules(): readonly RuleRef[];
   userQuota(roles: readonly string[]): QuotaRule;
+  /** Whether one of `roles` is in policy.yaml's `operator_roles` (the `/admin/*` endpoints). */
+  isOperator(roles: readonly string[]): boolean;
   toolQuota(scope: string, tool: string): QuotaRule;
   userToolQuota(scope: string, tool: string): QuotaRule;
 };
 
-type CompiledRole = { allow: ToolMatcher[]; deny: ToolMatcher[] };
+type CompiledRule = { ref: RuleRef; matches: ToolMatcher; condition: Condition | undefined };
+type CompiledRole = { allow: CompiledRule[]; deny: CompiledRule[] };
 
 function rule(quota: Quota): QuotaRule {
   return { points: quota.points, durationMs: quota.duration_ms };
+}
+
+function compileRule(entry: PolicyRule, path: string, effect: RuleRef["effect"]): CompiledRule {
+  const tools = rulePattern(entry);
+  const when = typeof entry === "string" ? undefined : entry.when;
+  const mode = typeof entry === "string" ? "enforce" : entry.mode;
+  return {
+    ref: { path, effect, tools, when, mode },
+    matches: compileToolPattern(tools),
+    condition: when === undefined ? undefined : compileCondition(when),
+  };
+}
+
+/** What a rule's condition says here: true, false, unknown (arguments not seen) or an error. */
+type Verdict = true | false | "unknown" | { error: string };
+
+function evaluate(
+  candidate: CompiledRule,
+  caller: PolicyCaller,
+  scope: string,
+  tool: string,
+  args: CallArguments,
+): Verdict {
+  const { condition } = candidate;
+  if (condition === undefined) return true;
+  if (args === undefined && condition.readsArguments) return "unknown";
+  const argumentMap = args === undefined ? {} : args;
+  if (typeof argumentMap !== "object" || argumentMap === null || Array.isArray(argumentMap)) {
+    return { error: "arguments is not an object" };
+  }
+  return condition.evaluate({
+    claims: caller.claims,
+    scope,
+    tool,
+    arguments: argumentMap as Record<string, unknown>,
+    request: caller.request,
+  });
 }
 
 export function compilePolicy(tools: ToolsConfig, policy: PolicyConfig): CompiledPolicy {
@@ -50,64 +151,130 @@ export function compilePolicy(tools: ToolsConfig, policy: PolicyConfig): Compile
   const roles = new Map<string, CompiledRole>();
   for (const [name, role] of Object.entries(policy.roles)) {
     roles.set(name, {
-      allow: role.allow.map(compileToolPattern),
-      deny: role.deny.map(compileToolPattern),
+      allow: role.allow.map((entry, i) => compileRule(entry, `roles.${name}.allow[${i}]`, "allow")),
+      deny: role.deny.map((entry, i) => compileRule(entry, `roles.${name}.deny[${i}]`, "deny")),
     });
   }
-  const globalDeny = policy.deny.map(compileToolPattern);
+  const globalDeny = policy.deny.map((entry, i) => compileRule(entry, `deny[${i}]`, "deny"));
+  const allRules = [
+    ...[...roles.values()].flatMap((role) => [...role.deny, ...role.allow]),
+    ...globalDeny,
+  ];
+  // Lists can be memoized per role set unless a condition reads the caller (claims, request).
+  const listDependsOnCaller = allRules.some(
+    (candidate) => candidate.condition !== undefined && !candidate.condition.readsArguments,
+  );
 
-  function grants(roleNames: readonly string[], scope: string, tool: string): boolean {
-    let allowed = false;
-    for (const name of roleNames) {
+  function decideGrant(
+    caller: PolicyCaller,
+    scope: string,
+    tool: string,
+    args: CallArguments,
+  ): Omit<ToolDecision, "status"> & { allowed: boolean } {
+    const wouldDeny: RuleRef[] = [];
+    const denies: CompiledRule[] = [];
+    const allows: CompiledRule[] = [];
+    for (const name of caller.roles) {
       const role = roles.get(name);
       if (role === undefined) continue;
-      if (role.deny.some((match) => match(scope, tool))) return false;
-      if (role.allow.some((match) => match(scope, tool))) allowed = true;
+      denies.push(...role.deny);
+      allows.push(...role.allow);
     }
-    return allowed && !globalDeny.some((match) => match(scope, tool));
+    denies.push(...globalDeny);
+
+    for (const candidate of denies) {
+      if (!candidate.matches(scope, tool)) continue;
+      const verdict = evaluate(candidate, caller, scope, tool, args);
+      if (verdict === false || verdict === "unknown") continue;
+      const conditionError = verdict === true ? undefined : verdict.error;
+      if (candidate.ref.mode === "dry_run") {
+        wouldDeny.push(candidate.ref);
+        continue;
+      }
+      return { allowed: false, rule: candidate.ref, conditionError, wouldDeny };
+    }
+    let failedAllow: { rule: RuleRef; error: string } | undefined;
+    for (const candidate of allows) {
+      if (!candidate.matches(scope, tool)) continue;
+      const verdict = evaluate(candidate, caller, scope, tool, args);
+      if (verdict === true || verdict === "unknown") {
+        return { allowed: true, rule: candidate.ref, conditionError: undefined, wouldDeny };
+      }
+      if (verdict !== false) failedAllow ??= { rule: candidate.ref, error: verdict.error };
+    }
+    return {
+      allowed: false,
+      rule: failedAllow?.rule,
+      conditionError: failedAllow?.error,
+      wouldDeny,
+    };
+  }
+
+  function decideTool(
+    caller: PolicyCaller,
+    scope: string,
+    tool: string,
+    args?: CallArguments,
+  ): ToolDecision {
+    const entry = scopes.get(scope)?.get(tool);
+    const none = { rule: undefined, conditionError: undefined, wouldDeny: [] };
+    if (entry === undefined) return { status: "tool_unknown", ...none };
+    if (!entry.enabled) return { status: "tool_inactive", ...none };
+    const { allowed, ...rest } = decideGrant(caller, scope, tool, args);
+    return { status: allowed ? "allowed" : "tool_not_allowed", ...rest };
   }
 
   // Role sets repeat across requests: memoize per (sorted roles, scope). Bounded by clearing.
   const memo = new Map<string, readonly string[]>();
   const MEMO_LIMIT = 10_000;
 
-  function allowedTools(roleNames: readonly string[], scope: string): readonly string[] {
-    const key = `${scope}\u0000${[...roleNames].sort().join("\u0000")}`;
-    const cached = memo.get(key);
+  function allowedTools(caller: PolicyCaller, scope: string): readonly string[] {
+    const key = listDependsOnCaller
+      ? undefined
+      : `${scope}\u0000${[...caller.roles].sort().join("\u0000")}`;
+    const cached = key === undefined ? undefined : memo.get(key);
     if (cached !== undefined) return cached;
     const entries = scopes.get(scope);
     const result: string[] = [];
     if (entries !== undefined) {
       for (const [tool, { enabled }] of entries) {
-        if (enabled && grants(roleNames, scope, tool)) result.push(tool);
+        if (enabled && decideGrant(caller, scope, tool, undefined).allowed) result.push(tool);
       }
     }
     result.sort();
-    if (memo.size >= MEMO_LIMIT) memo.clear();
     const frozen = Object.freeze(result);
-    memo.set(key, frozen);
+    if (key !== undefined) {
+      if (memo.size >= MEMO_LIMIT) memo.clear();
+      memo.set(key, frozen);
+    }
     return frozen;
   }
 
   const userQuotas = policy.quotas.per_user;
   const rate = (quota: QuotaRule): number => quota.points / quota.durationMs;
+  const operatorRoles = new Set(policy.operator_roles);
 
   return {
     hasScope: (scope) => scopes.has(scope),
     scopeNames: () => [...scopes.keys()],
     allowedTools,
-    allowedQualifiedTools(roleNames) {
+    allowedQualifiedTools(caller) {
       const result: string[] = [];
       for (const scope of scopes.keys()) {
-        for (const tool of allowedTools(roleNames, scope)) result.push(`${scope}.${tool}`);
+        for (const tool of allowedTools(caller, scope)) result.push(`${scope}.${tool}`);
       }
       return result.sort();
     },
-    toolStatus(roleNames, scope, tool) {
-      const entry = scopes.get(scope)?.get(tool);
-      if (entry === undefined) return "tool_unknown";
-      if (!entry.enabled) return "tool_inactive";
-      return grants(roleNames, scope, tool) ? "allowed" : "tool_not_allowed";
+    decideTool,
+    toolStatus: (caller, scope, tool, args) => decideTool(caller, scope, tool, args).status,
+    rules: () => allRules.map((candidate) => candidate.ref),
+    conditionRequest(method, headers) {
+      const visible: Record<string, string> = {};
+      for (const name of policy.condition_headers) {
+        const value = headers[name];
+        if (value !== undefined) visible[name] = value;
+      }
+      return { method, headers: visible };
     },
     resolveToolName: (name) =>
       resolveToolName(
@@ -128,6 +295,7 @@ export function compilePolicy(tools: ToolsConfig, policy: PolicyConfig): Compile
       }
       return best;
     },
+    isOperator: (roleNames) => roleNames.some((name) => operatorRoles.has(name)),
     toolQuota(scope, tool) {
       const own = policy.quotas.per_tool.tools[`${scope}.${tool}`];
       return rule(own ?? policy.quotas.per_tool.default);

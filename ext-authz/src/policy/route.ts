@@ -8,6 +8,8 @@ export type Route =
   | { kind: "mcp"; scope: string; endpoint: string }
   | { kind: "invoke"; scope: string | undefined; endpoint: string }
   | { kind: "jobs"; scope: string | undefined; jobId: string; endpoint: string }
+  /** The operators' API (`/admin/audit`): a token with an operator role, no tool access. */
+  | { kind: "admin"; endpoint: string }
   | { kind: "health" }
   | { kind: "resource_metadata"; endpoint: string }
   | {
@@ -21,6 +23,8 @@ const HEALTH_PATHS = new Set(["/health", "/healthz", "/ready", "/readyz"]);
 const REMOVED_PATHS = new Set(["/sse", "/messages"]);
 export const RESOURCE_METADATA_PREFIX = "/.well-known/oauth-protected-resource";
 const JOB_ID_RE = /^[A-Za-z0-9_-]{1,128}$/;
+/** The operators' endpoints; the router serves them, ext-authz decides who may. */
+export const ADMIN_PATHS: ReadonlySet<string> = new Set(["/admin/audit"]);
 
 export function pathWithoutQuery(path: string): string {
   const cut = path.search(/[?#]/);
@@ -50,6 +54,8 @@ export function resolveRoute(
     return { kind: "not_found", reason: "unknown_scope" };
 
   if (path === "/mcp/invoke") return { kind: "invoke", scope: context, endpoint: "/mcp" };
+  // Same protected resource (token audience) as the REST API; a route scope has no meaning here.
+  if (ADMIN_PATHS.has(path)) return { kind: "admin", endpoint: "/mcp" };
   const jobs = /^\/mcp\/jobs\/([^/]+)$/.exec(path);
   if (jobs) {
     const jobId = jobs[1] ?? "";

@@ -28,7 +28,8 @@ export type RpcBody =
   | { ok: false; reason: BodyFailure; id: JsonRpcId; detail?: string };
 
 export type InvokeBody =
-  { ok: true; toolName: string } | { ok: false; reason: BodyFailure; detail?: string };
+  | { ok: true; toolName: string; arguments: Readonly<Record<string, unknown>> }
+  | { ok: false; reason: BodyFailure; detail?: string };
 
 function withToolName(message: WireMessage): RpcMessage | undefined {
   if (message.kind !== "request") return message;
@@ -85,5 +86,5 @@ export function parseInvokeBody(text: string, maxDepth: number): InvokeBody {
   if (!parsed.ok) return { ok: false, reason: parsed.error };
   const body = RestInvokeBodySchema.safeParse(parsed.value);
   if (!body.success) return { ok: false, reason: "invalid_request" };
-  return { ok: true, toolName: body.data.tool_name };
+  return { ok: true, toolName: body.data.tool_name, arguments: body.data.arguments ?? {} };
 }

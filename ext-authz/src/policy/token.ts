@@ -15,6 +15,8 @@ export type Identity = {
   apiVersion: string | null;
   /** Unix seconds. */
   expiresAt: number;
+  /** The verified payload, as policy conditions see it (`claims`); never logged. */
+  claims: Readonly<Record<string, unknown>>;
 };
 
 /** Key material, injected: an HMAC secret, one public key, or a remote key set (JWKS). */
@@ -344,15 +346,25 @@ function mapClaims(
 
   return {
     ok: true,
-    identity: { subject, tenant, roles, apiVersion, expiresAt: Math.floor(exp) },
+    identity: {
+      subject,
+      tenant,
+      roles,
+      apiVersion,
+      expiresAt: Math.floor(exp),
+      claims: Object.freeze({ ...payload }),
+    },
     iat,
   };
 }
 
-/** Roles as a JSON array of strings or an OAuth-style space-separated string; absent = none. */
-function parseRoles(value: unknown): string[] | undefined {
+/**
+ * Roles as a JSON array of strings, or one string separated by spaces (OAuth `scope` style) or
+ * commas (what many identity providers emit for a multi-valued attribute); absent = none.
+ */
+export function parseRoles(value: unknown): string[] | undefined {
   if (value === undefined || value === null) return [];
-  const list = typeof value === "string" ? value.split(" ").filter((r) => r !== "") : value;
+  const list = typeof value === "string" ? value.split(/[ ,]/).filter((r) => r !== "") : value;
   if (!Array.isArray(list) || list.length > MAX_ROLES) return undefined;
   const roles: string[] = [];
   for (const role of list) {
@@ -363,12 +375,17 @@ function parseRoles(value: unknown): string[] | undefined {
   return roles;
 }
 
-/** `Authorization: Bearer <token>` (scheme case-insensitive, RFC 6750 §2.1); anything else is absent or malformed. */
+/**
+ * `Authorization: Bearer <token>` (scheme case-insensitive, RFC 6750 §2.1); anything else is absent
+ * or malformed. The token must be a b64token, which has no comma: a proxy joins repeated
+ * Authorization headers with "," (RFC 9110 §5.3), so two credentials, or one folded with a comma,
+ * are refused instead of one of them being picked.
+ */
 export function bearerToken(
   header: string | undefined,
 ): { kind: "absent" } | { kind: "malformed" } | { kind: "token"; token: string } {
   if (header === undefined || header.trim() === "") return { kind: "absent" };
-  const match = /^Bearer +([^\s]+) *$/i.exec(header);
+  const match = /^Bearer +([A-Za-z0-9\-._~+/]+=*) *$/i.exec(header);
   if (!match?.[1]) return { kind: "malformed" };
   return { kind: "token", token: match[1] };
 }

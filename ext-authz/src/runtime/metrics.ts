@@ -2,6 +2,8 @@
 import http from "node:http";
 import type { AddressInfo } from "node:net";
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
+import type { ConfigReloadState } from "../../../config/src/config-reload.ts";
+import { registerConfigReloadMetrics } from "../../../config/src/reload-metrics.ts";
 import { hasAuditStats, registerAuditWriterMetrics } from "../../../store/src/audit-metrics.ts";
 import { BREAKER_STATES, type BreakerState, type RedisBreaker } from "./redis-breaker.ts";
 
@@ -11,6 +13,7 @@ export type AuthzMetrics = {
   checkDuration: Histogram<"outcome" | "token">;
   auditFailures: Counter;
   internalErrors: Counter;
+  policyDryRun: Counter<"rule">;
 };
 
 export function createMetrics(
@@ -20,6 +23,8 @@ export function createMetrics(
     audit?: object;
     /** The Redis counters' circuit breaker, when counting on Redis. */
     redisBreaker?: RedisBreaker | undefined;
+    /** Configuration reloads (policy.yaml, tools.yaml). */
+    configReloads?: ConfigReloadState;
   } = {},
 ): AuthzMetrics {
   const registry = new Registry();
@@ -28,6 +33,8 @@ export function createMetrics(
   if (options.audit !== undefined && hasAuditStats(options.audit))
     registerAuditWriterMetrics(registry, options.audit, { prefix: "ext_authz_" });
   if (options.redisBreaker !== undefined) registerBreakerMetrics(registry, options.redisBreaker);
+  if (options.configReloads !== undefined)
+    registerConfigReloadMetrics(registry, options.configReloads, { prefix: "ext_authz_" });
   return {
     registry,
     decisions: new Counter({
@@ -51,6 +58,12 @@ export function createMetrics(
     internalErrors: new Counter({
       name: "ext_authz_internal_errors_total",
       help: "Checks answered with a gRPC error (Envoy then fails closed)",
+      registers: [registry],
+    }),
+    policyDryRun: new Counter({
+      name: "ext_authz_policy_dry_run_total",
+      help: "Tool calls a dry-run deny rule would have refused, by rule (policy.yaml path)",
+      labelNames: ["rule"],
       registers: [registry],
     }),
   };
@@ -89,6 +102,8 @@ export async function startMetricsServer(options: {
   metrics: AuthzMetrics;
   isServing: () => boolean;
   degradation?: () => Degradation;
+  /** The `config` detail of /ready: the running configuration and the last reload. */
+  configDetail?: () => Record<string, unknown>;
 }): Promise<{ port: number; close(): Promise<void> }> {
   const server = http.createServer((req, res) => {
     const path = (req.url ?? "/").split("?", 1)[0];
@@ -112,9 +127,12 @@ export async function startMetricsServer(options: {
       const serving = options.isServing();
       // Degraded stays 200: every replica shares the Redis, so taking degraded replicas out of
       // rotation would turn a looser quota into an outage.
+      // A refused reload stays 200 as well: this replica still runs a valid configuration, and
+      // a bad file reaches every replica at once.
       const body = {
         status: serving ? "serving" : "not_serving",
         ...(options.degradation?.() ?? { degraded: false }),
+        ...(options.configDetail === undefined ? {} : { config: options.configDetail() }),
       };
       res
         .writeHead(serving ? 200 : 503, { "content-type": "application/json" })

@@ -33,4 +33,4 @@ const server = createToolServer({
   logger,
 });
 logger.info({ workers: workers.settings }, "worker pool configured");
-await serveUntilSignal(server, { port: env.PORT, host: env.HOST, logger });
+await serveUntilSignal(server, { port: env.PORT, host: env.HOST, logger, serviceName: "docs" });

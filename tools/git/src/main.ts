@@ -35,7 +35,12 @@ async function main(): Promise<void> {
   const names = built.value.repositories.list().map((repo) => repo.name);
   if (names.length === 0) logger.warn("no repository configured or found; serving none");
   logger.info({ repositories: names }, "git repositories opened");
-  await serveUntilSignal(built.value.server, { port: env.PORT, host: env.HOST, logger });
+  await serveUntilSignal(built.value.server, {
+    port: env.PORT,
+    host: env.HOST,
+    logger,
+    serviceName: "git",
+  });
 }
 
 await main();

@@ -149,7 +149,7 @@ describe("git tool server over MCP", () => {
   it("refuses calls without a valid X-Gateway-Auth signature", async () => {
     const forged = await callToolSigned(
       server.mcpUrl,
-      { secret: "wrong-secret-wrong-secret-wrong-secret", userId: "mallory" },
+      { secret: "wrong-secret-wrong-secret-wrong-secret", audience: "git", userId: "mallory" },
       "git_list_repositories",
       {},
     ).then(

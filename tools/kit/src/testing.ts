@@ -8,13 +8,15 @@ import { signGatewayAuth } from "../../../contract/src/gateway-auth.ts";
 import { HEADER } from "../../../contract/src/headers.ts";
 import { runTool } from "./mcp-endpoint.ts";
 import { compileTools, type ToolDefinition } from "./tool-definition.ts";
-import { createToolServer, type ToolServer } from "./tool-server.ts";
+import { createToolServer, type ToolServer, type ToolServerAuth } from "./tool-server.ts";
 import type { ToolWorkerPool, WorkerPoolSettings } from "./worker-pool.ts";
 
 /** Test support for tool servers: sign like the router does, talk through the real SDK client. */
 
 export interface SigningOptions {
   secret: string;
+  /** The tool server's name (its scope). */
+  audience: string;
   userId: string;
   /** Defaults to a fresh UUID per request. */
   requestId?: () => string;
@@ -24,6 +26,7 @@ export interface SigningOptions {
 
 export function signedHeaders(options: {
   secret: string;
+  audience: string;
   userId: string;
   requestId: string;
   body: string | Uint8Array;
@@ -43,6 +46,7 @@ export function gatewaySignedFetch(options: SigningOptions): FetchLike {
     const headers = new Headers(init.headers);
     const signed = signedHeaders({
       secret: options.secret,
+      audience: options.audience,
       userId: options.userId,
       requestId: options.requestId?.() ?? randomUUID(),
       body,
@@ -90,6 +94,7 @@ export async function postSigned(
   const body = typeof message === "string" ? message : JSON.stringify(message);
   const signed = signedHeaders({
     secret: signing.secret,
+    audience: signing.audience,
     userId: signing.userId,
     requestId: signing.requestId?.() ?? randomUUID(),
     body,
@@ -114,6 +119,8 @@ export interface TestToolServer {
   /** `${url}/mcp` */
   mcpUrl: string;
   secret: string;
+  /** The audience the server accepts (its name). */
+  audience: string;
   /** Signing options for user `test-user`, ready for the helpers above. */
   signing: SigningOptions;
   close(): Promise<void>;
@@ -127,20 +134,26 @@ export async function startTestToolServer(
     maxRequestBytes?: number;
     staticSecret?: string;
     workers?: WorkerPoolSettings;
+    /** Passed through to `ToolServerAuth`. */
+    auth?: Pick<ToolServerAuth, "futureSkewSeconds" | "replayCacheEntries" | "windowSeconds">;
+    now?: () => number;
   } = {},
 ): Promise<TestToolServer> {
   const secret = randomBytes(32).toString("hex");
+  const name = options.name ?? "test-tools";
   const server = createToolServer({
-    name: options.name ?? "test-tools",
+    name,
     version: "0.0.0",
     tools,
-    auth:
-      options.staticSecret === undefined
-        ? { secret }
-        : { secret, staticSecret: options.staticSecret },
+    auth: {
+      secret,
+      ...options.auth,
+      ...(options.staticSecret === undefined ? {} : { staticSecret: options.staticSecret }),
+    },
     maxRequestBytes: options.maxRequestBytes,
     workers: options.workers,
-    logger: createLogger({ name: options.name ?? "test-tools", level: "silent" }),
+    logger: createLogger({ name, level: "silent" }),
+    ...(options.now === undefined ? {} : { now: options.now }),
   });
   const { url } = await server.listen(0, "127.0.0.1");
   return {
@@ -148,7 +161,8 @@ export async function startTestToolServer(
     url,
     mcpUrl: `${url}/mcp`,
     secret,
-    signing: { secret, userId: "test-user" },
+    audience: name,
+    signing: { secret, audience: name, userId: "test-user" },
     close: () => server.close({ graceMs: 1_000 }),
   };
 }

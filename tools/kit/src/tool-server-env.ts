@@ -1,5 +1,7 @@
 import { z } from "zod";
 import type { Logger } from "pino";
+import { isGatewayAuthAudience } from "../../../contract/src/gateway-auth.ts";
+import { setupTracing } from "../../../contract/src/tracing.ts";
 import {
   devSecretDefault,
   isDevelopmentNodeEnv,
@@ -44,6 +46,16 @@ export function toolServerEnvSchema(defaultPort: number) {
       .string({ error: "TOOL_GATEWAY_SHARED_SECRET is required" })
       .min(32, "TOOL_GATEWAY_SHARED_SECRET must be at least 32 characters"),
     TOOL_GATEWAY_ACCEPT_STATIC_SECRET: BooleanFlagSchema.default(false),
+    // Unset or blank: the server's own name. Set it when tools.yaml serves this server under
+    // another scope name, since the router signs for the scope.
+    TOOL_GATEWAY_AUDIENCE: z
+      .string()
+      .optional()
+      .transform((value) => (value === "" ? undefined : value))
+      .refine(
+        (value) => value === undefined || isGatewayAuthAudience(value),
+        "TOOL_GATEWAY_AUDIENCE must be the scope name: 1-64 characters of A-Z a-z 0-9 _ -",
+      ),
     MAX_REQUEST_BYTES: integerFromEnv("MAX_REQUEST_BYTES", 1, MAX_BODY_CEILING).default(1_048_576),
     LOG_LEVEL: z
       .enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"])
@@ -131,16 +143,22 @@ export function parseWorkerPoolEnv(
 }
 
 export function authFromEnv(env: ToolServerEnv): ToolServerAuth {
-  return env.TOOL_GATEWAY_ACCEPT_STATIC_SECRET
-    ? { secret: env.TOOL_GATEWAY_SHARED_SECRET, staticSecret: env.TOOL_GATEWAY_SHARED_SECRET }
-    : { secret: env.TOOL_GATEWAY_SHARED_SECRET };
+  return {
+    secret: env.TOOL_GATEWAY_SHARED_SECRET,
+    ...(env.TOOL_GATEWAY_ACCEPT_STATIC_SECRET
+      ? { staticSecret: env.TOOL_GATEWAY_SHARED_SECRET }
+      : {}),
+    ...(env.TOOL_GATEWAY_AUDIENCE === undefined ? {} : { audience: env.TOOL_GATEWAY_AUDIENCE }),
+  };
 }
 
 /** Listens, then closes gracefully on the first SIGINT/SIGTERM; a second signal exits at once. */
 export async function serveUntilSignal(
   server: ToolServer,
-  options: { port: number; host: string; logger: Logger },
+  options: { port: number; host: string; logger: Logger; serviceName?: string },
 ): Promise<void> {
+  // Off unless OTEL_EXPORTER_OTLP_(TRACES_)ENDPOINT is set (service name: OTEL_SERVICE_NAME).
+  const tracing = setupTracing({ defaultServiceName: options.serviceName ?? "mcp-tool-server" });
   const { url } = await server.listen(options.port, options.host);
   options.logger.info({ url }, "tool server listening");
   let stopping = false;
@@ -148,13 +166,16 @@ export async function serveUntilSignal(
     if (stopping) process.exit(1);
     stopping = true;
     options.logger.info({ signal }, "shutting down");
-    server.close().then(
-      () => process.exit(0),
-      (error: unknown) => {
-        options.logger.error({ err: error }, "shutdown failed");
-        process.exit(1);
-      },
-    );
+    server
+      .close()
+      .then(() => tracing?.shutdown())
+      .then(
+        () => process.exit(0),
+        (error: unknown) => {
+          options.logger.error({ err: error }, "shutdown failed");
+          process.exit(1);
+        },
+      );
   };
   process.on("SIGINT", stop);
   process.on("SIGTERM", stop);

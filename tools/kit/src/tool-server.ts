@@ -11,9 +11,11 @@ import {
   jsonRpcErrorBody,
   type GatewayErrorCode,
 } from "../../../contract/src/errors.ts";
-import { verifyGatewayAuth } from "../../../contract/src/gateway-auth.ts";
+import { isGatewayAuthAudience, verifyGatewayAuth } from "../../../contract/src/gateway-auth.ts";
+import { setSpanAttributes, tracingOn, withIncomingSpan } from "../../../contract/src/tracing.ts";
 import { HEADER } from "../../../contract/src/headers.ts";
 import { createMcpEndpoint, type McpAnswer } from "./mcp-endpoint.ts";
+import { createReplayCache } from "./replay-cache.ts";
 import { readBodyWithLimit } from "./request-body.ts";
 import { compileTools, type ToolDefinition } from "./tool-definition.ts";
 import {
@@ -29,10 +31,22 @@ const MAX_ID_HEADER_LENGTH = 256;
 export interface ToolServerAuth {
   /** TOOL_GATEWAY_SHARED_SECRET: HMAC key for `X-Gateway-Auth`. */
   secret: string;
-  /** Accepted verbatim as the header value; only set when the operator opted in. */
+  /**
+   * The name the router signs for: this server's scope in tools.yaml. Defaults to the server's
+   * `name`; a header minted for any other audience is refused.
+   */
+  audience?: string;
+  /**
+   * Accepted verbatim as the header value; only set when the operator opted in. It has no
+   * audience, no time and no single-use check: anyone who saw it once can use it anywhere.
+   */
   staticSecret?: string;
-  /** Allowed clock difference in seconds (contract default 60). */
+  /** How long after minting a header is accepted, in seconds (contract default 60). */
   windowSeconds?: number;
+  /** How far in the future a header's timestamp may be, in seconds (contract default 5). */
+  futureSkewSeconds?: number;
+  /** Accepted headers remembered to refuse a second use (default `DEFAULT_REPLAY_CACHE_ENTRIES`). */
+  replayCacheEntries?: number;
 }
 
 export interface ToolServerOptions {
@@ -64,6 +78,13 @@ export interface ToolServer {
 export function createToolServer(options: ToolServerOptions): ToolServer {
   if (options.auth.secret === "")
     throw new Error("createToolServer: auth.secret must not be empty");
+  const audience = options.auth.audience ?? options.name;
+  if (!isGatewayAuthAudience(audience)) {
+    throw new Error(
+      `createToolServer: audience ${JSON.stringify(audience)} must be 1-64 characters of A-Z a-z 0-9 _ - (set auth.audience when the name is not one)`,
+    );
+  }
+  const replay = createReplayCache({ maxEntries: options.auth.replayCacheEntries });
   const tools = compileTools(options.tools);
   const maxRequestBytes = options.maxRequestBytes ?? DEFAULT_MAX_REQUEST_BYTES;
   const info = { name: options.name, version: options.version };
@@ -106,7 +127,12 @@ export function createToolServer(options: ToolServerOptions): ToolServer {
     if (path !== "/mcp") return sendError(res, "GW_NOT_FOUND");
     // Stateless server: there is no server→client stream and no session to delete.
     if (req.method !== "POST") return sendError(res, "GW_METHOD_NOT_ALLOWED", "POST");
-    await handleMcpPost(req, res);
+    // Continues the router's traceparent (sent beside X-Gateway-Auth, outside its MAC).
+    await withIncomingSpan("tool_server.request", req.headers, async (span) => {
+      span?.setAttribute("gateway.tool_server", info.name);
+      await handleMcpPost(req, res);
+      span?.setAttribute("http.response.status_code", res.statusCode);
+    });
   }
 
   async function handleMcpPost(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -144,6 +170,9 @@ export function createToolServer(options: ToolServerOptions): ToolServer {
       secret: options.auth.secret,
       staticSecret: options.auth.staticSecret,
       windowSeconds: options.auth.windowSeconds,
+      futureSkewSeconds: options.auth.futureSkewSeconds,
+      replay,
+      audience,
       userId,
       requestId,
       body: read.body,
@@ -161,6 +190,9 @@ export function createToolServer(options: ToolServerOptions): ToolServer {
       return sendError(res, "GW_PARSE_ERROR");
     }
     const summary = summarize(message);
+    if (tracingOn()) {
+      setSpanAttributes({ "rpc.method": summary.rpcMethod, "gateway.tool": summary.toolName });
+    }
     const exchange = new AbortController();
     res.on("close", () => {
       // Once answered there is nothing left to cancel, and abort() would allocate an AbortError.

@@ -297,6 +297,7 @@ function signedPost(
     accept: ACCEPT,
     ...signedHeaders({
       secret: server.secret,
+      audience: server.audience,
       userId: options.userId ?? "u",
       requestId: options.requestId ?? "r",
       body,
@@ -523,6 +524,7 @@ function signedPostTo(
     accept: ACCEPT,
     ...signedHeaders({
       secret: target.secret,
+      audience: target.audience,
       userId: options.userId ?? "u",
       requestId: options.requestId ?? "r",
       body,

@@ -199,6 +199,7 @@ describe("gateway authentication", () => {
     const body = JSON.stringify(listMessage);
     const header = signGatewayAuth({
       secret: server.secret,
+      audience: server.audience,
       userId: "alice",
       requestId: "r1",
       body,
@@ -270,8 +271,21 @@ describe("gateway authentication edges", () => {
       },
       body,
     });
-  const signedFor = (userId: string, requestId: string, secret = server.secret, now?: number) =>
-    signedHeaders({ secret, userId, requestId, body, ...(now === undefined ? {} : { now }) });
+  const signedFor = (
+    userId: string,
+    requestId: string,
+    secret = server.secret,
+    now?: number,
+    audience = server.audience,
+  ) =>
+    signedHeaders({
+      secret,
+      audience,
+      userId,
+      requestId,
+      body,
+      ...(now === undefined ? {} : { now }),
+    });
 
   it("accepts user and request ids of up to 256 characters, refuses longer ones", async () => {
     const long = "u".repeat(256);
@@ -302,7 +316,8 @@ describe("gateway authentication edges", () => {
     const { url } = await tools.listen(0, "127.0.0.1");
     try {
       const at = async (signedAt: number) =>
-        (await post(signedFor("alice", "r1", secret, signedAt), `${url}/mcp`)).status;
+        (await post(signedFor("alice", "r1", secret, signedAt, "window-tools"), `${url}/mcp`))
+          .status;
       expect(await at(clock - 5_000)).toBe(200);
       expect(await at(clock - 6_000)).toBe(401);
       expect(await at(Date.now())).toBe(401);
@@ -460,6 +475,7 @@ describe("cancellation", () => {
       });
       const headers = signedHeaders({
         secret: own.secret,
+        audience: own.audience,
         userId: "test-user",
         requestId: "cancel-1",
         body,

@@ -48,7 +48,13 @@ function startRawCall(server: TestToolServer, name: string, args: Record<string,
   const req = request(server.mcpUrl, {
     method: "POST",
     headers: {
-      ...signedHeaders({ secret: server.secret, userId: "u", requestId: "raw-1", body }),
+      ...signedHeaders({
+        secret: server.secret,
+        audience: server.audience,
+        userId: "u",
+        requestId: "raw-1",
+        body,
+      }),
       "content-type": "application/json",
       accept: "application/json, text/event-stream",
     },
