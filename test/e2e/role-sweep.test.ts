@@ -380,6 +380,8 @@ function patchLines(patch: string): string[] {
  * dev secrets the attack run reached), every file the swept commit and range touch, and the lines
  * of their patches (which include removed lines no longer in any file).
  */
+const MAX_REFERENCE_FILES = 40;
+
 async function collectFileLines(token: string): Promise<string[]> {
   const git = (tool: string, args: JsonObject) =>
     callTool(token, { id: tool, scope: "git", tool, arguments: { repository: REPO, ...args } });
@@ -398,7 +400,10 @@ async function collectFileLines(token: string): Promise<string[]> {
     lines.push(...patchLines(output.patch!));
     for (const file of output.files) if (file.status !== "deleted") paths.add(file.path);
   }
-  const files = await Promise.all([...paths].map((path) => git("git_read_file", { path })));
+  // A commit may touch hundreds of files: a sample keeps the reference reads inside the
+  // per-user-tool quota (the patches' lines above already cover every touched file).
+  const sample = [...paths].slice(0, MAX_REFERENCE_FILES);
+  const files = await Promise.all(sample.map((path) => git("git_read_file", { path })));
   for (const exchange of files) {
     const output = resultOf(exchange).structuredContent as { encoding: string; content: string };
     if (output.encoding === "utf-8") lines.push(...distinctiveLines(output.content));
