@@ -144,12 +144,8 @@ describe("compose files", () => {
   it("mount config read-only and pass the same payload limit as Envoy", () => {
     for (const name of ["ext_authz", "mcp_router"]) {
       const service = base.services[name];
-      expect(service.volumes).toEqual(
-        expect.arrayContaining([
-          "../config/tools.yaml:/etc/mcp-gateway/tools.yaml:ro",
-          "../config/policy.yaml:/etc/mcp-gateway/policy.yaml:ro",
-        ]),
-      );
+      // A directory: a file replaced by rename is seen by the reload watch, unlike a file mount.
+      expect(service.volumes).toEqual(expect.arrayContaining(["../config:/etc/mcp-gateway:ro"]));
     }
     for (const [name, service] of services(base)) {
       const limit = environmentOf(service).find(([key]) => key === "MAX_REQUEST_BYTES");
