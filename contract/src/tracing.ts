@@ -211,12 +211,6 @@ export function setSpanAttributes(attributes: Attributes): void {
   currentSpan.getStore()?.setAttributes(attributes);
 }
 
-/** Marks the current span failed with a short code (never free error text). */
-export function setSpanError(code: string): void {
-  if (active === undefined) return;
-  currentSpan.getStore()?.setStatus({ code: SpanStatusCode.ERROR, message: code });
-}
-
 /** The current span's trace id (what audit rows store), or null when tracing is off. */
 export function currentTraceId(): string | null {
   if (active === undefined) return null;
