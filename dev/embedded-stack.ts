@@ -26,6 +26,7 @@ import {
 import { createAuditWriter, type AuditWriter } from "../store/src/audit-writer.ts";
 import { openCallJournal, type CallJournal } from "../store/src/call-journal.ts";
 import { AUDIT_MODES } from "../mcp-router/src/audit.ts";
+import { startAuditPartitionUpkeep } from "../store/src/audit-partitions.ts";
 import { migrateToLatest } from "../store/src/migrate.ts";
 import { openDatabase, type Database } from "../store/src/open-database.ts";
 import { syncRegistry } from "../store/src/registry.ts";
@@ -242,6 +243,8 @@ export async function startEmbeddedStack(
     );
     cleanups.push(() => database.close());
     await migrateToLatest(database.db);
+    const partitionUpkeep = await startAuditPartitionUpkeep(database.db, logger);
+    cleanups.push(async () => partitionUpkeep.stop());
     const sync = await syncRegistry(database.db, config.tools);
     logger.info(sync, "tool registry synced");
 

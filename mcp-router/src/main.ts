@@ -5,6 +5,7 @@ import { createConfigWatcher } from "../../config/src/config-watcher.ts";
 import { configDir, loadConfig } from "../../config/src/load-config.ts";
 import { createAuditWriter } from "../../store/src/audit-writer.ts";
 import { openCallJournal } from "../../store/src/call-journal.ts";
+import { startAuditPartitionUpkeep } from "../../store/src/audit-partitions.ts";
 import { migrateToLatest } from "../../store/src/migrate.ts";
 import { openDatabase } from "../../store/src/open-database.ts";
 import { syncRegistry } from "../../store/src/registry.ts";
@@ -43,6 +44,7 @@ async function main(): Promise<void> {
       : { dataDir: env.DATA_DIR },
   );
   await migrateToLatest(database.db);
+  const partitionUpkeep = await startAuditPartitionUpkeep(database.db, logger);
   const sync = await syncRegistry(database.db, loaded.config.tools);
   logger.info({ added: sync.added, deactivated: sync.deactivated }, "tool registry synced");
   const callJournal = await openCallJournal(database, { logger });
@@ -96,6 +98,7 @@ async function main(): Promise<void> {
     logger.info({ signal }, "shutting down");
     void (async () => {
       watcher.close();
+      partitionUpkeep.stop();
       await router.close();
       await audit.close();
       await callJournal.close().catch((error: unknown) => {

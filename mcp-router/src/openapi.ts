@@ -1,5 +1,6 @@
 import type { ToolsConfig } from "../../config/src/tools-schema.ts";
 import { GATEWAY_ERRORS } from "../../contract/src/errors.ts";
+import { AUDIT_QUERY_DEFAULT_LIMIT, AUDIT_QUERY_MAX_LIMIT } from "../../store/src/audit-query.ts";
 
 /** OpenAPI 3.1 description of the router's REST surface (the MCP endpoints are listed for reference). */
 export function buildOpenApiDocument(tools: ToolsConfig, version: string): Record<string, unknown> {
@@ -67,6 +68,10 @@ export function buildOpenApiDocument(tools: ToolsConfig, version: string): Recor
         },
         "www-authenticate": {
           description: "Bearer challenge naming the resource metadata document (RFC 9728)",
+          schema: { type: "string" },
+        },
+        allow: {
+          description: "The methods the path accepts",
           schema: { type: "string" },
         },
         "retry-after": {
@@ -140,6 +145,57 @@ export function buildOpenApiDocument(tools: ToolsConfig, version: string): Recor
               description: "failed only",
               required: ["code", "message"],
               properties: { code: { type: "string" }, message: { type: "string" } },
+            },
+          },
+        },
+        AuditEvent: {
+          type: "object",
+          description: "One row of the audit log (docs/audit.md describes every column)",
+          required: ["id", "time", "request_id", "source", "kind", "roles", "outcome"],
+          properties: {
+            id: { type: "string", description: "int8 as a decimal string" },
+            time: { type: "string", format: "date-time" },
+            request_id: { type: "string" },
+            source: { type: "string", enum: ["ext-authz", "router"] },
+            kind: {
+              type: "string",
+              enum: ["decision", "invocation", "list", "task", "config", "admin"],
+            },
+            subject: { type: ["string", "null"] },
+            tenant: { type: ["string", "null"] },
+            roles: { type: "array", items: { type: "string" } },
+            scope: { type: ["string", "null"] },
+            method: { type: ["string", "null"] },
+            tool: { type: ["string", "null"] },
+            outcome: { type: "string", examples: ["ok", "denied", "rejected", "would_deny"] },
+            reason: { type: ["string", "null"] },
+            status: { type: ["integer", "null"] },
+            latency_ms: { type: ["integer", "null"] },
+            request_bytes: { type: ["integer", "null"] },
+            response_bytes: { type: ["integer", "null"] },
+            arguments_digest: { type: ["string", "null"] },
+            arguments: { description: "Captured arguments, when the tool's capture allows" },
+            task_id: { type: ["string", "null"] },
+            policy_rule: {
+              type: ["string", "null"],
+              description:
+                "The policy rule that refused the call, or the dry-run rule that would have",
+            },
+            trace_id: {
+              type: ["string", "null"],
+              description: "OpenTelemetry trace id; null when tracing was off",
+            },
+          },
+        },
+        AuditPage: {
+          type: "object",
+          required: ["events", "next_cursor"],
+          additionalProperties: false,
+          properties: {
+            events: { type: "array", items: { $ref: "#/components/schemas/AuditEvent" } },
+            next_cursor: {
+              type: ["string", "null"],
+              description: "Pass as `cursor` for the next (older) page; null on the last page",
             },
           },
         },
@@ -278,6 +334,68 @@ export function buildOpenApiDocument(tools: ToolsConfig, version: string): Recor
           responses: {
             "204": { description: "Session ended" },
             "404": { description: "Unknown session" },
+          },
+        },
+      },
+      "/admin/audit": {
+        get: {
+          summary: "Query the audit log (operators)",
+          description:
+            "Newest first, keyset-paginated. Only tokens with one of policy.yaml's " +
+            "`operator_roles` get an answer (403 otherwise). Every query is audited itself " +
+            "(kind `admin`). The same filters as `npm run audit -- query`.",
+          security: [{ bearer: [] }],
+          parameters: [
+            ...(["user", "tool", "scope", "outcome"] as const).map((name) => ({
+              name,
+              in: "query",
+              required: false,
+              description: `Exact ${name === "user" ? "subject" : name}`,
+              schema: { type: "string" },
+            })),
+            ...(["since", "until"] as const).map((name) => ({
+              name,
+              in: "query",
+              required: false,
+              description:
+                `${name === "since" ? "Inclusive" : "Exclusive"} time bound: ISO 8601, or a ` +
+                "duration back from now (90s, 15m, 1h, 7d, 2w)",
+              schema: { type: "string" },
+            })),
+            {
+              name: "limit",
+              in: "query",
+              required: false,
+              schema: {
+                type: "integer",
+                minimum: 1,
+                maximum: AUDIT_QUERY_MAX_LIMIT,
+                default: AUDIT_QUERY_DEFAULT_LIMIT,
+              },
+            },
+            {
+              name: "cursor",
+              in: "query",
+              required: false,
+              description: "next_cursor of the previous page",
+              schema: { type: "string" },
+            },
+          ],
+          responses: {
+            "200": {
+              description: "A page of events",
+              headers: { "x-request-id": header("x-request-id") },
+              content: {
+                "application/json": { schema: { $ref: "#/components/schemas/AuditPage" } },
+              },
+            },
+            "400": errorResponse("Unknown, repeated or invalid parameter"),
+            "401": unauthorized,
+            "403": errorResponse("Not an operator"),
+            "405": errorResponse("Method not allowed", ["allow"]),
+            "429": rateLimited,
+            "500": internal,
+            "503": unavailable,
           },
         },
       },

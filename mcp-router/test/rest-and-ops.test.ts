@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { GATEWAY_ERRORS, type GatewayErrorCode } from "../../contract/src/errors.ts";
 import { HEADER } from "../../contract/src/headers.ts";
+import { AUDIT_QUERY_FIELDS } from "../../store/src/audit-query.ts";
 import { buildOpenApiDocument } from "../src/openapi.ts";
 import { resolveRestToolName } from "../src/rest-invoke.ts";
 import {
@@ -176,6 +177,7 @@ describe("REST error contract: the OpenAPI document", () => {
       paths["/mcp/invoke"]!.post!,
       paths["/mcp/jobs/{job_id}"]!.get!,
       paths["/mcp/jobs/{job_id}"]!.delete!,
+      paths["/admin/audit"]!.get!,
     ];
     for (const operation of operations) {
       const errors = Object.entries(operation.responses).filter(
@@ -193,6 +195,24 @@ describe("REST error contract: the OpenAPI document", () => {
     }
     expect(Object.keys(operations[0]!.responses)).toEqual(
       expect.arrayContaining(["400", "401", "403", "404", "413", "415", "429", "500", "503"]),
+    );
+  });
+
+  it("documents GET /admin/audit with exactly the filters the query accepts", () => {
+    const doc = buildOpenApiDocument(fixture.config.tools, "0.0.0") as {
+      paths: Record<string, { get: { parameters: { name: string; in: string }[] } }>;
+      components: Record<string, Record<string, unknown>>;
+    };
+    const names = doc.paths["/admin/audit"]!.get.parameters.map((p) => `${p.in}:${p.name}`);
+    expect(names).toEqual(AUDIT_QUERY_FIELDS.map((name) => `query:${name}`));
+    // Every $ref of the document names a component that exists.
+    const refs = [...JSON.stringify(doc).matchAll(/"\$ref":"#\/components\/(\w+)\/([\w-]+)"/g)];
+    expect(refs.length).toBeGreaterThan(10);
+    for (const [, kind, name] of refs)
+      expect(doc.components[kind!], `${kind}/${name}`).toHaveProperty([name!]);
+    const event = doc.components.schemas!.AuditEvent as { properties: Record<string, unknown> };
+    expect(Object.keys(event.properties)).toEqual(
+      expect.arrayContaining(["trace_id", "policy_rule"]),
     );
   });
 

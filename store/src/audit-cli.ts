@@ -1,6 +1,7 @@
 /**
  * `npm run audit -- query …` reads the audit log (the same query as `GET /admin/audit`);
- * `npm run audit -- prune [--dry-run]` deletes events older than AUDIT_RETENTION_DAYS. Same
+ * `npm run audit -- prune [--dry-run]` deletes events older than AUDIT_RETENTION_DAYS (whole
+ * monthly partitions where it can) and creates the coming months' partitions. Same
  * database selection as migrate (DATABASE_URL, else the PGlite data directory).
  */
 import { parseArgs } from "node:util";
@@ -16,6 +17,11 @@ import {
   type AuditPage,
   type AuditQuery,
 } from "./audit-query.ts";
+import {
+  dropExpiredAuditPartitions,
+  ensureAuditPartitions,
+  expiredAuditPartitions,
+} from "./audit-partitions.ts";
 import type { Database } from "./open-database.ts";
 import type { AuditEventRow } from "./schema.ts";
 
@@ -131,6 +137,7 @@ const COLUMNS = [
   "status",
   "latency_ms",
   "policy_rule",
+  "trace_id",
   "task_id",
   "arguments_digest",
   "arguments",
@@ -217,17 +224,27 @@ export async function runAuditCommand(
     return 0;
   }
   const cutoff = command.before.toISOString();
+  const retention = `(AUDIT_RETENTION_DAYS=${command.retentionDays})`;
   if (command.dryRun) {
     const count = await countAuditEventsBefore(database.db, command.before);
-    io.out(
-      `would delete ${count} audit events older than ${cutoff} (AUDIT_RETENTION_DAYS=${command.retentionDays})\n`,
-    );
+    const whole = await expiredAuditPartitions(database.db, command.before);
+    io.out(`would delete ${count} audit events older than ${cutoff} ${retention}\n`);
+    if (whole.length > 0) {
+      io.out(`would drop whole partitions: ${whole.map((p) => p.name).join(", ")}\n`);
+    }
     return 0;
   }
+  // Whole months first (a catalog operation), then the rows of the month the cutoff falls in.
+  const dropped = await dropExpiredAuditPartitions(database.db, command.before);
   const deleted = await pruneAuditEvents(database.db, command.before);
-  io.out(
-    `deleted ${deleted} audit events older than ${cutoff} (AUDIT_RETENTION_DAYS=${command.retentionDays})\n`,
-  );
+  const total = deleted + dropped.reduce((sum, p) => sum + p.rows, 0);
+  io.out(`deleted ${total} audit events older than ${cutoff} ${retention}\n`);
+  if (dropped.length > 0) {
+    io.out(`dropped whole partitions: ${dropped.map((p) => `${p.name} (${p.rows})`).join(", ")}\n`);
+  }
+  // The scheduled prune also keeps the months ahead ready for the writers.
+  const created = await ensureAuditPartitions(database.db);
+  if (created.length > 0) io.out(`created partitions: ${created.join(", ")}\n`);
   return 0;
 }
 

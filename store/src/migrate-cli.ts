@@ -1,3 +1,4 @@
+import { ensureAuditPartitions } from "./audit-partitions.ts";
 import { migrateDown, migrateToLatest, migrationStatus, type MigrationStep } from "./migrate.ts";
 import { runWithDatabase } from "./database-cli.ts";
 
@@ -26,6 +27,9 @@ async function main(args: readonly string[]): Promise<number> {
       switch (command) {
         case "up":
           printSteps(await migrateToLatest(database.db));
+          for (const name of await ensureAuditPartitions(database.db)) {
+            console.log(`created partition ${name}`);
+          }
           break;
         case "down":
           printSteps(await migrateDown(database.db, { all }));

@@ -144,13 +144,14 @@ describe("CSV", () => {
       arguments: { note: 'a "b", c' },
       task_id: null,
       policy_rule: null,
+      trace_id: "4bf92f3577b34da6a3ce929d0e0e4736",
     } as unknown as AuditEventRow;
     const lines = formatCsv([event]).split("\r\n");
     expect(lines[0]).toBe(
-      "time,id,request_id,source,kind,subject,tenant,roles,scope,method,tool,outcome,reason,status,latency_ms,policy_rule,task_id,arguments_digest,arguments",
+      "time,id,request_id,source,kind,subject,tenant,roles,scope,method,tool,outcome,reason,status,latency_ms,policy_rule,trace_id,task_id,arguments_digest,arguments",
     );
     expect(lines[1]).toBe(
-      `2026-11-30T12:00:00.000Z,7,r1,router,invocation,'=cmd|' /C calc'!A0,,developer operator,calc,tools/call,add,ok,,200,3,,,,"{""note"":""a \\""b\\"", c""}"`,
+      `2026-11-30T12:00:00.000Z,7,r1,router,invocation,'=cmd|' /C calc'!A0,,developer operator,calc,tools/call,add,ok,,200,3,,4bf92f3577b34da6a3ce929d0e0e4736,,,"{""note"":""a \\""b\\"", c""}"`,
     );
     expect(lines).toHaveLength(3);
     expect(lines[2]).toBe("");

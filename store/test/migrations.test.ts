@@ -14,12 +14,13 @@ requirePostgresInCi();
 
 const names = Object.keys(migrations);
 
+/** The tables of the current schema, partitions left out (audit_events is partitioned by month). */
 async function tables(db: Parameters<typeof migrateToLatest>[0]): Promise<string[]> {
   const result = await sql<{ table_name: string }>`
-    select table_name from information_schema.tables
-    where table_schema = current_schema() and table_name not like 'kysely_%' order by table_name`.execute(
-    db,
-  );
+    select relname as table_name from pg_catalog.pg_class
+    where relnamespace = current_schema()::regnamespace and relkind in ('r', 'p')
+      and not relispartition and relname not like 'kysely_%'
+    order by relname`.execute(db);
   return result.rows.map((row) => row.table_name);
 }
 
