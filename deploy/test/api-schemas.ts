@@ -12,6 +12,7 @@ import { AuthorizationPolicy } from "@kubernetes-models/istio/security.istio.io/
 import { PeerAuthentication } from "@kubernetes-models/istio/security.istio.io/v1/PeerAuthentication";
 import { Deployment } from "kubernetes-models/apps/v1/Deployment";
 import { HorizontalPodAutoscaler } from "kubernetes-models/autoscaling/v2/HorizontalPodAutoscaler";
+import { CronJob } from "kubernetes-models/batch/v1/CronJob";
 import { Job } from "kubernetes-models/batch/v1/Job";
 import { NetworkPolicy } from "kubernetes-models/networking.k8s.io/v1/NetworkPolicy";
 import { PodDisruptionBudget } from "kubernetes-models/policy/v1/PodDisruptionBudget";
@@ -33,6 +34,7 @@ export const MODELS: ReadonlyMap<string, ModelClass> = new Map<string, ModelClas
   ["v1/Secret", Secret],
   ["apps/v1/Deployment", Deployment],
   ["batch/v1/Job", Job],
+  ["batch/v1/CronJob", CronJob],
   ["policy/v1/PodDisruptionBudget", PodDisruptionBudget],
   ["autoscaling/v2/HorizontalPodAutoscaler", HorizontalPodAutoscaler],
   ["networking.k8s.io/v1/NetworkPolicy", NetworkPolicy],

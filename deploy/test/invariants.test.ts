@@ -1,6 +1,6 @@
 /* eslint-disable @typescript-eslint/no-explicit-any, @typescript-eslint/no-unsafe-return --
    These tests walk untyped rendered manifests; the assertions are the checks. */
-import { readFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { parse } from "yaml";
 import { podSpecReferences, type KubeObject } from "./kustomize-render.ts";
@@ -28,6 +28,11 @@ const compose = parse(
   { merge: true },
 );
 const envoyYaml = parse(readFileSync(new URL("../../envoy/envoy.yaml", import.meta.url), "utf8"));
+const tsconfigBuild = JSON.parse(
+  readFileSync(new URL("../../tsconfig.build.json", import.meta.url), "utf8"),
+) as { compilerOptions: { outDir: string; rootDir: string }; include: string[] };
+
+const AUDIT_PRUNE = "mcp-gateway-audit-prune";
 
 /** Kubernetes workload → the Compose service running the same program. */
 const COMPOSE_SERVICE: Record<string, string> = {
@@ -80,11 +85,19 @@ describe.each(OVERLAYS)("overlay %s", (overlay) => {
   const deployments = byKind(objects, "Deployment");
   const services = byKind(objects, "Service");
 
-  it("has the gateway's Deployments, a migration Job and nothing it should not", () => {
+  it("has the gateway's Deployments, a migration Job, the retention CronJob and nothing else", () => {
     const names = deployments.map((d) => d.metadata.name).sort();
     const expected = [...deploymentsOf(overlay), ...(overlay === "dev" ? DEV_DATA_STORES : [])];
     expect(names).toEqual(expected.sort());
     expect(byKind(objects, "Job").map((job) => job.metadata.name)).toEqual(["mcp-gateway-migrate"]);
+    expect(byKind(objects, "CronJob").map((cron) => cron.metadata.name)).toEqual([AUDIT_PRUNE]);
+    expect(pods.map((w) => `${w.kind}/${w.metadata.name}`).sort()).toEqual(
+      [
+        ...expected.map((name) => `Deployment/${name}`),
+        "Job/mcp-gateway-migrate",
+        `CronJob/${AUDIT_PRUNE}`,
+      ].sort(),
+    );
     for (const object of objects) {
       if (object.kind !== "Namespace")
         expect(object.metadata.namespace, object.kind).toBe("mcp-gateway");
@@ -345,6 +358,69 @@ describe.each(OVERLAYS)("overlay %s", (overlay) => {
     ).toMatchObject({ "app.kubernetes.io/component": "migration" });
   });
 
+  it("prunes the audit log daily with the image's audit CLI, one run at a time", () => {
+    const cron = get(objects, "CronJob", AUDIT_PRUNE);
+    const spec = cron.spec as any;
+    // Daily: fixed minute and hour, every day of every month.
+    expect(spec.schedule).toMatch(/^\d{1,2} \d{1,2} \* \* \*$/);
+    expect(spec.timeZone).toBe("Etc/UTC");
+    expect(spec.concurrencyPolicy).toBe("Forbid");
+    expect(spec.suspend).toBeUndefined();
+    // A missed run may start late, but not after the next one is due.
+    expect(spec.startingDeadlineSeconds).toBeGreaterThan(0);
+    expect(spec.startingDeadlineSeconds).toBeLessThan(24 * 3600);
+    expect(spec.successfulJobsHistoryLimit).toBeGreaterThanOrEqual(1);
+    expect(spec.failedJobsHistoryLimit).toBeGreaterThanOrEqual(1);
+    const job = spec.jobTemplate.spec;
+    expect(job.backoffLimit).toBeGreaterThanOrEqual(1);
+    expect(job.activeDeadlineSeconds).toBeGreaterThan(0);
+    expect(job.activeDeadlineSeconds).toBeLessThan(24 * 3600);
+    const pod = podSpecOf(cron) as any;
+    expect(pod.restartPolicy).toBe("OnFailure");
+    expect(pod.serviceAccountName).toBe(AUDIT_PRUNE);
+    expect(get(objects, "ServiceAccount", AUDIT_PRUNE).automountServiceAccountToken).toBe(false);
+    expect(podLabelsOf(cron)).toMatchObject({
+      "app.kubernetes.io/name": AUDIT_PRUNE,
+      "app.kubernetes.io/component": "audit-retention",
+    });
+    const [container, ...others] = mainContainers(cron) as any[];
+    expect(others).toEqual([]);
+    expect(container.command).toEqual(["node", "dist/store/src/audit-cli.js", "prune"]);
+    // The same image as the services whose audit log it prunes.
+    expect(container.image).toBe(
+      (mainContainers(get(objects, "Deployment", "mcp-router"))[0] as any).image,
+    );
+    // Nothing but the Secret and the settings (AUDIT_RETENTION_DAYS).
+    expect(
+      podSpecReferences(pod)
+        .map((ref) => `${ref.kind}:${ref.key}`)
+        .sort(),
+    ).toEqual(["ConfigMap:AUDIT_RETENTION_DAYS", "Secret:DATABASE_URL"]);
+  });
+
+  it("runs the jobs' programs from where the build puts them", () => {
+    // tsconfig.build.json compiles <rootDir>/x.ts to <outDir>/x.js; the runtime image copies dist/.
+    const { outDir, rootDir } = tsconfigBuild.compilerOptions;
+    expect(rootDir).toBe(".");
+    for (const workload of [
+      get(objects, "Job", "mcp-gateway-migrate"),
+      get(objects, "CronJob", AUDIT_PRUNE),
+    ]) {
+      const [node, script] = (mainContainers(workload)[0] as any).command as string[];
+      expect(node).toBe("node");
+      expect(script, workload.metadata.name).toMatch(new RegExp(`^${outDir}/.+\\.js$`));
+      const source = script!.slice(outDir.length + 1).replace(/\.js$/, ".ts");
+      expect(
+        existsSync(new URL(`../../${source}`, import.meta.url)),
+        `${workload.metadata.name}: ${source}`,
+      ).toBe(true);
+      expect(
+        tsconfigBuild.include.some((dir) => source.startsWith(`${dir}/`)),
+        `${source} is not in tsconfig.build.json's include`,
+      ).toBe(true);
+    }
+  });
+
   it("mounts the configuration where the programs read it", () => {
     for (const name of ["ext-authz", "mcp-router"]) {
       const deployment = get(objects, "Deployment", name);
@@ -453,6 +529,7 @@ describe.each(OVERLAYS)("overlay %s", (overlay) => {
     expect(sorted(holders.get("REDIS_URL")!)).toEqual(["ext-authz"]);
     expect(sorted(holders.get("DATABASE_URL")!)).toEqual([
       "ext-authz",
+      AUDIT_PRUNE,
       "mcp-gateway-migrate",
       "mcp-router",
     ]);
@@ -565,11 +642,13 @@ describe.each(OVERLAYS)("overlay %s: NetworkPolicies", (overlay) => {
     expect([...ingress.get("envoy")!]).toEqual(["*:8000"]);
   });
 
-  it("let nothing reach the migration Job, and the dev stores only from their clients", () => {
+  it("let nothing reach the jobs, and the dev stores only from their clients", () => {
     expect([...ingress.get("mcp-gateway-migrate")!]).toEqual([]);
+    expect([...ingress.get(AUDIT_PRUNE)!]).toEqual([]);
     if (overlay !== "dev") return;
     expect([...ingress.get("postgres")!].sort()).toEqual([
       "ext-authz:5432",
+      `${AUDIT_PRUNE}:5432`,
       "mcp-gateway-migrate:5432",
       "mcp-router:5432",
     ]);

@@ -156,4 +156,19 @@ describe("istio overlay", () => {
       "pod-security.kubernetes.io/enforce": "restricted",
     });
   });
+
+  it("runs the jobs without a sidecar, which would keep their pods from completing", () => {
+    const injection = (workload: (typeof objects)[number]) =>
+      podLabelsOf(workload)["sidecar.istio.io/inject"];
+    const batch = workloads(objects).filter((w) => ["Job", "CronJob"].includes(w.kind));
+    expect(batch.map((w) => `${w.kind}/${w.metadata.name}`).sort()).toEqual([
+      "CronJob/mcp-gateway-audit-prune",
+      "Job/mcp-gateway-migrate",
+    ]);
+    for (const workload of batch) expect(injection(workload), workload.metadata.name).toBe("false");
+    // Everything else keeps its sidecar: the policies and mTLS rely on it.
+    for (const deployment of byKind(objects, "Deployment")) {
+      expect(injection(deployment), deployment.metadata.name).toBeUndefined();
+    }
+  });
 });

@@ -119,6 +119,34 @@ spec:
     ]);
   });
 
+  it("labels a CronJob's job template and its pod template (includeTemplates)", () => {
+    // As kubectl kustomize (v5.5) prints it: jobTemplate.metadata is created when absent.
+    const dir = tree({
+      "kustomization.yaml": `labels:
+  - pairs: { team: x }
+    includeTemplates: true
+resources: [cron.yaml]
+`,
+      "cron.yaml": `apiVersion: batch/v1
+kind: CronJob
+metadata: { name: prune }
+spec:
+  schedule: "17 3 * * *"
+  jobTemplate:
+    spec:
+      template:
+        metadata: { labels: { app: p } }
+        spec:
+          restartPolicy: OnFailure
+          containers: [{ name: prune, image: mcp-gateway:0.1.0 }]
+`,
+    });
+    const [cron] = renderKustomization(dir) as any[];
+    expect(cron.metadata.labels).toEqual({ team: "x" });
+    expect(cron.spec.jobTemplate.metadata).toEqual({ labels: { team: "x" } });
+    expect(cron.spec.jobTemplate.spec.template.metadata.labels).toEqual({ app: "p", team: "x" });
+  });
+
   it("deletes objects with $patch: delete and patches every target of a selector", () => {
     const dir = tree({
       "kustomization.yaml": `resources: [app.yaml, hpa.yaml]

@@ -508,12 +508,20 @@ function setLabels(resources: Resource[], kustomization: JsonObject, file: strin
     for (const { object } of resources) {
       object.metadata.labels = { ...(object.metadata.labels ?? {}), ...pairs };
       if (entry.includeTemplates !== true || !isObject(object.spec)) continue;
-      if (object.kind === "CronJob") {
-        // Not needed yet, so not verified against kubectl: refuse rather than guess.
-        throw new KustomizeError(`${file}: labels.includeTemplates on a CronJob is not supported`);
+      // kustomize's templateLabels field specs (checked against kubectl): a template kind's
+      // spec.template; a CronJob's jobTemplate and the jobTemplate's pod template, each created
+      // when absent.
+      const templates: JsonObject[] = [];
+      if (POD_TEMPLATE_KINDS.has(object.kind) && isObject(object.spec.template)) {
+        templates.push(object.spec.template);
+      } else if (object.kind === "CronJob" && isObject(object.spec.jobTemplate)) {
+        const jobTemplate = object.spec.jobTemplate;
+        templates.push(jobTemplate);
+        if (isObject(jobTemplate.spec) && isObject(jobTemplate.spec.template)) {
+          templates.push(jobTemplate.spec.template);
+        }
       }
-      const template = POD_TEMPLATE_KINDS.has(object.kind) ? object.spec.template : undefined;
-      if (isObject(template)) {
+      for (const template of templates) {
         const metadata = isObject(template.metadata) ? template.metadata : {};
         metadata.labels = { ...(isObject(metadata.labels) ? metadata.labels : {}), ...pairs };
         template.metadata = metadata;

@@ -70,7 +70,7 @@ export function get(objects: KubeObject[], kind: string, name: string): KubeObje
   return object;
 }
 
-/** Workloads with a pod template (Deployments and Jobs here). */
+/** Workloads with a pod template (Deployments, Jobs and CronJobs here). */
 export function workloads(objects: KubeObject[]): KubeObject[] {
   return objects.filter((object) => podSpecsOf(object).length > 0);
 }
@@ -82,8 +82,14 @@ export function podSpecOf(workload: KubeObject): JsonObject {
   return spec;
 }
 
+/** The labels of the pods a workload creates: spec.template, or a CronJob's job template's. */
 export function podLabelsOf(workload: KubeObject): Record<string, string> {
-  const template = (workload.spec as JsonObject).template as JsonObject;
+  const spec = workload.spec as JsonObject;
+  const template = (
+    workload.kind === "CronJob"
+      ? ((spec.jobTemplate as JsonObject).spec as JsonObject).template
+      : spec.template
+  ) as JsonObject;
   return ((template.metadata as JsonObject | undefined)?.labels ?? {}) as Record<string, string>;
 }
 

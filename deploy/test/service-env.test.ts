@@ -7,6 +7,7 @@
 import { randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
+import { tracingEnabled } from "../../contract/src/tracing.ts";
 import { ExtAuthzEnvSchema, parseExtAuthzEnv } from "../../ext-authz/src/settings.ts";
 import { parseRouterEnv, RouterEnvSchema } from "../../mcp-router/src/router-env.ts";
 import {
@@ -15,6 +16,7 @@ import {
   toolServerEnvSchema,
 } from "../../tools/kit/src/tool-server-env.ts";
 import { GitToolEnvSchema, parseGitToolEnv } from "../../tools/git/src/git-env.ts";
+import { parseAuditArgs } from "../../store/src/audit-cli.ts";
 import type { KubeObject } from "./kustomize-render.ts";
 import {
   get,
@@ -47,11 +49,19 @@ const interpolated = new Set(
     ].map((match) => match[1]!),
   ),
 );
-/** Read outside the services' env schemas, by a shared module. */
-const SHARED = new Set(["CONFIG_DIR"]);
+/**
+ * Read outside the services' env schemas, by a shared module: CONFIG_DIR by the config loader,
+ * the OTEL_* variables by contract/src/tracing.ts and the OpenTelemetry SDK.
+ */
+const SHARED = new Set(["CONFIG_DIR", "OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_SERVICE_NAME"]);
+
+const KIND_OF: Record<string, string> = {
+  "mcp-gateway-migrate": "Job",
+  "mcp-gateway-audit-prune": "CronJob",
+};
 
 function envOf(objects: KubeObject[], overlay: Overlay, name: string): Record<string, string> {
-  const workload = get(objects, name === "mcp-gateway-migrate" ? "Job" : "Deployment", name);
+  const workload = get(objects, KIND_OF[name] ?? "Deployment", name);
   return resolveEnv(objects, mainContainers(workload)[0]!, secretsFor(overlay, objects));
 }
 
@@ -121,4 +131,35 @@ describe.each(OVERLAYS)("overlay %s: each service accepts its environment", (ove
     expect(Object.keys(env).sort()).toEqual(["DATABASE_URL", "LOG_LEVEL", "NODE_ENV"]);
     expect(new URL(env.DATABASE_URL!).protocol).toBe("postgres:");
   });
+
+  it("the audit retention CronJob", () => {
+    const env = envOf(objects, overlay, "mcp-gateway-audit-prune");
+    expect(Object.keys(env).sort()).toEqual(["AUDIT_RETENTION_DAYS", "DATABASE_URL", "NODE_ENV"]);
+    expect(new URL(env.DATABASE_URL!).protocol).toBe("postgres:");
+    // The container's arguments after the script, with its environment, as the CLI parses them.
+    const workload = get(objects, "CronJob", "mcp-gateway-audit-prune");
+    const args = (mainContainers(workload)[0]!.command as string[]).slice(2);
+    const now = Date.UTC(2027, 0, 15);
+    const command = parseAuditArgs(args, env, now);
+    expect("error" in command ? command.error : command.kind).toBe("prune");
+    if ("error" in command || command.kind !== "prune") return;
+    expect(command.dryRun).toBe(false);
+    // Audit logs are commonly kept a year or more; dev keeps a month.
+    expect(command.retentionDays).toBe(overlay === "dev" ? 30 : 400);
+    expect(command.before.getTime()).toBe(now - command.retentionDays * 86_400_000);
+  });
+
+  it.each(["ext-authz", "mcp-router", "calculator", "git", "docs"])(
+    "%s: tracing off by default, on with a collector, under its own service name",
+    (name) => {
+      const env = envOf(objects, overlay, name);
+      expect(env.OTEL_SERVICE_NAME).toBe(name);
+      // settings.env leaves the endpoint empty: an empty value must mean off.
+      expect(env.OTEL_EXPORTER_OTLP_ENDPOINT).toBe("");
+      expect(tracingEnabled(env)).toBe(false);
+      expect(
+        tracingEnabled({ ...env, OTEL_EXPORTER_OTLP_ENDPOINT: "http://otel-collector:4318" }),
+      ).toBe(true);
+    },
+  );
 });

@@ -58,12 +58,31 @@ describe("compose files", () => {
     expect(authTest.services.jwt_issuer.ports).toEqual(["127.0.0.1:8010:8010"]);
   });
 
-  it("keep every service but Envoy (and the test issuer) on the internal network only", () => {
+  it("keep every service but Envoy and ext-authz (and the test issuer) on the internal network only", () => {
     expect(base.networks.internal.internal).toBe(true);
     for (const [name, service] of services(base)) {
       if (name === "envoy") expect(service.networks).toEqual(["edge", "internal"]);
+      else if (name === "ext_authz") expect(service.networks).toEqual(["internal", "egress"]);
       else expect(service.networks).toEqual(["internal"]);
     }
+  });
+
+  it("give ext-authz alone an outbound network, for an external JWT_JWKS_URL", () => {
+    // An internal network has no route out: a JWKS at the identity provider would be unreachable.
+    const egress = base.networks.egress;
+    expect(egress.internal).toBeUndefined();
+    expect(egress.driver).toBe("bridge");
+    // Nothing else may join it, and containers on it cannot reach each other through it.
+    expect(egress.driver_opts["com.docker.network.bridge.enable_icc"]).toBe("false");
+    for (const [file, parsed] of files) {
+      for (const [name, service] of services(parsed)) {
+        if (!(service.networks ?? []).includes("egress")) continue;
+        expect(`${file} ${name}`).toBe("docker-compose.yml ext_authz");
+      }
+    }
+    // ext-authz publishes nothing: the outbound network is not a way in.
+    expect(base.services.ext_authz.ports).toBeUndefined();
+    expect(base.services.ext_authz.expose).toBeUndefined();
   });
 
   it("give every long-running service a healthcheck", () => {
@@ -174,6 +193,79 @@ describe("compose files", () => {
       expect(names(tool)).not.toContain("GATEWAY_VERDICT_KEY");
       expect(names(tool)).not.toContain("DATABASE_URL");
     }
+  });
+
+  it("pass every JWT key source to ext-authz, and none of them elsewhere", () => {
+    const env = Object.fromEntries(environmentOf(base.services.ext_authz));
+    expect(env.JWT_PUBLIC_KEY).toBe("${JWT_PUBLIC_KEY:-}");
+    expect(env.JWT_JWKS_URL).toBe("${JWT_JWKS_URL:-}");
+    expect(env.JWT_SECRET_KEY).toBe("${JWT_SECRET_KEY:-}");
+    for (const [name, service] of services(base)) {
+      if (name === "ext_authz") continue;
+      const keys = environmentOf(service).map(([key]) => key);
+      for (const source of ["JWT_PUBLIC_KEY", "JWT_JWKS_URL", "JWT_SECRET_KEY"]) {
+        expect(keys, name).not.toContain(source);
+      }
+    }
+    // The auth-test issuer's JWKS must be the only source there: the other two are blanked.
+    const authTestEnv = Object.fromEntries(environmentOf(authTest.services.ext_authz));
+    expect(authTestEnv.JWT_PUBLIC_KEY).toBe("");
+    expect(authTestEnv.JWT_SECRET_KEY).toBe("");
+    expect(authTestEnv.JWT_JWKS_URL).toMatch(/^http:\/\/jwt_issuer:/);
+  });
+
+  it("pass the OpenTelemetry variables through to every traced service, off by default", () => {
+    const traced = ["ext_authz", "mcp_router", "calculator", "git", "document_generator"];
+    const otelKeys = (name: string) =>
+      environmentOf(base.services[name])
+        .filter(([key]) => key.startsWith("OTEL_") && key !== "OTEL_SERVICE_NAME")
+        .map(([key]) => key)
+        .sort();
+    const expected = otelKeys("ext_authz");
+    // The variables contract/src/tracing.ts and the SDK read (docs/deployment.md, Tracing).
+    expect(expected).toEqual(
+      expect.arrayContaining([
+        "OTEL_EXPORTER_OTLP_ENDPOINT",
+        "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+        "OTEL_EXPORTER_OTLP_HEADERS",
+        "OTEL_RESOURCE_ATTRIBUTES",
+        "OTEL_TRACES_SAMPLER",
+        "OTEL_TRACES_EXPORTER",
+        "OTEL_SDK_DISABLED",
+      ]),
+    );
+    for (const name of traced) {
+      expect(otelKeys(name), name).toEqual(expected);
+      for (const [key, value] of environmentOf(base.services[name])) {
+        // A pure reference with an empty default: unset on the host means unset in the service.
+        if (key.startsWith("OTEL_") && key !== "OTEL_SERVICE_NAME") {
+          expect(value, `${name}.${key}`).toBe(`\${${key}:-}`);
+        }
+      }
+    }
+    for (const [name] of services(base)) {
+      if (traced.includes(name)) continue;
+      expect(otelKeys(name), name).toEqual([]);
+    }
+  });
+
+  it("name each traced service as its code does, never one shared OTEL_SERVICE_NAME", () => {
+    const names: string[] = [];
+    for (const name of ["ext_authz", "mcp_router", "calculator", "git", "document_generator"]) {
+      const service = base.services[name];
+      const value = environmentOf(service).find(([key]) => key === "OTEL_SERVICE_NAME")?.[1];
+      const source = readFileSync(
+        `${repoRoot}${String(service.command[1])
+          .replace(/^dist\//, "")
+          .replace(/\.js$/, ".ts")}`,
+        "utf8",
+      );
+      const inCode = /(?:defaultServiceName|serviceName): "([^"]+)"/.exec(source)?.[1];
+      expect(inCode, `${name}: no service name in its main`).toBeDefined();
+      expect(value, name).toBe(inCode);
+      names.push(value!);
+    }
+    expect(new Set(names).size).toBe(names.length);
   });
 
   it("run the router behind Envoy in envoy mode", () => {

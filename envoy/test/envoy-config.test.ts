@@ -97,10 +97,26 @@ describe("envoy.yaml", () => {
     expect(hcm.preserve_external_request_id).toBe(false);
     const format = hcm.access_log[0].typed_config.log_format.json_format;
     expect(format.request_id).toBe("%REQ(X-REQUEST-ID)%");
-    // Credentials never reach the access log.
+    // Credentials never reach the access log; an MCP session id is one for its session.
     expect(JSON.stringify(format).toLowerCase()).not.toMatch(
-      /authorization|cookie|verdict|gateway-auth/,
+      /authorization|cookie|verdict|gateway-auth|session|%dynamic_metadata|%req\(x-user/,
     );
+  });
+
+  it("leaves liveness and readiness probes out of the access log", () => {
+    expect(hcm.access_log).toHaveLength(1);
+    const filters: any[] = hcm.access_log[0].filter.and_filter.filters;
+    expect(filters).toContainEqual({ not_health_check_filter: {} });
+    const header = filters.find((filter) => filter.header_filter)?.header_filter.header;
+    expect(header.name).toBe(":path");
+    expect(header.invert_match).toBe(true);
+    const regex = new RegExp(header.string_match.safe_regex.regex);
+    // The filter keeps a request in the log when the regex does not match its :path.
+    for (const path of ["/health", "/ready", "/health?probe=1"])
+      expect(regex.test(path)).toBe(true);
+    for (const path of ["/calculator/mcp", "/healthz", "/health/x", "/mcp/invoke", "/"]) {
+      expect(regex.test(path), path).toBe(false);
+    }
   });
 
   it("logs paths without their query string (a refused ?access_token= stays out of the log)", () => {
@@ -173,6 +189,7 @@ describe("envoy.yaml", () => {
   });
 
   it.each([
+    "/.well-known/oauth-protected-resource",
     "/.well-known/oauth-protected-resource/calculator/mcp",
     "/.well-known/oauth-protected-resource/mcp",
   ])("%s runs ext_authz, which answers it without a token", (path) => {
@@ -191,6 +208,38 @@ describe("envoy.yaml", () => {
       expect(route?.direct_response?.status).toBe(404);
     },
   );
+
+  it("removes any Authorization header on every route to the router, /health included", () => {
+    // ext-authz removes the token when it allows a request; this is the second net. Route and
+    // virtual host removals are applied by the router filter, after ext_authz.
+    const host = hcm.route_config.virtual_hosts[0];
+    expect(hcm.route_config.virtual_hosts).toHaveLength(1);
+    for (const route of routes) {
+      if (!route.route) continue;
+      const removed = [
+        ...(host.request_headers_to_remove ?? []),
+        ...(route.request_headers_to_remove ?? []),
+      ].map((name: string) => name.toLowerCase());
+      expect(removed, route.match.path ?? route.match.prefix).toContain("authorization");
+    }
+    expect(routeFor({ path: "/health" }).route).toBeDefined();
+  });
+
+  it("retries only failures where the request never reached the router", () => {
+    // Anything broader (5xx, reset, gateway-error) could run a tools/call twice.
+    const safe = new Set(["connect-failure", "reset-before-request", "refused-stream"]);
+    const policies = [
+      hcm.route_config.virtual_hosts[0].retry_policy,
+      ...routes.map((route) => route.route?.retry_policy),
+    ].filter((policy) => policy !== undefined);
+    expect(policies.length).toBeGreaterThan(0);
+    for (const policy of policies) {
+      for (const condition of String(policy.retry_on).split(",")) {
+        expect(safe.has(condition.trim()), condition).toBe(true);
+      }
+      expect(policy.num_retries).toBeLessThanOrEqual(2);
+    }
+  });
 
   it("every route that reaches the router runs ext_authz, except /health", () => {
     for (const route of routes) {
@@ -220,6 +269,46 @@ describe("envoy.yaml", () => {
     const routerAddress =
       router.load_assignment.endpoints[0].lb_endpoints[0].endpoint.address.socket_address;
     expect(routerAddress).toEqual({ address: "mcp_router", port_value: 8080 });
+  });
+
+  it.each(["mcp_router", "mcp_router_sse"])(
+    "%s closes idle upstream connections before the router does",
+    (name) => {
+      // A request sent into a connection the router is closing comes back as a 503.
+      const source = readFileSync(
+        new URL("../../mcp-router/src/http-server.ts", import.meta.url),
+        "utf8",
+      );
+      const keepAlive = /keepAliveTimeout = ([\d_]+);/.exec(source);
+      expect(keepAlive, "router keepAliveTimeout not found").not.toBeNull();
+      const routerKeepAliveMs = Number(keepAlive![1]!.replaceAll("_", ""));
+      const cluster = (envoy.static_resources.clusters as any[]).find((c) => c.name === name);
+      const options =
+        cluster.typed_extension_protocol_options[
+          "envoy.extensions.upstreams.http.v3.HttpProtocolOptions"
+        ];
+      const idleMs = seconds(options.common_http_protocol_options.idle_timeout) * 1000;
+      expect(idleMs).toBeGreaterThan(0);
+      // A margin of a few seconds: the two timers start at slightly different moments.
+      expect(idleMs).toBeLessThanOrEqual(routerKeepAliveMs - 5000);
+    },
+  );
+
+  it("sizes the router clusters' circuit breakers for long-lived streams", () => {
+    const clusters = envoy.static_resources.clusters as any[];
+    const [plain, hashed] = ["mcp_router", "mcp_router_sse"].map(
+      (name) => clusters.find((cluster) => cluster.name === name).circuit_breakers,
+    );
+    expect(hashed).toEqual(plain);
+    expect(plain.thresholds).toHaveLength(1);
+    const limits = plain.thresholds[0];
+    expect(limits.priority).toBe("DEFAULT");
+    // Envoy's defaults are 1024 connections / pending / requests and 3 retries: every open SSE
+    // stream holds one connection and one request.
+    expect(limits.max_connections).toBeGreaterThan(1024);
+    expect(limits.max_requests).toBeGreaterThanOrEqual(limits.max_connections);
+    expect(limits.max_pending_requests).toBeGreaterThan(1024);
+    expect(limits.max_retries).toBeGreaterThan(3);
   });
 
   it("traces with OpenTelemetry into an HTTP/2 opentelemetry_collector cluster", () => {
