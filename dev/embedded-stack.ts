@@ -263,6 +263,7 @@ export async function startEmbeddedStack(
     const authz = createDeferredAuthzClient();
     const router = await startRouter({
       config,
+      backendEnv: rawEnv,
       configDigests: digests,
       db: database.db,
       audit,

@@ -42,15 +42,122 @@ const HttpUrlSchema = z.url({
   error: "invalid URL: expected an http(s) URL",
 });
 
+/** A secret the router reads from its own environment when it needs it: never written in YAML. */
+export const SecretRefSchema = z.strictObject({
+  from_env: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]{0,127}$/, "invalid environment variable name"),
+});
+export type SecretRef = z.infer<typeof SecretRefSchema>;
+/** A literal value, or a secret from the router's environment. */
+export const ConfigValueSchema = z.union([z.string(), SecretRefSchema]);
+export type ConfigValue = z.infer<typeof ConfigValueSchema>;
+
+/** Headers the gateway sets itself on an upstream request; a backend's `headers` may not. */
+export const RESERVED_UPSTREAM_HEADERS: readonly string[] = [
+  "host",
+  "content-type",
+  "content-length",
+  "accept",
+  "connection",
+  "transfer-encoding",
+  "mcp-session-id",
+  "mcp-protocol-version",
+  "last-event-id",
+  "x-gateway-auth",
+  "x-user-id",
+];
+
+const UpstreamHeaderNameSchema = z
+  .string()
+  .regex(/^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,128}$/, "invalid header name")
+  .refine((name) => !RESERVED_UPSTREAM_HEADERS.includes(name.toLowerCase()), {
+    message: `header set by the gateway itself (${RESERVED_UPSTREAM_HEADERS.join(", ")})`,
+  });
+
+/** Upstream revisions the router can speak to an MCP server (2025 revisions: initialize). */
+export const UPSTREAM_MCP_VERSIONS = ["2025-03-26", "2025-06-18", "2025-11-25"] as const;
+
+export const OAuthClientCredentialsSchema = z.strictObject({
+  type: z.literal("oauth_client_credentials"),
+  token_url: z.url({ protocol: /^https?$/, error: "invalid URL: expected an http(s) URL" }),
+  client_id: z.string().min(1),
+  client_secret: SecretRefSchema,
+  scope: z.string().min(1).optional(),
+  /** RFC 8707 resource indicator, for servers that ask for one. */
+  resource: z.string().min(1).optional(),
+});
+export type OAuthClientCredentials = z.infer<typeof OAuthClientCredentialsSchema>;
+
+export const StreamableHttpServerSchema = z.strictObject({
+  transport: z.literal("streamable-http"),
+  /** The server's MCP endpoint, exactly as it is called (e.g. https://mcp.example.com/mcp). */
+  url: z.url({ protocol: /^https?$/, error: "invalid URL: expected an http(s) URL" }),
+  headers: z.record(UpstreamHeaderNameSchema, ConfigValueSchema).default({}),
+  auth: OAuthClientCredentialsSchema.optional(),
+  protocol_version: z.enum(UPSTREAM_MCP_VERSIONS).default("2025-11-25"),
+  sessions: z
+    .strictObject({
+      /** A user's upstream session is ended after this long without a request. */
+      idle_timeout_ms: positiveInt.default(600_000),
+      /** Upstream sessions open at once (one per user); the least recently used gives way. */
+      max: positiveInt.default(1000),
+    })
+    .default({ idle_timeout_ms: 600_000, max: 1000 }),
+});
+
+export const StdioServerSchema = z.strictObject({
+  transport: z.literal("stdio"),
+  command: z.string().min(1, "empty command"),
+  args: z.array(z.string()).default([]),
+  /** The process's whole environment besides PATH/HOME and a few safe variables. */
+  env: z
+    .record(
+      z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, "invalid variable name"),
+      ConfigValueSchema,
+    )
+    .default({}),
+  cwd: z.string().min(1).optional(),
+  processes: z
+    .strictObject({
+      /**
+       * `user`: one process per user, so no state is shared between users. `scope`: one process
+       * for everyone, for servers without per-user state (their log messages cannot be told
+       * apart and are not relayed).
+       */
+      per: z.enum(["user", "scope"]).default("user"),
+      max: positiveInt.default(32),
+      idle_timeout_ms: positiveInt.default(600_000),
+    })
+    .default({ per: "user", max: 32, idle_timeout_ms: 600_000 }),
+});
+
+/** A standard MCP server behind the gateway (docs/backends.md). */
+export const McpServerSchema = z.discriminatedUnion("transport", [
+  StreamableHttpServerSchema,
+  StdioServerSchema,
+]);
+export type McpServerConfig = z.infer<typeof McpServerSchema>;
+export type StreamableHttpServerConfig = z.infer<typeof StreamableHttpServerSchema>;
+export type StdioServerConfig = z.infer<typeof StdioServerSchema>;
+
 export const ScopeSchema = z
   .strictObject({
     description: z.string().optional(),
-    backend_url: HttpUrlSchema,
+    /** A gateway tool server (stateless POST {backend_url}/mcp with X-Gateway-Auth). */
+    backend_url: HttpUrlSchema.optional(),
+    /** Or a standard MCP server, over Streamable HTTP or stdio. */
+    mcp_server: McpServerSchema.optional(),
     timeout_ms: positiveInt.default(30_000),
     max_response_bytes: positiveInt.default(1_048_576),
     tools: z.array(ToolEntrySchema).min(1, "a scope needs at least one tool"),
   })
   .superRefine((scope, ctx) => {
+    if ((scope.backend_url === undefined) === (scope.mcp_server === undefined)) {
+      ctx.addIssue({
+        code: "custom",
+        path: [scope.backend_url === undefined ? "backend_url" : "mcp_server"],
+        message: "a scope needs exactly one backend: backend_url or mcp_server",
+      });
+    }
     const firstIndex = new Map<string, number>();
     scope.tools.forEach((tool, index) => {
       const previous = firstIndex.get(tool.name);

@@ -136,6 +136,18 @@ describe("bad configuration: one fixture per failure mode", () => {
       ],
     },
     {
+      fixture: "tools-mcp-server-invalid.yaml",
+      expected: [
+        "tools.yaml: scopes.both.mcp_server: a scope needs exactly one backend: backend_url or mcp_server (line 9)",
+        "tools.yaml: scopes.neither.backend_url: a scope needs exactly one backend: backend_url or mcp_server (line 13)",
+        "tools.yaml: scopes.headers.mcp_server.headers.Mcp-Session-Id: invalid key: header set by the gateway itself (host, content-type, content-length, accept, connection, transfer-encoding, mcp-session-id, mcp-protocol-version, last-event-id, x-gateway-auth, x-user-id) (line 20)",
+        "tools.yaml: scopes.headers.mcp_server.headers.X-Key.from_env: invalid environment variable name (line 21)",
+        "tools.yaml: scopes.stdio.mcp_server.command: empty command (line 27)",
+        'tools.yaml: scopes.stdio.mcp_server.processes.per: Invalid option: expected one of "user"|"scope" (line 28)',
+        "tools.yaml: scopes.transport.mcp_server.transport: Invalid discriminator value. Expected 'streamable-http' | 'stdio' (line 32)",
+      ],
+    },
+    {
       fixture: "policy-unknown-scope.yaml",
       expected: [
         'policy.yaml: roles.developer.allow[1]: unknown scope "weather" (tools.yaml scopes: calculator, docs) (line 4)',

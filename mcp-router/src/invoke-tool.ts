@@ -5,10 +5,11 @@ import type { GatewayConfig } from "../../config/src/load-config.ts";
 import { TOOL_NAME_RE } from "../../config/src/tool-pattern.ts";
 import { captureArguments } from "../../store/src/capture-arguments.ts";
 import { buildAuditEvent, reasonCode, type RouterAudit } from "./audit.ts";
-import { callUpstream, type BackendPools, type JsonRpcNotificationMessage } from "./forwarding.ts";
+import type { JsonRpcNotificationMessage } from "./forwarding.ts";
 import { httpStatusOf } from "./mcp-encoding.ts";
 import type { RouterMetrics } from "./metrics.ts";
 import type { ToolCatalog } from "./tool-catalog.ts";
+import type { Backends } from "./upstream/backends.ts";
 
 /**
  * The one tools/call path: checks, forwarding, limits and audit. The MCP handlers, REST invoke
@@ -77,9 +78,8 @@ export function isToolAllowed(allowed: readonly string[], scope: string, name: s
 export function createToolInvoker(deps: {
   config: GatewayConfig;
   catalog: ToolCatalog;
-  pools: BackendPools;
+  backends: Backends;
   audit: RouterAudit;
-  toolSecret: string;
   logger: Logger;
   metrics: RouterMetrics;
   now?: () => number;
@@ -246,14 +246,12 @@ export function createToolInvoker(deps: {
         ? {}
         : { _meta: { progressToken: request.progressToken } }),
     };
-    const upstream = await callUpstream(deps.pools, {
-      backendUrl: scopeConfig.backend_url,
-      scope: request.scope,
+    const upstream = await deps.backends.call(request.scope, scopeConfig, {
       method: "tools/call",
       params,
       userId: request.identity.subject,
+      tenant: request.identity.tenant,
       requestId: request.requestId,
-      secret: deps.toolSecret,
       timeoutMs,
       maxResponseBytes: request.maxResponseBytes ?? scopeConfig.max_response_bytes,
       ...(request.signal === undefined ? {} : { signal: request.signal }),

@@ -52,6 +52,8 @@ export function createRouterConfig(options: {
   audit: AuditSink;
   logger: Logger;
   onAuditFailure: () => void;
+  /** After a reload is in force (e.g. to end the sessions of MCP servers no longer configured). */
+  onCommit?: (config: GatewayConfig) => void;
 }): RouterConfig {
   const started = options.config;
   let active = options.build(started);
@@ -79,6 +81,7 @@ export function createRouterConfig(options: {
           },
           commit() {
             active = next;
+            options.onCommit?.(config);
           },
         };
       },

@@ -24,6 +24,7 @@ import {
 } from "./audit.ts";
 import { ADMIN_AUDIT_PATH, handleAdminAudit } from "./admin-audit.ts";
 import { createAuthorizer, type AuthzSettings } from "./authorization.ts";
+import { createBackends } from "./upstream/backends.ts";
 import { createBackendPools } from "./forwarding.ts";
 import { listen } from "./http-server.ts";
 import { rpcErrorResponse, type RouterRequest, type RouterResponse } from "./http-types.ts";
@@ -67,6 +68,8 @@ export type StartRouterOptions = {
   verdictKey: string;
   /** TOOL_GATEWAY_SHARED_SECRET, shared with the tool servers. */
   toolSecret: string;
+  /** Where MCP servers' `from_env` credentials are read; default process.env. */
+  backendEnv?: Readonly<Record<string, string | undefined>>;
   /** Default 1048576. */
   maxRequestBytes?: number;
   /** Browser origins allowed to call the MCP endpoints; requests without Origin always pass. */
@@ -152,6 +155,14 @@ export async function startRouter(options: StartRouterOptions): Promise<RouterHa
     configReloads,
   });
   const pools = createBackendPools();
+  const backends = createBackends({
+    pools,
+    toolSecret: options.toolSecret,
+    logger,
+    ...(options.backendEnv === undefined ? {} : { env: options.backendEnv }),
+    clientInfo: { name: "mcp-gateway", version: VERSION },
+    onListChanged: (scope) => catalog.markStale(scope),
+  });
   const catalog = createToolCatalog({
     tools: options.config.tools,
     registry: {
@@ -160,8 +171,7 @@ export async function startRouter(options: StartRouterOptions): Promise<RouterHa
       observeDefinition: (scope, name, digest) =>
         recordObservedDefinition(options.db, scope, name, digest),
     },
-    pools,
-    toolSecret: options.toolSecret,
+    backends,
     logger,
     ...(options.catalogRefreshMs === undefined
       ? {}
@@ -247,9 +257,8 @@ export async function startRouter(options: StartRouterOptions): Promise<RouterHa
       invokeTool: createToolInvoker({
         config,
         catalog,
-        pools,
+        backends,
         audit,
-        toolSecret: options.toolSecret,
         logger,
         metrics,
       }),
@@ -265,6 +274,7 @@ export async function startRouter(options: StartRouterOptions): Promise<RouterHa
     audit,
     logger,
     onAuditFailure: () => metrics.auditFailures.inc({ reason: "config_reload" }),
+    onCommit: (config) => void backends.retain(config.tools.scopes),
   });
 
   let draining = false;
@@ -390,6 +400,7 @@ export async function startRouter(options: StartRouterOptions): Promise<RouterHa
         await tasks.close();
         catalog.close();
         revocations.close?.();
+        await backends.close();
         await pools.close();
         ownedAuthzClient?.close();
       })();

@@ -1,8 +1,9 @@
 import { randomUUID } from "node:crypto";
 import { digestJson } from "../../contract/src/digest.ts";
 import type { Logger } from "../../contract/src/log.ts";
-import type { ToolsConfig } from "../../config/src/tools-schema.ts";
-import { callUpstream, isRecord, type BackendPools } from "./forwarding.ts";
+import type { Scope, ToolsConfig } from "../../config/src/tools-schema.ts";
+import { isRecord } from "./forwarding.ts";
+import type { Backends } from "./upstream/backends.ts";
 
 /**
  * What each scope serves: the tools that are enabled in tools.yaml, active in the registry and
@@ -72,8 +73,7 @@ const CATALOG_USER = "mcp-router";
 export function createToolCatalog(options: {
   tools: ToolsConfig;
   registry: RegistryPort;
-  pools: BackendPools;
-  toolSecret: string;
+  backends: Backends;
   logger: Logger;
   refreshIntervalMs?: number;
   /** After a failed refresh, how long the last good listing is served before trying again. */
@@ -104,11 +104,7 @@ export function createToolCatalog(options: {
     const loadedGeneration = generation;
     const scopeConfig = config.scopes[scope];
     if (scopeConfig === undefined) return { ok: false, reason: "backend_unavailable" };
-    const definitions = await listBackendTools(
-      scope,
-      scopeConfig.backend_url,
-      scopeConfig.timeout_ms,
-    );
+    const definitions = await listBackendTools(scope, scopeConfig);
     if (definitions === undefined) {
       retryAt.set(scope, now() + retryBackoffMs);
       // Keep serving the last good listing while a backend blips; calls fail on their own.
@@ -167,21 +163,18 @@ export function createToolCatalog(options: {
 
   async function listBackendTools(
     scope: string,
-    backendUrl: string,
-    timeoutMs: number,
+    scopeConfig: Scope,
   ): Promise<Record<string, unknown>[] | undefined> {
     const definitions: Record<string, unknown>[] = [];
     let cursor: string | undefined;
     for (let page = 0; page < MAX_LIST_PAGES; page++) {
-      const outcome = await callUpstream(options.pools, {
-        backendUrl,
-        scope,
+      const outcome = await options.backends.call(scope, scopeConfig, {
         method: "tools/list",
         params: cursor === undefined ? {} : { cursor },
         userId: CATALOG_USER,
+        forCatalog: true,
         requestId: randomUUID(),
-        secret: options.toolSecret,
-        timeoutMs,
+        timeoutMs: scopeConfig.timeout_ms,
         maxResponseBytes: 16 * 1024 * 1024,
       });
       if (outcome.kind !== "result" || !Array.isArray(outcome.result.tools)) {

@@ -5,6 +5,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { approveDefinition, getRegistryTool } from "../../store/src/registry.ts";
 import { createBackendPools, type BackendPools } from "../src/forwarding.ts";
 import { createToolCatalog } from "../src/tool-catalog.ts";
+import { createBackends } from "../src/upstream/backends.ts";
 import {
   openSession,
   quietLogger,
@@ -16,6 +17,17 @@ import {
   testConfig,
   type RouterFixture,
 } from "./router-harness.ts";
+
+/** The router's backends over `pools`, for a catalog built by hand. */
+function backendsOver(pools: BackendPools) {
+  return createBackends({
+    pools,
+    toolSecret: TOOL_SECRET,
+    logger: quietLogger,
+    clientInfo: { name: "test", version: "0" },
+    onListChanged: () => undefined,
+  });
+}
 
 let fixture: RouterFixture | undefined;
 afterEach(async () => {
@@ -187,8 +199,7 @@ describe("refresh while a backend is slow or down", () => {
         activeTools: async () => new Set(["add"]),
         observeDefinition: async () => "approved",
       },
-      pools,
-      toolSecret: TOOL_SECRET,
+      backends: backendsOver(pools),
       logger: quietLogger,
       refreshIntervalMs: 60_000,
       retryBackoffMs: 5_000,
@@ -243,8 +254,7 @@ describe("refresh while a backend is slow or down", () => {
         activeTools: async () => new Set(["add"]),
         observeDefinition: async () => "approved",
       },
-      pools: real,
-      toolSecret: TOOL_SECRET,
+      backends: backendsOver(real),
       logger: quietLogger,
     });
     try {

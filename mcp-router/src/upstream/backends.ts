@@ -1,0 +1,105 @@
+import type { Logger } from "../../../contract/src/log.ts";
+import type { Scope } from "../../../config/src/tools-schema.ts";
+import {
+  callUpstream,
+  type BackendPools,
+  type UpstreamCall,
+  type UpstreamOutcome,
+} from "../forwarding.ts";
+import { createMcpServerBackend, type McpServerBackend } from "./mcp-server-backend.ts";
+import type { Env } from "./upstream-credentials.ts";
+
+/**
+ * Where a scope's requests go: its gateway tool server (`backend_url`: one stateless POST per
+ * request, signed with X-Gateway-Auth) or its MCP server (`mcp_server`: per-user sessions, the
+ * gateway's own credentials). Callers name the scope and the user; nothing else differs.
+ */
+
+export type BackendCall = Omit<UpstreamCall, "backendUrl" | "scope" | "secret"> & {
+  /** With userId, keys a user's own session on an MCP server. */
+  tenant?: string | null;
+  /** The gateway's own listing of the tools: a session of its own, never a user's. */
+  forCatalog?: boolean;
+};
+
+/** Users' keys are JSON arrays, so no user can be given the catalog's session. */
+const CATALOG_SESSION = "catalog";
+
+export type Backends = {
+  call(scope: string, scopeConfig: Scope, call: BackendCall): Promise<UpstreamOutcome>;
+  /** Ends the sessions of MCP servers whose scope is gone or whose settings changed. */
+  retain(scopes: Readonly<Record<string, Scope>>): Promise<void>;
+  close(): Promise<void>;
+};
+
+export function createBackends(options: {
+  pools: BackendPools;
+  toolSecret: string;
+  logger: Logger;
+  env?: Env;
+  clientInfo: { name: string; version: string };
+  /** A server said its tool list changed. */
+  onListChanged: (scope: string) => void;
+}): Backends {
+  const env = options.env ?? process.env;
+  const servers = new Map<string, { settings: string; backend: McpServerBackend }>();
+
+  function serverFor(scope: string, scopeConfig: Scope): McpServerBackend {
+    const settings = JSON.stringify(scopeConfig.mcp_server);
+    const existing = servers.get(scope);
+    if (existing?.settings === settings) return existing.backend;
+    if (existing !== undefined) void existing.backend.close();
+    const backend = createMcpServerBackend({
+      scope,
+      config: scopeConfig.mcp_server!,
+      env,
+      logger: options.logger.child({ scope, backend: "mcp_server" }),
+      clientInfo: options.clientInfo,
+      onListChanged: () => options.onListChanged(scope),
+      openTimeoutMs: scopeConfig.timeout_ms,
+    });
+    servers.set(scope, { settings, backend });
+    return backend;
+  }
+
+  return {
+    call(scope, scopeConfig, call) {
+      if (scopeConfig.mcp_server === undefined) {
+        return callUpstream(options.pools, {
+          ...call,
+          backendUrl: scopeConfig.backend_url!,
+          scope,
+          secret: options.toolSecret,
+        });
+      }
+      const key =
+        call.forCatalog === true
+          ? CATALOG_SESSION
+          : JSON.stringify([call.tenant ?? null, call.userId]);
+      return serverFor(scope, scopeConfig).call(key, {
+        method: call.method,
+        params: call.params,
+        timeoutMs: call.timeoutMs,
+        maxResponseBytes: call.maxResponseBytes,
+        ...(call.signal === undefined ? {} : { signal: call.signal }),
+        ...(call.onNotification === undefined ? {} : { onNotification: call.onNotification }),
+      });
+    },
+    async retain(scopes) {
+      const gone: McpServerBackend[] = [];
+      for (const [scope, server] of servers) {
+        const settings = JSON.stringify(scopes[scope]?.mcp_server);
+        if (settings !== server.settings) {
+          servers.delete(scope);
+          gone.push(server.backend);
+        }
+      }
+      await Promise.allSettled(gone.map((backend) => backend.close()));
+    },
+    async close() {
+      const all = [...servers.values()];
+      servers.clear();
+      await Promise.allSettled(all.map((server) => server.backend.close()));
+    },
+  };
+}

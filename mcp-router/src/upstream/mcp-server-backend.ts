@@ -1,0 +1,228 @@
+import {
+  getDefaultEnvironment,
+  StdioClientTransport,
+} from "@modelcontextprotocol/sdk/client/stdio.js";
+import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
+import type { Transport } from "@modelcontextprotocol/sdk/shared/transport.js";
+import type { Logger } from "../../../contract/src/log.ts";
+import type { McpServerConfig } from "../../../config/src/tools-schema.ts";
+import type { UpstreamOutcome } from "../forwarding.ts";
+import {
+  clientCredentialsTokenSource,
+  credentialedFetch,
+  MissingCredentialError,
+  resolveConfigValues,
+  TokenRequestError,
+  type Env,
+} from "./upstream-credentials.ts";
+import { UpstreamSession, UpstreamSessionError, type SessionRequest } from "./upstream-session.ts";
+
+/**
+ * The sessions of one scope's MCP server: one per user (Streamable HTTP, and stdio `per: user`,
+ * one process each) or one for the scope (stdio `per: scope`). Sessions open on a user's first
+ * request, end after `idle_timeout_ms` without one, and are capped at `max`: the least recently
+ * used idle session gives way to a new one.
+ */
+
+export type McpServerBackend = {
+  /** `user` keys the session: a user's requests never share a session with another's. */
+  call(user: string, request: SessionRequest): Promise<UpstreamOutcome>;
+  /** Open sessions (processes, for stdio). */
+  size(): number;
+  close(): Promise<void>;
+};
+
+export type McpServerBackendOptions = {
+  scope: string;
+  config: McpServerConfig;
+  env: Env;
+  logger: Logger;
+  clientInfo: { name: string; version: string };
+  onListChanged: () => void;
+  /** How long opening a session (start, initialize) may take. */
+  openTimeoutMs: number;
+};
+
+const SCOPE_SESSION = "";
+
+export function createMcpServerBackend(options: McpServerBackendOptions): McpServerBackend {
+  const { config, logger } = options;
+  const limits =
+    config.transport === "stdio"
+      ? { idleMs: config.processes.idle_timeout_ms, max: config.processes.max }
+      : { idleMs: config.sessions.idle_timeout_ms, max: config.sessions.max };
+  const perScope = config.transport === "stdio" && config.processes.per === "scope";
+  const tokens =
+    config.transport === "streamable-http" && config.auth !== undefined
+      ? clientCredentialsTokenSource(config.auth, options.env)
+      : undefined;
+  /** Insertion order is recency: a used session is moved to the end. */
+  const sessions = new Map<string, Promise<UpstreamSession>>();
+  let closed = false;
+
+  function newTransport(): Transport {
+    if (config.transport === "streamable-http") {
+      return new StreamableHTTPClientTransport(new URL(config.url), {
+        fetch: credentialedFetch({ headers: config.headers, tokens, env: options.env }),
+        // A lost standalone stream is not reopened: the session's next request opens a new one.
+        reconnectionOptions: {
+          maxReconnectionDelay: 1000,
+          initialReconnectionDelay: 1000,
+          reconnectionDelayGrowFactor: 1,
+          maxRetries: 0,
+        },
+      });
+    }
+    const transport = new StdioClientTransport({
+      command: config.command,
+      args: config.args,
+      // Only the SDK's safe defaults (PATH, HOME, …) and what the configuration gives.
+      env: {
+        ...getDefaultEnvironment(),
+        ...resolveConfigValues(config.env, options.env, "mcp_server.env"),
+      },
+      ...(config.cwd === undefined ? {} : { cwd: config.cwd }),
+      stderr: "pipe",
+    });
+    transport.stderr?.on("data", (chunk: Buffer) => {
+      logger.debug({ stderr: chunk.toString("utf8").slice(0, 2000) }, "mcp server stderr");
+    });
+    return transport;
+  }
+
+  async function open(key: string): Promise<UpstreamSession> {
+    const session = await UpstreamSession.open(
+      newTransport(),
+      {
+        protocolVersion:
+          config.transport === "streamable-http" ? config.protocol_version : "2025-11-25",
+        clientInfo: options.clientInfo,
+        logger,
+        relayLogMessages: !perScope,
+        onListChanged: options.onListChanged,
+        onClosed: () => forgetClosed(key),
+      },
+      options.openTimeoutMs,
+    );
+    logger.info(
+      { transport: config.transport, version: session.negotiatedVersion, sessions: sessions.size },
+      "mcp server session opened",
+    );
+    return session;
+  }
+
+  /** A process that exited or a session the server ended frees its place at once. */
+  function forgetClosed(key: string): void {
+    const current = sessions.get(key);
+    void current?.then(
+      (session) => {
+        if (session.closed && sessions.get(key) === current) sessions.delete(key);
+      },
+      () => undefined,
+    );
+  }
+
+  /** Makes room for one more session: false when every open session is busy. */
+  async function makeRoom(): Promise<boolean> {
+    if (sessions.size < limits.max) return true;
+    for (const [key, pending] of sessions) {
+      const session = await pending.catch(() => undefined);
+      if (session === undefined || !session.busy) {
+        sessions.delete(key);
+        void session?.close();
+        return true;
+      }
+    }
+    return false;
+  }
+
+  async function sessionFor(key: string): Promise<UpstreamSession | "full"> {
+    const existing = sessions.get(key);
+    if (existing !== undefined) {
+      const session = await existing.catch(() => undefined);
+      if (session !== undefined && !session.closed) {
+        sessions.delete(key);
+        sessions.set(key, existing);
+        return session;
+      }
+      if (sessions.get(key) === existing) sessions.delete(key);
+    }
+    if (!(await makeRoom())) return "full";
+    const opening = open(key);
+    sessions.set(key, opening);
+    opening.catch(() => {
+      if (sessions.get(key) === opening) sessions.delete(key);
+    });
+    return opening;
+  }
+
+  const reaper = setInterval(
+    () => {
+      const idleBefore = performance.now() - limits.idleMs;
+      for (const [key, pending] of sessions) {
+        void pending.then(
+          (session) => {
+            if (!session.busy && session.lastActive < idleBefore && sessions.get(key) === pending) {
+              sessions.delete(key);
+              void session.close();
+            }
+          },
+          () => undefined,
+        );
+      }
+    },
+    Math.min(limits.idleMs, 60_000),
+  );
+  reaper.unref();
+
+  const unavailable = (request: SessionRequest, status?: number): UpstreamOutcome => ({
+    kind: "failure",
+    reason: "unavailable",
+    requestBytes: Buffer.byteLength(JSON.stringify(request.params)),
+    responseBytes: 0,
+    ...(status === undefined ? {} : { status }),
+  });
+
+  return {
+    async call(user, request) {
+      if (closed) return unavailable(request);
+      const key = perScope ? SCOPE_SESSION : user;
+      // A session the server forgot (404) is opened again, once: the request never ran.
+      for (let attempt = 0; attempt < 2; attempt++) {
+        let session: UpstreamSession | "full";
+        try {
+          session = await sessionFor(key);
+        } catch (error) {
+          logger.warn(
+            {
+              err:
+                error instanceof UpstreamSessionError ||
+                error instanceof MissingCredentialError ||
+                error instanceof TokenRequestError
+                  ? error.message
+                  : "error",
+            },
+            "mcp server session could not be opened",
+          );
+          return unavailable(request);
+        }
+        if (session === "full") {
+          logger.warn({ max: limits.max }, "every mcp server session is busy");
+          return unavailable(request);
+        }
+        const outcome = await session.request(request);
+        if (outcome.kind === "failure" && outcome.status === 404 && attempt === 0) continue;
+        return outcome;
+      }
+      return unavailable(request);
+    },
+    size: () => sessions.size,
+    async close() {
+      closed = true;
+      clearInterval(reaper);
+      const all = [...sessions.values()];
+      sessions.clear();
+      await Promise.allSettled(all.map(async (pending) => (await pending).close()));
+    },
+  };
+}
