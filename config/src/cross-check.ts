@@ -41,6 +41,15 @@ export function checkPolicyAgainstTools(tools: ToolsConfig, policy: PolicyConfig
         case "tool":
           checkTarget(at, parsed.scope, parsed.tool);
           return;
+        case "item":
+          checkTarget(at, parsed.scope, undefined);
+          if (tools.scopes[parsed.scope] !== undefined && !tools.scopes[parsed.scope]!.mcp_server) {
+            errors.push({
+              path: at,
+              message: `scope "${parsed.scope}" has no mcp_server: only MCP servers have prompts and resources`,
+            });
+          }
+          return;
       }
     });
   };

@@ -162,7 +162,7 @@ describe("bad configuration: one fixture per failure mode", () => {
     {
       fixture: "policy-bad-pattern.yaml",
       expected: [
-        'policy.yaml: roles.developer.allow[0]: invalid tool pattern: expected "*", "<scope>.*" or "<scope>.<tool>" (line 4)',
+        'policy.yaml: roles.developer.allow[0]: invalid tool pattern: expected "*", "<scope>.*", "<scope>.<tool>", "<scope>.prompt:<name>" or "<scope>.resource:<uri>" (line 4)',
       ],
     },
     {
@@ -183,6 +183,35 @@ describe("bad configuration: one fixture per failure mode", () => {
 
   it.each(cases)("$fixture", async ({ fixture: name, expected }) => {
     expect(await errorsFor(name)).toEqual(expected);
+  });
+
+  it("accepts prompt and resource patterns only for scopes served by an MCP server", async () => {
+    const toolsYaml = `${await fixture("tools-minimal.yaml")}
+  tickets:
+    mcp_server: { transport: stdio, command: tickets-mcp }
+    tools:
+      - { name: search }
+`;
+    const policyYaml = (await fixture("policy-minimal.yaml")).replace(
+      /allow: \[([^\]]*)\]/,
+      'allow: [$1, "tickets.prompt:triage-*", "tickets.resource:file:///srv/*", "calculator.prompt:x", "tickets.prompt:"]',
+    );
+    const result = parseConfigText({ toolsYaml, policyYaml, env: {} });
+    expect(result.ok ? [] : result.errors).toEqual([
+      expect.stringMatching(
+        /allow\[\d+\]: invalid tool pattern: expected "\*", "<scope>\.\*", "<scope>\.<tool>", "<scope>\.prompt:<name>" or "<scope>\.resource:<uri>"/,
+      ),
+    ]);
+    const fixed = parseConfigText({
+      toolsYaml,
+      policyYaml: policyYaml.replace(', "tickets.prompt:"', ""),
+      env: {},
+    });
+    expect(fixed.ok ? [] : fixed.errors).toEqual([
+      expect.stringMatching(
+        /allow\[\d+\]: scope "calculator" has no mcp_server: only MCP servers have prompts and resources/,
+      ),
+    ]);
   });
 
   // Kept inline rather than as a fixture file so that `prettier --check .` can parse every YAML file.

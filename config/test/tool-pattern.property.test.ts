@@ -2,6 +2,7 @@ import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import {
   compileToolPattern,
+  globMatches,
   parseQualifiedToolName,
   parseToolPattern,
   type ToolPattern,
@@ -28,8 +29,41 @@ function render(pattern: ToolPattern): string {
       return `${pattern.scope}.*`;
     case "tool":
       return `${pattern.scope}.${pattern.tool}`;
+    case "item":
+      return `${pattern.scope}.${pattern.item}:${pattern.glob}`;
   }
 }
+
+describe("item globs (properties)", () => {
+  const textArb = fc.stringMatching(/^[ab/:*]{0,12}$/);
+  /** The same question answered by a regular expression built from the glob. */
+  const byRegExp = (glob: string, text: string) =>
+    new RegExp(
+      `^${glob
+        .split("*")
+        .map((part) => part.replace(/[.*+?^${}()|[\]\\/]/g, "\\$&"))
+        .join("[\\s\\S]*")}$`,
+    ).test(text);
+
+  it("agree with the equivalent regular expression", () => {
+    fc.assert(
+      fc.property(textArb, textArb, (glob, text) => {
+        expect(globMatches(glob, text)).toBe(byRegExp(glob, text));
+      }),
+      { numRuns: 2000 },
+    );
+  });
+
+  it("match every text with a lone star, and a literal only itself", () => {
+    fc.assert(
+      fc.property(textArb, textArb, (literal, text) => {
+        fc.pre(!literal.includes("*"));
+        expect(globMatches("*", text)).toBe(true);
+        expect(globMatches(literal, text)).toBe(literal === text);
+      }),
+    );
+  });
+});
 
 describe("tool patterns (properties)", () => {
   it("matches a tool with *, its scope's wildcard and its exact name", () => {

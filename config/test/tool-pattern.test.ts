@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import {
   compileToolPattern,
+  globMatches,
   parseQualifiedToolName,
   parseToolPattern,
 } from "../src/tool-pattern.ts";
@@ -38,6 +39,53 @@ describe("tool patterns", () => {
   ])("rejects %j", (pattern) => {
     expect(parseToolPattern(pattern)).toBeUndefined();
     expect(() => compileToolPattern(pattern)).toThrow(/invalid tool pattern/);
+  });
+});
+
+describe("prompt and resource patterns", () => {
+  it("name a scope's prompts and resources, with * as a wildcard", () => {
+    expect(parseToolPattern("tickets.prompt:triage")).toEqual({
+      kind: "item",
+      scope: "tickets",
+      item: "prompt",
+      glob: "triage",
+    });
+    const prompts = compileToolPattern("tickets.prompt:*");
+    expect(prompts("tickets", "prompt:triage")).toBe(true);
+    expect(prompts("tickets", "resource:triage")).toBe(false);
+    expect(prompts("other", "prompt:triage")).toBe(false);
+    // Never a tool: tool names have no colon.
+    expect(prompts("tickets", "triage")).toBe(false);
+    const files = compileToolPattern("tickets.resource:file:///srv/public/*");
+    expect(files("tickets", "resource:file:///srv/public/a/b.txt")).toBe(true);
+    expect(files("tickets", "resource:file:///srv/private/a.txt")).toBe(false);
+    expect(files("tickets", "resource:file:///srv/public")).toBe(false);
+    // A scope's wildcard covers its prompts and resources too; * covers everything.
+    expect(compileToolPattern("tickets.*")("tickets", "resource:x://y")).toBe(true);
+    expect(compileToolPattern("*")("tickets", "prompt:p")).toBe(true);
+    // Tool rules never match an item.
+    expect(compileToolPattern("tickets.triage")("tickets", "prompt:triage")).toBe(false);
+  });
+
+  it.each([
+    "tickets.prompt:",
+    "tickets.resource:",
+    "tickets.prompt:a\u0000b",
+    `tickets.prompt:${"a".repeat(513)}`,
+  ])("rejects %j", (pattern) => {
+    expect(parseToolPattern(pattern)).toBeUndefined();
+  });
+
+  it("matches globs without backtracking blow-up", () => {
+    expect(globMatches("a*b*c", "axxbyyc")).toBe(true);
+    expect(globMatches("a*b*c", "axxbyy")).toBe(false);
+    expect(globMatches("*", "")).toBe(true);
+    expect(globMatches("", "")).toBe(true);
+    expect(globMatches("", "a")).toBe(false);
+    expect(globMatches("**a", "bba")).toBe(true);
+    // Backtracking only to the last star: a regular expression engine would take exponential
+    // time here; this answers within the test's timeout.
+    expect(globMatches(`${"*a".repeat(50)}b`, "a".repeat(20_000))).toBe(false);
   });
 });
 

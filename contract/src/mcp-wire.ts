@@ -80,7 +80,8 @@ export type Params = Record<string, unknown>;
 export type WireMessage =
   | { kind: "request"; id: string | number; method: string; params: Params | undefined }
   | { kind: "notification"; method: string; params: Params | undefined }
-  | { kind: "response"; id: JsonRpcId };
+  /** A client's answer to a request the gateway relayed to it (exactly one of result, error). */
+  | { kind: "response"; id: JsonRpcId; result?: unknown; error?: unknown };
 
 export type WireFailure =
   | "invalid_request"
@@ -130,7 +131,10 @@ export function readMessage(value: unknown): WireMessage | undefined {
   if (!onlyKeys(value, ["jsonrpc", "id", "result", "error"])) return undefined;
   if (Object.hasOwn(value, "result") === Object.hasOwn(value, "error")) return undefined;
   if (value.id !== null && !validId(value.id)) return undefined;
-  return { kind: "response", id: value.id };
+  // The payload is the client's; whoever relays it checks its shape.
+  return Object.hasOwn(value, "result")
+    ? { kind: "response", id: value.id, result: value.result }
+    : { kind: "response", id: value.id, error: value.error };
 }
 
 /** `params._meta["io.modelcontextprotocol/protocolVersion"]` when it is a string. */

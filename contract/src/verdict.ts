@@ -15,6 +15,16 @@ export const VerdictClaimsSchema = z.strictObject({
   roles: z.array(z.string().max(128)).max(64),
   scope: z.string().min(1).max(64),
   tools: z.array(z.string().max(200)).max(4096),
+  /**
+   * Scopes served by a standard MCP server: the prompt and resource patterns (`prompt:*`,
+   * `resource:<uri glob>`) the caller may see, for filtering lists; absent elsewhere.
+   */
+  items: z
+    .strictObject({
+      allow: z.array(z.string().max(600)).max(1024),
+      deny: z.array(z.string().max(600)).max(1024),
+    })
+    .optional(),
   /** sha256 hex of the exact request body bytes ("" body included). */
   bodyDigest: z.string().regex(/^[0-9a-f]{64}$/),
   /** Unix seconds. */

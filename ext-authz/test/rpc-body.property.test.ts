@@ -1,6 +1,7 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import type { RoutingHeaders } from "../../contract/src/mcp-wire.ts";
+import { requestItem } from "../../contract/src/mcp-items.ts";
 import { parseInvokeBody, parseRpcBody, type RpcMessage } from "../src/policy/rpc-body.ts";
 
 /**
@@ -44,8 +45,7 @@ const methodArb = fc
     fc.constantFrom(
       "ping",
       "tools/list",
-      "prompts/get",
-      "resources/read",
+      "prompts/list",
       "tasks/get",
       "tasks/cancel",
       "notifications/initialized",
@@ -53,7 +53,9 @@ const methodArb = fc
     ),
     fc.string({ unit: "binary", minLength: 1, maxLength: 128 }),
   )
-  .filter((method) => method !== "tools/call" && method !== "initialize");
+  // tools/call and the methods naming a prompt or resource have generators of their own.
+  .filter((method) => method !== "tools/call" && method !== "initialize")
+  .filter((method) => requestItem(method, {}) === undefined);
 
 /** Params without `_meta` (a `_meta` version claim moves the request to the stateless era). */
 const paramsArb: fc.Arbitrary<Record<string, unknown> | undefined> = fc.option(
@@ -82,7 +84,14 @@ const requestArb: fc.Arbitrary<Generated> = fc
     shuffled([["jsonrpc", "2.0"], ["id", id], ["method", method], ...present(params)]).map(
       (json): Generated => ({
         json,
-        expected: wire({ kind: "request", id, method, params, toolName: undefined }),
+        expected: wire({
+          kind: "request",
+          id,
+          method,
+          params,
+          toolName: undefined,
+          item: undefined,
+        }),
       }),
     ),
   );
@@ -98,7 +107,14 @@ const toolCallArb: fc.Arbitrary<Generated> = fc
       ["params", params],
     ]).map((json): Generated => ({
       json,
-      expected: wire({ kind: "request", id, method: "tools/call", params, toolName: name }),
+      expected: wire({
+        kind: "request",
+        id,
+        method: "tools/call",
+        params,
+        toolName: name,
+        item: undefined,
+      }),
     }));
   });
 
@@ -117,7 +133,10 @@ const responseArb: fc.Arbitrary<Generated> = fc
       ["jsonrpc", "2.0"],
       ["id", id],
       [success ? "result" : "error", payload],
-    ]).map((json): Generated => ({ json, expected: wire({ kind: "response", id }) })),
+    ]).map((json): Generated => ({
+      json,
+      expected: wire({ kind: "response", id, [success ? "result" : "error"]: payload }),
+    })),
   );
 
 /** 1–32 messages whose request ids are distinct. */

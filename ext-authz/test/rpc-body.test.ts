@@ -135,16 +135,24 @@ describe("JSON-RPC body", () => {
         batch: true,
         id: null,
         messages: [
-          { kind: "request", method: "tools/list", id: 1, toolName: undefined, params: undefined },
+          {
+            kind: "request",
+            method: "tools/list",
+            id: 1,
+            toolName: undefined,
+            item: undefined,
+            params: undefined,
+          },
           {
             kind: "request",
             method: "tools/call",
             id: 2,
             toolName: "statistics",
+            item: undefined,
             params: { name: "statistics" },
           },
           { kind: "notification", method: "notifications/cancelled", params: { requestId: 0 } },
-          { kind: "response", id: "a" },
+          { kind: "response", id: "a", result: {} },
         ],
       });
     });

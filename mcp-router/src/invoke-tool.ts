@@ -9,7 +9,7 @@ import type { JsonRpcNotificationMessage } from "./forwarding.ts";
 import { httpStatusOf } from "./mcp-encoding.ts";
 import type { RouterMetrics } from "./metrics.ts";
 import type { ToolCatalog } from "./tool-catalog.ts";
-import type { Backends } from "./upstream/backends.ts";
+import type { BackendCall, Backends } from "./upstream/backends.ts";
 
 /**
  * The one tools/call path: checks, forwarding, limits and audit. The MCP handlers, REST invoke
@@ -40,6 +40,9 @@ export type InvokeRequest = {
   progressToken?: string | number;
   signal?: AbortSignal;
   onNotification?: (notification: JsonRpcNotificationMessage) => void;
+  /** MCP-server scopes: what the client can be asked while the call runs, and how. */
+  clientCapabilities?: BackendCall["clientCapabilities"];
+  onServerRequest?: BackendCall["onServerRequest"];
   /** Overrides for background tasks (longer timeout, result size cap). */
   timeoutMs?: number;
   maxResponseBytes?: number;
@@ -251,6 +254,12 @@ export function createToolInvoker(deps: {
       params,
       userId: request.identity.subject,
       tenant: request.identity.tenant,
+      ...(request.clientCapabilities === undefined
+        ? {}
+        : { clientCapabilities: request.clientCapabilities }),
+      ...(request.onServerRequest === undefined
+        ? {}
+        : { onServerRequest: request.onServerRequest }),
       requestId: request.requestId,
       timeoutMs,
       maxResponseBytes: request.maxResponseBytes ?? scopeConfig.max_response_bytes,

@@ -3,6 +3,7 @@ import type { JsonRpcErrorObject } from "../../contract/src/json-rpc.ts";
 import type { Era } from "../../contract/src/mcp-wire.ts";
 import type { VerdictClaims } from "../../contract/src/verdict.ts";
 import type { Logger } from "../../contract/src/log.ts";
+import type { ClientCapability } from "./session.ts";
 
 /**
  * What an MCP method handler answers, before any HTTP: a result, an error, a stream of
@@ -21,6 +22,8 @@ export type McpCall = {
   era: Era;
   /** The session of a session-era request (after initialize). */
   sessionId: string | undefined;
+  /** Session era: the server requests the client can answer (declared at initialize). */
+  clientCapabilities?: readonly ClientCapability[];
   /**
    * HTTP+SSE (2024-11-05): the POST was answered 202 and the answer travels on the stream, so no
    * error status of its own reaches the client.
@@ -54,8 +57,17 @@ export type JsonRpcNotification = {
   params?: Record<string, unknown>;
 };
 
+/** A request of an MCP server behind the gateway, relayed to the client under a gateway id. */
+export type JsonRpcRequest = {
+  jsonrpc: "2.0";
+  id: string;
+  method: string;
+  params?: Record<string, unknown>;
+};
+
 export type StreamItem =
   | { kind: "notification"; message: JsonRpcNotification }
+  | { kind: "request"; message: JsonRpcRequest }
   /** Keeps idle-timeout proxies from cutting a long wait; only meaningful on SSE. */
   | { kind: "keepalive" }
   | { kind: "final"; answer: FinalAnswer };

@@ -77,6 +77,7 @@ function encodeFinal(answer: FinalAnswer, options: EncodeOptions): RouterRespons
 function sseFrame(item: StreamItem, options: EncodeOptions): string | undefined {
   switch (item.kind) {
     case "notification":
+    case "request":
       return sseEvent(item.message);
     case "keepalive":
       return ": keepalive\n\n";

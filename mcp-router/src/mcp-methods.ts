@@ -11,6 +11,12 @@ import {
 } from "../../contract/src/mcp-wire.ts";
 import { inFlightKey } from "./in-flight.ts";
 import { failure, NO_ANSWER, result, type McpAnswer, type McpCall } from "./mcp-answer.ts";
+import {
+  declaredClientCapabilities,
+  handleRelay,
+  RELAYED_METHODS,
+  relayedCapabilities,
+} from "./mcp-relay.ts";
 import { handleToolsList } from "./mcp-tools.ts";
 import type { RouterContext } from "./router-context.ts";
 import { sessionBinding } from "./session.ts";
@@ -79,6 +85,13 @@ export const MCP_METHODS: Readonly<Record<string, MethodEntry>> = {
     handle: (ctx, call, _id, params) => handleTasksUpdate(ctx, call, params),
     extension: TASKS_EXTENSION_ID,
   },
+  // Scopes served by a standard MCP server only (mcp-relay.ts); elsewhere "Method not found".
+  ...Object.fromEntries(
+    RELAYED_METHODS.map((method): [string, MethodEntry] => [
+      method,
+      { eras: BOTH, handle: (ctx, call, id, params) => handleRelay(ctx, call, id, method, params) },
+    ]),
+  ),
 };
 
 /** Whether `method` is a request method of `era` (the router serves nothing else). */
@@ -91,7 +104,19 @@ export async function dispatch(
   call: McpCall,
   message: WireMessage,
 ): Promise<McpAnswer> {
-  if (message.kind === "response") return NO_ANSWER;
+  if (message.kind === "response") {
+    // The answer to a server's request relayed to this session; anything else is dropped.
+    if (call.sessionId !== undefined) {
+      const owner = {
+        subject: call.verdict.subject,
+        tenant: call.verdict.tenant,
+        sessionId: call.sessionId,
+      };
+      const matched = ctx.serverRequests.answer(owner, message.id, message);
+      call.logger.info({ matched }, "client response");
+    }
+    return NO_ANSWER;
+  }
   if (message.kind === "notification") {
     if (message.method === "notifications/cancelled") cancelInFlight(ctx, call, message.params);
     return NO_ANSWER;
@@ -121,20 +146,23 @@ function cancelInFlight(ctx: RouterContext, call: McpCall, params: Params | unde
 }
 
 /** Session-era lifecycle: negotiate the version and issue a session bound to user and scope. */
-function initialize(
+async function initialize(
   ctx: RouterContext,
   call: McpCall,
   _id: string | number,
   params: Params | undefined,
-): McpAnswer {
+): Promise<McpAnswer> {
   const version = negotiateSessionVersion(params?.protocolVersion);
-  const session = ctx.sessions.issue(sessionBinding(call), version);
+  const clientCapabilities = declaredClientCapabilities(params);
+  const relayed = await relayedCapabilities(ctx, { ...call, clientCapabilities });
+  const session = ctx.sessions.issue(sessionBinding(call), version, clientCapabilities);
   const description = ctx.config.tools.scopes[call.scope]?.description;
   return result(
     {
       protocolVersion: version,
       capabilities: {
         tools: { listChanged: false },
+        ...relayed,
         // Tasks exist from 2025-11-25 on: an older client must not be offered them.
         ...(sessionVersionHasTasks(version) ? { tasks: SESSION_TASKS_CAPABILITY } : {}),
       },
@@ -149,11 +177,16 @@ function initialize(
  * 2026-07-28 `server/discover`: what this endpoint supports, per user (cacheScope private). Its
  * required clientCapabilities are checked with the envelope of every stateless request.
  */
-function discover(ctx: RouterContext, call: McpCall): McpAnswer {
+async function discover(ctx: RouterContext, call: McpCall): Promise<McpAnswer> {
   const description = ctx.config.tools.scopes[call.scope]?.description;
+  const relayed = await relayedCapabilities(ctx, call);
   return result({
     supportedVersions: SUPPORTED_PROTOCOL_VERSIONS,
-    capabilities: { tools: { listChanged: false }, extensions: { [TASKS_EXTENSION_ID]: {} } },
+    capabilities: {
+      tools: { listChanged: false },
+      ...relayed,
+      extensions: { [TASKS_EXTENSION_ID]: {} },
+    },
     ...(description === undefined ? {} : { instructions: description }),
     ttlMs: ctx.listTtlMs,
     cacheScope: "private",

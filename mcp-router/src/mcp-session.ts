@@ -1,3 +1,4 @@
+import type { ClientCapability } from "./session.ts";
 import { GATEWAY_ERRORS, type GatewayErrorCode } from "../../contract/src/errors.ts";
 import { HEADER } from "../../contract/src/headers.ts";
 import type { JsonRpcId } from "../../contract/src/json-rpc.ts";
@@ -33,7 +34,13 @@ function refusal(
 }
 
 type SessionLookup =
-  { ok: true; sessionId: string; version: string } | { ok: false; response: RouterResponse };
+  | {
+      ok: true;
+      sessionId: string;
+      version: string;
+      clientCapabilities: readonly ClientCapability[];
+    }
+  | { ok: false; response: RouterResponse };
 
 export async function requireSession(
   ctx: RouterContext,
@@ -51,7 +58,12 @@ export async function requireSession(
     call.logger.info({ reason: check.ok ? "revoked" : check.reason }, "session refused");
     return { ok: false, response: refusal(exchange, "GW_SESSION_NOT_FOUND", id) };
   }
-  return { ok: true, sessionId: check.claims.sid, version: check.claims.ver };
+  return {
+    ok: true,
+    sessionId: check.claims.sid,
+    version: check.claims.ver,
+    clientCapabilities: check.claims.cli ?? [],
+  };
 }
 
 export async function handleSessionPost(
@@ -77,7 +89,11 @@ export async function handleSessionPost(
 
   const session = await requireSession(ctx, call, exchange, id);
   if (!session.ok) return session.response;
-  const inSession = { ...call, sessionId: session.sessionId };
+  const inSession = {
+    ...call,
+    sessionId: session.sessionId,
+    clientCapabilities: session.clientCapabilities,
+  };
   return encodeAnswer(await dispatch(ctx, inSession, message), encode);
 }
 

@@ -13,6 +13,7 @@ import {
   type StreamItem,
 } from "./mcp-answer.ts";
 import { httpStatusOf } from "./mcp-encoding.ts";
+import { serverRequestRelay } from "./mcp-relay.ts";
 import type { RouterContext } from "./router-context.ts";
 import { withTaskSupport } from "./tasks/task-support.ts";
 
@@ -103,6 +104,7 @@ export function handleToolsCall(
 
   const tracked = ctx.inFlight.start(inFlightKey(call.verdict.subject, call.sessionId, id));
   const items = createChannel<StreamItem>();
+  const signal = AbortSignal.any([tracked.signal, call.signal]);
   const onNotification = (notification: JsonRpcNotificationMessage) => {
     if (!PASSTHROUGH_NOTIFICATIONS.has(notification.method)) return;
     if (notification.method === "notifications/progress" && validToken === undefined) return;
@@ -121,8 +123,9 @@ export function handleToolsCall(
       era: call.era,
       ...(call.answeredOnStream === true ? { answeredOnStream: true } : {}),
       ...(validToken === undefined ? {} : { progressToken: validToken }),
-      signal: AbortSignal.any([tracked.signal, call.signal]),
+      signal,
       onNotification,
+      ...serverRequestRelay(ctx, call, items, signal),
       logger: call.logger,
     })
     .then(

@@ -6,10 +6,12 @@ import type { InFlightCalls } from "./in-flight.ts";
 import type { ToolInvoker } from "./invoke-tool.ts";
 import type { RouterMetrics } from "./metrics.ts";
 import type { SseStreams } from "./sse-streams.ts";
+import type { ServerRequests } from "./server-requests.ts";
 import type { SessionCodec, SessionRevocations } from "./session.ts";
 import type { TaskService } from "./tasks/task-service.ts";
 import type { ToolCatalog } from "./tool-catalog.ts";
 import type { OriginPolicy } from "./transport-checks.ts";
+import type { Backends } from "./upstream/backends.ts";
 
 /**
  * Everything the request handlers share. Built by startRouter, and again by each configuration
@@ -25,6 +27,10 @@ export type RouterContext = {
   sseStreams: SseStreams;
   catalog: ToolCatalog;
   invokeTool: ToolInvoker;
+  /** Where requests other than tools/call go for scopes served by an MCP server. */
+  backends: Backends;
+  /** Requests of MCP servers relayed to clients, waiting for the clients' answers. */
+  serverRequests: ServerRequests;
   /** Background tool calls (MCP tasks and REST jobs). */
   tasks: TaskService;
   inFlight: InFlightCalls;

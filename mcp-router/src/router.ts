@@ -24,6 +24,7 @@ import {
 } from "./audit.ts";
 import { ADMIN_AUDIT_PATH, handleAdminAudit } from "./admin-audit.ts";
 import { createAuthorizer, type AuthzSettings } from "./authorization.ts";
+import { createServerRequests } from "./server-requests.ts";
 import { createBackends } from "./upstream/backends.ts";
 import { createBackendPools } from "./forwarding.ts";
 import { listen } from "./http-server.ts";
@@ -236,6 +237,8 @@ export async function startRouter(options: StartRouterOptions): Promise<RouterHa
     revocations,
     sseStreams,
     catalog,
+    backends,
+    serverRequests: createServerRequests(),
     tasks,
     inFlight,
     audit,

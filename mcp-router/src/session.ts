@@ -17,7 +17,19 @@ export const SessionClaimsSchema = z.strictObject({
   ver: z.string().min(1).max(32),
   /** Unix milliseconds. */
   exp: z.number().int().positive(),
+  /**
+   * The requests the client said at initialize it can answer (sampling, elicitation, roots): an
+   * MCP server behind the gateway may send it those, relayed on the client's streams.
+   */
+  cli: z
+    .array(z.enum(["sampling", "elicitation", "roots"]))
+    .max(3)
+    .optional(),
 });
+
+/** Client capabilities the gateway can relay server requests for. */
+export const RELAYABLE_CLIENT_CAPABILITIES = ["sampling", "elicitation", "roots"] as const;
+export type ClientCapability = (typeof RELAYABLE_CLIENT_CAPABILITIES)[number];
 export type SessionClaims = z.infer<typeof SessionClaimsSchema>;
 
 export type SessionBinding = { subject: string; tenant: string | null; scope: string };
@@ -36,7 +48,11 @@ export type SessionRevocations = {
 };
 
 export type SessionCodec = {
-  issue(binding: SessionBinding, version: string): { id: string; claims: SessionClaims };
+  issue(
+    binding: SessionBinding,
+    version: string,
+    clientCapabilities?: readonly ClientCapability[],
+  ): { id: string; claims: SessionClaims };
   /** Signature, expiry and binding; revocation is checked separately (it needs I/O). */
   verify(id: string | undefined, binding: SessionBinding): SessionCheck;
 };
@@ -59,12 +75,13 @@ export function createSessionCodec(options: {
   const sign = (segment: string) =>
     hmacSha256(options.key, `${PREFIX}.${segment}`).toString("base64url");
   return {
-    issue(binding, version) {
+    issue(binding, version, clientCapabilities = []) {
       const claims: SessionClaims = {
         sid: randomBytes(18).toString("base64url"),
         bind: bindingDigest(binding),
         ver: version,
         exp: now() + options.ttlSeconds * 1000,
+        ...(clientCapabilities.length === 0 ? {} : { cli: [...clientCapabilities] }),
       };
       const segment = Buffer.from(JSON.stringify(claims)).toString("base64url");
       return { id: `${PREFIX}.${segment}.${sign(segment)}`, claims };

@@ -24,6 +24,26 @@ describe("signed session ids", () => {
     expect(codec.verify(id, binding)).toEqual({ ok: true, claims });
   });
 
+  it("carries the capabilities the client declared, signed, only when there are some", () => {
+    const plain = codec.issue(binding, "2025-11-25");
+    expect(plain.claims).not.toHaveProperty("cli");
+    const capable = codec.issue(binding, "2025-11-25", ["sampling", "elicitation"]);
+    expect(capable.claims.cli).toEqual(["sampling", "elicitation"]);
+    expect(codec.verify(capable.id, binding)).toEqual({ ok: true, claims: capable.claims });
+    // Claiming a capability the gateway does not know makes the id malformed.
+    const [prefix, segment] = capable.id.split(".") as [string, string, string];
+    const forged = Buffer.from(
+      JSON.stringify({ ...capable.claims, cli: ["sampling", "tools"] }),
+    ).toString("base64url");
+    expect(segment).not.toBe(forged);
+    const key = deriveSessionKey("verdict-key-for-tests");
+    const signature = hmacSha256(key, `${prefix}.${forged}`).toString("base64url");
+    expect(codec.verify(`${prefix}.${forged}.${signature}`, binding)).toEqual({
+      ok: false,
+      reason: "malformed",
+    });
+  });
+
   it("is valid on another replica with the same key", () => {
     const { id } = codec.issue(binding, "2025-11-25");
     const replica = createSessionCodec({

@@ -6,9 +6,23 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parse, stringify } from "yaml";
+import { Client } from "@modelcontextprotocol/sdk/client/index.js";
+import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
+import {
+  CreateMessageRequestSchema,
+  ElicitRequestSchema,
+} from "@modelcontextprotocol/sdk/types.js";
 import { signDevToken } from "../../dev/token-cli.ts";
 import { startEmbeddedStack, type EmbeddedStack } from "../../dev/embedded-stack.ts";
-import { closedPort, connectLegacy, quietLogger, type LegacyConnection } from "./stack-fixture.ts";
+import {
+  closedPort,
+  connectLegacy,
+  modernHeaders,
+  modernRequest,
+  quietLogger,
+  readMessages,
+  type LegacyConnection,
+} from "./stack-fixture.ts";
 
 /**
  * A third-party MCP server behind the gateway: @modelcontextprotocol/server-everything (npm), once
@@ -21,7 +35,15 @@ const EVERYTHING = join(
   "../dist/index.js",
 );
 const REPO_CONFIG_DIR = fileURLToPath(new URL("../../config/", import.meta.url));
-const LISTED = ["echo", "get-sum", "get-env", "trigger-long-running-operation"];
+const LISTED = [
+  "echo",
+  "get-sum",
+  "get-env",
+  "trigger-long-running-operation",
+  // Offered by the server only to clients that can answer sampling / elicitation requests.
+  "trigger-sampling-request",
+  "trigger-elicitation-request",
+];
 const BACKEND_SECRET = "backend-token-only-the-backend-sees";
 
 let configDir: string;
@@ -89,9 +111,14 @@ beforeAll(async () => {
     tools: listed,
   };
   const policy = parse(await readFile(join(REPO_CONFIG_DIR, "policy.yaml"), "utf8")) as {
-    roles: Record<string, { allow: unknown[] }>;
+    roles: Record<string, { allow: unknown[]; deny?: unknown[] }>;
   };
   policy.roles.developer!.allow.push("everything.*", "everything-http.*", "everything-broken.*");
+  // Prompts and resources named one by one: no tool of the scope.
+  policy.roles.curator = {
+    allow: ["everything.prompt:simple-*", "everything.resource:demo://resource/static/*"],
+    deny: ["everything.resource:demo://resource/static/document/architecture.md"],
+  };
   await writeFile(join(configDir, "tools.yaml"), stringify(tools));
   await writeFile(join(configDir, "policy.yaml"), stringify(policy));
   env = {
@@ -172,6 +199,225 @@ describe.each(["everything", "everything-http"])("server-everything as %s", (sco
       expect(text(result)).toContain("Long running operation completed");
       expect(progress.map((p) => p.progress)).toEqual([1, 2, 3]);
       expect(progress.every((p) => p.total === 3)).toBe(true);
+    } finally {
+      await connection.close();
+    }
+  });
+});
+
+describe.each(["everything", "everything-http"])(
+  "server-everything's prompts and resources as %s",
+  (scope) => {
+    it("announces what the server has, and relays prompts, resources, completion and log level", async () => {
+      const connection = await connect(scope);
+      try {
+        const capabilities = connection.client.getServerCapabilities();
+        expect(capabilities).toMatchObject({
+          tools: {},
+          prompts: { listChanged: false },
+          resources: { subscribe: false, listChanged: false },
+          completions: {},
+          logging: {},
+        });
+        const { prompts } = await connection.client.listPrompts();
+        expect(prompts.map((prompt) => prompt.name)).toEqual(
+          expect.arrayContaining(["simple-prompt", "args-prompt", "completable-prompt"]),
+        );
+        const prompt = await connection.client.getPrompt({ name: "simple-prompt" });
+        expect(prompt.messages[0]?.content).toMatchObject({
+          type: "text",
+          text: "This is a simple prompt without arguments.",
+        });
+        const { resources } = await connection.client.listResources();
+        const staticDocument = resources.find((r) =>
+          r.uri.startsWith("demo://resource/static/document/"),
+        );
+        expect(staticDocument).toBeDefined();
+        const read = await connection.client.readResource({ uri: staticDocument!.uri });
+        expect(read.contents[0]?.uri).toBe(staticDocument!.uri);
+        const dynamic = await connection.client.readResource({
+          uri: "demo://resource/dynamic/text/1",
+        });
+        expect(JSON.stringify(dynamic.contents)).toContain("Resource 1");
+        const { resourceTemplates } = await connection.client.listResourceTemplates();
+        expect(resourceTemplates.map((t) => t.uriTemplate)).toContain(
+          "demo://resource/dynamic/text/{resourceId}",
+        );
+        const completion = await connection.client.complete({
+          ref: { type: "ref/prompt", name: "completable-prompt" },
+          argument: { name: "department", value: "E" },
+        });
+        expect(completion.completion.values).toEqual(["Engineering"]);
+        expect(await connection.client.setLoggingLevel("debug")).toEqual({});
+        // A resource the server does not have: its own error, relayed.
+        const missing = await connection.client
+          .readResource({ uri: "demo://resource/nothing-here" })
+          .catch((error: unknown) => error);
+        expect(String(missing)).toMatch(/not found/i);
+
+        await stack.audit.flush();
+        const rows = await stack.database.db
+          .selectFrom("audit_events")
+          .select(["method", "tool", "outcome", "kind"])
+          .where("scope", "=", scope)
+          .where("source", "=", "router")
+          .where("method", "in", ["prompts/get", "resources/read", "prompts/list"])
+          .execute();
+        expect(rows).toEqual(
+          expect.arrayContaining([
+            {
+              method: "prompts/get",
+              tool: "prompt:simple-prompt",
+              outcome: "ok",
+              kind: "invocation",
+            },
+            { method: "prompts/list", tool: null, outcome: "ok", kind: "list" },
+            {
+              method: "resources/read",
+              tool: "resource:demo://resource/dynamic/text/1",
+              outcome: "ok",
+              kind: "invocation",
+            },
+          ]),
+        );
+      } finally {
+        await connection.close();
+      }
+    });
+  },
+);
+
+describe.each(["everything", "everything-http"])("server requests to the client as %s", (scope) => {
+  it("relays the server's sampling and elicitation requests to the client and its answers back", async () => {
+    const client = new Client(
+      { name: "e2e-sampling", version: "1.0.0" },
+      { capabilities: { sampling: {}, elicitation: {} } },
+    );
+    const asked: string[] = [];
+    client.setRequestHandler(CreateMessageRequestSchema, (request) => {
+      asked.push(`sampling: ${JSON.stringify(request.params.messages[0]?.content)}`);
+      return {
+        model: "e2e-model",
+        role: "assistant",
+        content: { type: "text", text: "sampled through the gateway" },
+      };
+    });
+    client.setRequestHandler(ElicitRequestSchema, () => {
+      asked.push("elicitation");
+      return { action: "accept", content: { name: "Ada", check: true } };
+    });
+    const transport = new StreamableHTTPClientTransport(new URL(`${stack.url}/${scope}/mcp`), {
+      requestInit: { headers: { Authorization: `Bearer ${await token("alice")}` } },
+    });
+    await client.connect(transport);
+    try {
+      const sampled = await client.callTool({
+        name: "trigger-sampling-request",
+        arguments: { prompt: "hello", maxTokens: 20 },
+      });
+      expect(text(sampled)).toContain("sampled through the gateway");
+      expect(text(sampled)).toContain("e2e-model");
+      expect(asked[0]).toContain("hello");
+      const elicited = await client.callTool({
+        name: "trigger-elicitation-request",
+        arguments: {},
+      });
+      expect(text(elicited)).toContain("User provided the requested information");
+      expect(text(elicited)).toContain("Ada");
+      expect(asked).toHaveLength(2);
+    } finally {
+      await client.close();
+    }
+  });
+
+  it("refuses the server's requests for a client that cannot answer them", async () => {
+    const connection = await connect(scope, "bruno");
+    try {
+      // The tool is listed (the gateway lists what the server offers capable clients) ...
+      const { tools } = await connection.client.listTools();
+      expect(tools.map((tool) => tool.name)).toContain("trigger-sampling-request");
+      // ... but this client's own session with the server has no such tool.
+      const refused = await connection.client
+        .callTool({ name: "trigger-sampling-request", arguments: { prompt: "x", maxTokens: 5 } })
+        .catch((error: unknown) => error);
+      expect(JSON.stringify(refused) + String(refused)).toMatch(/not found|unknown|error/i);
+    } finally {
+      await connection.close();
+    }
+  });
+});
+
+describe("policy over prompts and resources", () => {
+  it("lists and serves only the prompts and resources a role names", async () => {
+    const connection = await connectLegacy(
+      `${stack.url}/everything/mcp`,
+      await token("cleo", ["curator"]),
+    );
+    try {
+      expect((await connection.client.listTools()).tools).toEqual([]);
+      const { prompts } = await connection.client.listPrompts();
+      expect(prompts.map((prompt) => prompt.name)).toEqual(["simple-prompt"]);
+      expect((await connection.client.getPrompt({ name: "simple-prompt" })).messages).toHaveLength(
+        1,
+      );
+      const refused = await connection.client
+        .getPrompt({ name: "args-prompt", arguments: { city: "x" } })
+        .catch((error: unknown) => error);
+      expect(String(refused)).toMatch(/403|forbidden|not allowed/i);
+
+      const { resources } = await connection.client.listResources();
+      expect(resources.length).toBeGreaterThan(0);
+      for (const resource of resources) {
+        expect(resource.uri).toMatch(/^demo:\/\/resource\/static\//);
+        expect(resource.uri).not.toBe("demo://resource/static/document/architecture.md");
+      }
+      const dynamic = await connection.client
+        .readResource({ uri: "demo://resource/dynamic/text/1" })
+        .catch((error: unknown) => error);
+      expect(String(dynamic)).toMatch(/403|forbidden|not allowed/i);
+      const denied = await connection.client
+        .readResource({ uri: "demo://resource/static/document/architecture.md" })
+        .catch((error: unknown) => error);
+      expect(String(denied)).toMatch(/403|forbidden|not allowed/i);
+      const tool = await connection.client
+        .callTool({ name: "echo", arguments: { message: "x" } })
+        .catch((error: unknown) => error);
+      expect(String(tool)).toMatch(/403|forbidden|not allowed/i);
+    } finally {
+      await connection.close();
+    }
+  });
+
+  it("serves a 2026-07-28 client in front of the 2025-11-25 server", async () => {
+    const post = async (method: string, params: Record<string, unknown>, name?: string) => {
+      const response = await fetch(`${stack.url}/everything/mcp`, {
+        method: "POST",
+        headers: {
+          ...modernHeaders(method, name),
+          authorization: `Bearer ${await token("alice")}`,
+        },
+        body: JSON.stringify(modernRequest(method, params)),
+      });
+      return { status: response.status, messages: await readMessages(response) };
+    };
+    const discovered = await post("server/discover", {});
+    expect(discovered.messages[0]?.result).toMatchObject({
+      capabilities: { prompts: {}, resources: {}, tools: {} },
+    });
+    const prompt = await post("prompts/get", { name: "simple-prompt" }, "simple-prompt");
+    expect(prompt.status).toBe(200);
+    expect(JSON.stringify(prompt.messages.at(-1))).toContain("This is a simple prompt");
+    const uri = "demo://resource/dynamic/text/2";
+    const read = await post("resources/read", { uri }, uri);
+    expect(JSON.stringify(read.messages.at(-1))).toContain("Resource 2");
+  });
+
+  it("leaves prompts and resources out of scopes served by gateway tool servers", async () => {
+    const connection = await connect("calculator");
+    try {
+      expect(connection.client.getServerCapabilities()?.prompts).toBeUndefined();
+      const listing = await connection.client.listPrompts().catch((error: unknown) => error);
+      expect(String(listing)).toMatch(/method not found/i);
     } finally {
       await connection.close();
     }

@@ -132,6 +132,9 @@ export function checkResponse(
           roles: [...decision.identity.roles],
           scope: decision.scope,
           tools: [...decision.tools],
+          ...(decision.items === undefined
+            ? {}
+            : { items: { allow: [...decision.items.allow], deny: [...decision.items.deny] } }),
           bodyDigest: decision.bodyDigest,
           exp: decision.verdictExp,
         },

@@ -15,8 +15,8 @@ import {
   type ResourceServerSettings,
 } from "./protected-resource.ts";
 import { quotaCharges, spendQuota, type QuotaKind, type QuotaLimiter } from "./quota.ts";
-import type { CompiledPolicy, PolicyCaller, ToolDecision } from "./rbac.ts";
 import { hasTokenInQuery, pathWithoutQuery, resolveRoute, type Route } from "./route.ts";
+import type { CompiledPolicy, ItemRules, PolicyCaller, ToolDecision } from "./rbac.ts";
 import { parseInvokeBody, parseRpcBody, type BodyFailure, type RpcMessage } from "./rpc-body.ts";
 import { bearerToken, type Identity, type TokenFailure, type TokenVerifier } from "./token.ts";
 
@@ -160,6 +160,8 @@ export type Decision =
       scope: string;
       /** Tools this caller may use there (bare names; `scope.tool` names for REST_VERDICT_SCOPE). */
       tools: readonly string[];
+      /** MCP-server scopes: the prompts and resources the caller may see (verdict `items`). */
+      items?: ItemRules;
       bodyDigest: string;
       /** Unix seconds. */
       verdictExp: number;
@@ -403,12 +405,14 @@ export async function decide(input: CheckInput, deps: DecisionDeps): Promise<Dec
 
   let verdictScope: string;
   let tools: readonly string[];
+  let items: ItemRules | undefined;
   const toolCalls: { scope: string; tool: string }[] = [];
 
   switch (route.kind) {
     case "mcp": {
       verdictScope = route.scope;
       tools = deps.policy.allowedTools(caller, route.scope);
+      items = deps.policy.itemRules(caller, route.scope);
       const messages: RpcMessage[] =
         body.kind === "rpc" && body.result.ok ? body.result.messages : [];
       const first = messages[0];
@@ -417,11 +421,29 @@ export async function decide(input: CheckInput, deps: DecisionDeps): Promise<Dec
       } else if (first !== undefined) {
         context.method = first.kind === "response" ? "response" : first.method;
       }
-      if (tools.length === 0) return insufficient();
+      // Nothing of the scope is open to the caller: no tool, no prompt, no resource.
+      if (tools.length === 0 && (items === undefined || items.allow.length === 0)) {
+        return insufficient();
+      }
       // Every tools/call of a batch must be allowed, and each is charged below (one denial
       // refuses the whole batch; spendQuota gives back what the batch already took).
       for (const message of messages) {
-        if (message.kind !== "request" || message.toolName === undefined) continue;
+        if (message.kind !== "request") continue;
+        if (message.item !== undefined) {
+          // A prompt or resource: decided like a tool, charged to the user's quota only.
+          context.tool = message.item;
+          const decision = deps.policy.decideItem(
+            caller,
+            route.scope,
+            message.item,
+            message.method === "prompts/get" ? (message.params?.arguments ?? {}) : {},
+          );
+          // Not an MCP server's scope: the router answers "Method not found".
+          if (decision.status === "tool_unknown") continue;
+          if (!weigh(decision, route.scope, message.item)) return toolDenied("tool_not_allowed");
+          continue;
+        }
+        if (message.toolName === undefined) continue;
         context.tool = message.toolName;
         const decision = deps.policy.decideTool(
           caller,
@@ -523,6 +545,7 @@ export async function decide(input: CheckInput, deps: DecisionDeps): Promise<Dec
     identity,
     scope: verdictScope,
     tools,
+    ...(items === undefined ? {} : { items }),
     bodyDigest: sha256Hex(input.body),
     verdictExp: Math.floor(deps.now() / 1000) + deps.verdictTtlSeconds,
     context,

@@ -11,7 +11,13 @@ import {
   type Condition,
   type ConditionInput,
 } from "../../../config/src/policy-condition.ts";
-import { compileToolPattern, type ToolMatcher } from "../../../config/src/tool-pattern.ts";
+import {
+  compileToolPattern,
+  ITEM_KINDS,
+  parseToolPattern,
+  type ToolMatcher,
+  type ToolPattern,
+} from "../../../config/src/tool-pattern.ts";
 import {
   rulePattern,
   type PolicyConfig,
@@ -67,6 +73,13 @@ export type ToolDecision = {
  */
 export type CallArguments = unknown;
 
+/**
+ * Which prompts and resources of a scope a caller may see, for the router to filter lists:
+ * patterns relative to the scope (`prompt:*`, `resource:file:///srv/*`); an item is visible when
+ * an allow pattern matches it and no deny pattern does.
+ */
+export type ItemRules = { allow: readonly string[]; deny: readonly string[] };
+
 export type CompiledPolicy = {
   hasScope: (scope: string) => boolean;
   scopeNames(): readonly string[];
@@ -77,6 +90,13 @@ export type CompiledPolicy = {
   /** The decision for one call (`args` given) or for listing (`args` undefined). */
   decideTool(caller: PolicyCaller, scope: string, tool: string, args?: CallArguments): ToolDecision;
   toolStatus(caller: PolicyCaller, scope: string, tool: string, args?: CallArguments): ToolStatus;
+  /**
+   * The decision for a prompt or resource (`prompt:<name>`, `resource:<uri>`) of a scope served
+   * by an MCP server: "tool_unknown" on any other scope. `args`: a prompt's arguments.
+   */
+  decideItem(caller: PolicyCaller, scope: string, item: string, args?: CallArguments): ToolDecision;
+  /** What the caller may see of a scope's prompts and resources; undefined for tool-server scopes. */
+  itemRules(caller: PolicyCaller, scope: string): ItemRules | undefined;
   /** `scope.tool`, or a bare tool name that exactly one scope defines. */
   resolveToolName(name: string): ToolResolution;
   /** The `request` conditions see: the method and only the headers policy.yaml exposes. */
@@ -93,7 +113,12 @@ export type CompiledPolicy = {
   userToolQuota(scope: string, tool: string): QuotaRule;
 };
 
-type CompiledRule = { ref: RuleRef; matches: ToolMatcher; condition: Condition | undefined };
+type CompiledRule = {
+  ref: RuleRef;
+  pattern: ToolPattern;
+  matches: ToolMatcher;
+  condition: Condition | undefined;
+};
 type CompiledRole = { allow: CompiledRule[]; deny: CompiledRule[] };
 
 function rule(quota: Quota): QuotaRule {
@@ -106,6 +131,7 @@ function compileRule(entry: PolicyRule, path: string, effect: RuleRef["effect"])
   const mode = typeof entry === "string" ? "enforce" : entry.mode;
   return {
     ref: { path, effect, tools, when, mode },
+    pattern: parseToolPattern(tools)!,
     matches: compileToolPattern(tools),
     condition: when === undefined ? undefined : compileCondition(when),
   };
@@ -139,6 +165,12 @@ function evaluate(
 
 export function compilePolicy(tools: ToolsConfig, policy: PolicyConfig): CompiledPolicy {
   const scopes = new Map<string, Map<string, { enabled: boolean }>>();
+  /** Scopes served by a standard MCP server: the only ones with prompts and resources. */
+  const itemScopes = new Set(
+    Object.entries(tools.scopes)
+      .filter(([, definition]) => definition.mcp_server !== undefined)
+      .map(([scope]) => scope),
+  );
   const scopesByTool = new Map<string, string[]>();
   for (const [scope, definition] of Object.entries(tools.scopes)) {
     const entries = new Map<string, { enabled: boolean }>();
@@ -224,6 +256,56 @@ export function compilePolicy(tools: ToolsConfig, policy: PolicyConfig): Compile
     return { status: allowed ? "allowed" : "tool_not_allowed", ...rest };
   }
 
+  function decideItem(
+    caller: PolicyCaller,
+    scope: string,
+    item: string,
+    args?: CallArguments,
+  ): ToolDecision {
+    if (!itemScopes.has(scope)) {
+      return { status: "tool_unknown", rule: undefined, conditionError: undefined, wouldDeny: [] };
+    }
+    const { allowed, ...rest } = decideGrant(caller, scope, item, args);
+    return { status: allowed ? "allowed" : "tool_not_allowed", ...rest };
+  }
+
+  /** The item patterns (relative to `scope`) a rule covers there. */
+  function itemGlobs(pattern: ToolPattern, scope: string): string[] {
+    switch (pattern.kind) {
+      case "all":
+        return ITEM_KINDS.map((item) => `${item}:*`);
+      case "scope":
+        return pattern.scope === scope ? ITEM_KINDS.map((item) => `${item}:*`) : [];
+      case "item":
+        return pattern.scope === scope ? [`${pattern.item}:${pattern.glob}`] : [];
+      case "tool":
+        return [];
+    }
+  }
+
+  function itemRules(caller: PolicyCaller, scope: string): ItemRules | undefined {
+    if (!itemScopes.has(scope)) return undefined;
+    const allow = new Set<string>();
+    const deny = new Set<string>();
+    const rolesOfCaller = caller.roles.flatMap((name) => roles.get(name) ?? []);
+    // As for tools/list: an allow whose condition may hold counts, a deny only where it holds
+    // (or fails to evaluate); dry-run denies are never enforced.
+    for (const candidate of [...rolesOfCaller.flatMap((role) => role.deny), ...globalDeny]) {
+      if (candidate.ref.mode === "dry_run") continue;
+      for (const glob of itemGlobs(candidate.pattern, scope)) {
+        const verdict = evaluate(candidate, caller, scope, glob, undefined);
+        if (verdict === true || typeof verdict === "object") deny.add(glob);
+      }
+    }
+    for (const candidate of rolesOfCaller.flatMap((role) => role.allow)) {
+      for (const glob of itemGlobs(candidate.pattern, scope)) {
+        const verdict = evaluate(candidate, caller, scope, glob, undefined);
+        if (verdict === true || verdict === "unknown") allow.add(glob);
+      }
+    }
+    return { allow: [...allow].sort(), deny: [...deny].sort() };
+  }
+
   // Role sets repeat across requests: memoize per (sorted roles, scope). Bounded by clearing.
   const memo = new Map<string, readonly string[]>();
   const MEMO_LIMIT = 10_000;
@@ -266,6 +348,8 @@ export function compilePolicy(tools: ToolsConfig, policy: PolicyConfig): Compile
       return result.sort();
     },
     decideTool,
+    decideItem,
+    itemRules,
     toolStatus: (caller, scope, tool, args) => decideTool(caller, scope, tool, args).status,
     rules: () => allRules.map((candidate) => candidate.ref),
     conditionRequest(method, headers) {

@@ -14,11 +14,18 @@ import {
   type WireFailure,
   type WireMessage,
 } from "../../../contract/src/mcp-wire.ts";
+import { requestItem } from "../../../contract/src/mcp-items.ts";
 import { parseStrictJson } from "./strict-json.ts";
 
-/** A wire message; requests also name the tool a tools/call targets. */
+/**
+ * A wire message; requests also name the tool a tools/call targets, or the prompt or resource
+ * (`prompt:<name>`, `resource:<uri>`, the policy's item names) another request targets.
+ */
 export type RpcMessage =
-  | (Extract<WireMessage, { kind: "request" }> & { toolName: string | undefined })
+  | (Extract<WireMessage, { kind: "request" }> & {
+      toolName: string | undefined;
+      item: string | undefined;
+    })
   | Exclude<WireMessage, { kind: "request" }>;
 
 export type BodyFailure = WireFailure | "parse_error" | "too_deep" | "duplicate_key";
@@ -33,9 +40,12 @@ export type InvokeBody =
 
 function withToolName(message: WireMessage): RpcMessage | undefined {
   if (message.kind !== "request") return message;
-  if (message.method !== "tools/call") return { ...message, toolName: undefined };
-  const name = message.params?.name;
-  return isToolName(name) ? { ...message, toolName: name } : undefined;
+  if (message.method === "tools/call") {
+    const name = message.params?.name;
+    return isToolName(name) ? { ...message, toolName: name, item: undefined } : undefined;
+  }
+  const item = requestItem(message.method, message.params);
+  return item === null ? undefined : { ...message, toolName: undefined, item };
 }
 
 export function parseRpcBody(text: string, headers: RoutingHeaders, maxDepth: number): RpcBody {
@@ -71,7 +81,10 @@ export function parseRpcBody(text: string, headers: RoutingHeaders, maxDepth: nu
       ok: false,
       reason: "invalid_request",
       id,
-      detail: "tools/call needs a valid params.name",
+      detail:
+        message.kind === "request" && message.method !== "tools/call"
+          ? `${message.method} needs a valid ${message.method === "prompts/get" ? "params.name" : message.method === "completion/complete" ? "params.ref" : "params.uri"}`
+          : "tools/call needs a valid params.name",
     };
   }
   const problem = checkRoutingHeaders(message, headers, eraOf(message, headers.protocolVersion));

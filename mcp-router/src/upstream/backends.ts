@@ -7,7 +7,9 @@ import {
   type UpstreamOutcome,
 } from "../forwarding.ts";
 import { createMcpServerBackend, type McpServerBackend } from "./mcp-server-backend.ts";
+import { RELAYABLE_CLIENT_CAPABILITIES, type ClientCapability } from "../session.ts";
 import type { Env } from "./upstream-credentials.ts";
+import type { SessionRequest } from "./upstream-session.ts";
 
 /**
  * Where a scope's requests go: its gateway tool server (`backend_url`: one stateless POST per
@@ -20,13 +22,33 @@ export type BackendCall = Omit<UpstreamCall, "backendUrl" | "scope" | "secret"> 
   tenant?: string | null;
   /** The gateway's own listing of the tools: a session of its own, never a user's. */
   forCatalog?: boolean;
+  /** The client can answer these server requests (relayed with onServerRequest). */
+  clientCapabilities?: readonly ClientCapability[];
+  onServerRequest?: SessionRequest["onServerRequest"];
 };
 
 /** Users' keys are JSON arrays, so no user can be given the catalog's session. */
 const CATALOG_SESSION = "catalog";
 
+function userKey(tenant: string | null | undefined, userId: string): string {
+  return JSON.stringify([tenant ?? null, userId]);
+}
+
 export type Backends = {
   call(scope: string, scopeConfig: Scope, call: BackendCall): Promise<UpstreamOutcome>;
+  /**
+   * The capabilities a scope's MCP server announced to the user's session (opened if need be);
+   * undefined for gateway tool servers and servers that cannot be reached.
+   */
+  serverCapabilities(
+    scope: string,
+    scopeConfig: Scope,
+    user: {
+      userId: string;
+      tenant: string | null;
+      clientCapabilities?: readonly ClientCapability[];
+    },
+  ): Promise<Record<string, unknown> | undefined>;
   /** Ends the sessions of MCP servers whose scope is gone or whose settings changed. */
   retain(scopes: Readonly<Record<string, Scope>>): Promise<void>;
   close(): Promise<void>;
@@ -72,18 +94,29 @@ export function createBackends(options: {
           secret: options.toolSecret,
         });
       }
-      const key =
-        call.forCatalog === true
-          ? CATALOG_SESSION
-          : JSON.stringify([call.tenant ?? null, call.userId]);
-      return serverFor(scope, scopeConfig).call(key, {
-        method: call.method,
-        params: call.params,
-        timeoutMs: call.timeoutMs,
-        maxResponseBytes: call.maxResponseBytes,
-        ...(call.signal === undefined ? {} : { signal: call.signal }),
-        ...(call.onNotification === undefined ? {} : { onNotification: call.onNotification }),
-      });
+      const key = call.forCatalog === true ? CATALOG_SESSION : userKey(call.tenant, call.userId);
+      return serverFor(scope, scopeConfig).call(
+        key,
+        {
+          method: call.method,
+          params: call.params,
+          timeoutMs: call.timeoutMs,
+          maxResponseBytes: call.maxResponseBytes,
+          ...(call.signal === undefined ? {} : { signal: call.signal }),
+          ...(call.onNotification === undefined ? {} : { onNotification: call.onNotification }),
+          ...(call.onServerRequest === undefined ? {} : { onServerRequest: call.onServerRequest }),
+        },
+        // The catalog's session declares every capability, so that tools a server offers only
+        // to such clients are listed too (its own requests are refused: no client to ask).
+        call.forCatalog === true ? RELAYABLE_CLIENT_CAPABILITIES : call.clientCapabilities,
+      );
+    },
+    async serverCapabilities(scope, scopeConfig, user) {
+      if (scopeConfig.mcp_server === undefined) return undefined;
+      return serverFor(scope, scopeConfig).capabilities(
+        userKey(user.tenant, user.userId),
+        user.clientCapabilities,
+      );
     },
     async retain(scopes) {
       const gone: McpServerBackend[] = [];

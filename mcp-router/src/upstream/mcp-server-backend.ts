@@ -7,6 +7,7 @@ import type { Transport } from "@modelcontextprotocol/sdk/shared/transport.js";
 import type { Logger } from "../../../contract/src/log.ts";
 import type { McpServerConfig } from "../../../config/src/tools-schema.ts";
 import type { UpstreamOutcome } from "../forwarding.ts";
+import type { ClientCapability } from "../session.ts";
 import {
   clientCredentialsTokenSource,
   credentialedFetch,
@@ -25,8 +26,21 @@ import { UpstreamSession, UpstreamSessionError, type SessionRequest } from "./up
  */
 
 export type McpServerBackend = {
-  /** `user` keys the session: a user's requests never share a session with another's. */
-  call(user: string, request: SessionRequest): Promise<UpstreamOutcome>;
+  /**
+   * `user` keys the session: a user's requests never share a session with another's. A user's
+   * clients that can answer different server requests (`clientCapabilities`) get a session each,
+   * initialized with those capabilities.
+   */
+  call(
+    user: string,
+    request: SessionRequest,
+    clientCapabilities?: readonly ClientCapability[],
+  ): Promise<UpstreamOutcome>;
+  /** What the server answered to `user`'s session's initialize; undefined when it cannot be opened. */
+  capabilities(
+    user: string,
+    clientCapabilities?: readonly ClientCapability[],
+  ): Promise<Record<string, unknown> | undefined>;
   /** Open sessions (processes, for stdio). */
   size(): number;
   close(): Promise<void>;
@@ -90,7 +104,23 @@ export function createMcpServerBackend(options: McpServerBackendOptions): McpSer
     return transport;
   }
 
-  async function open(key: string): Promise<UpstreamSession> {
+  /**
+   * The session key and what it declares: a `per: scope` process is everyone's, so it declares
+   * nothing (a server request could not be told whose it is).
+   */
+  function keyOf(
+    user: string,
+    clientCapabilities: readonly ClientCapability[],
+  ): { key: string; declared: readonly ClientCapability[] } {
+    if (perScope) return { key: SCOPE_SESSION, declared: [] };
+    const declared = [...new Set(clientCapabilities)].sort();
+    return { key: JSON.stringify([user, declared]), declared };
+  }
+
+  async function open(
+    key: string,
+    declared: readonly ClientCapability[],
+  ): Promise<UpstreamSession> {
     const session = await UpstreamSession.open(
       newTransport(),
       {
@@ -99,6 +129,7 @@ export function createMcpServerBackend(options: McpServerBackendOptions): McpSer
         clientInfo: options.clientInfo,
         logger,
         relayLogMessages: !perScope,
+        clientCapabilities: declared,
         onListChanged: options.onListChanged,
         onClosed: () => forgetClosed(key),
       },
@@ -136,7 +167,10 @@ export function createMcpServerBackend(options: McpServerBackendOptions): McpSer
     return false;
   }
 
-  async function sessionFor(key: string): Promise<UpstreamSession | "full"> {
+  async function sessionFor(
+    key: string,
+    declared: readonly ClientCapability[],
+  ): Promise<UpstreamSession | "full"> {
     const existing = sessions.get(key);
     if (existing !== undefined) {
       const session = await existing.catch(() => undefined);
@@ -148,7 +182,7 @@ export function createMcpServerBackend(options: McpServerBackendOptions): McpSer
       if (sessions.get(key) === existing) sessions.delete(key);
     }
     if (!(await makeRoom())) return "full";
-    const opening = open(key);
+    const opening = open(key, declared);
     sessions.set(key, opening);
     opening.catch(() => {
       if (sessions.get(key) === opening) sessions.delete(key);
@@ -184,14 +218,14 @@ export function createMcpServerBackend(options: McpServerBackendOptions): McpSer
   });
 
   return {
-    async call(user, request) {
+    async call(user, request, clientCapabilities = []) {
       if (closed) return unavailable(request);
-      const key = perScope ? SCOPE_SESSION : user;
+      const { key, declared } = keyOf(user, clientCapabilities);
       // A session the server forgot (404) is opened again, once: the request never ran.
       for (let attempt = 0; attempt < 2; attempt++) {
         let session: UpstreamSession | "full";
         try {
-          session = await sessionFor(key);
+          session = await sessionFor(key, declared);
         } catch (error) {
           logger.warn(
             {
@@ -215,6 +249,12 @@ export function createMcpServerBackend(options: McpServerBackendOptions): McpSer
         return outcome;
       }
       return unavailable(request);
+    },
+    async capabilities(user, clientCapabilities = []) {
+      if (closed) return undefined;
+      const { key, declared } = keyOf(user, clientCapabilities);
+      const session = await sessionFor(key, declared).catch(() => undefined);
+      return session === undefined || session === "full" ? undefined : session.serverCapabilities;
     },
     size: () => sessions.size,
     async close() {

@@ -1,6 +1,8 @@
 import type { Transport } from "@modelcontextprotocol/sdk/shared/transport.js";
 import type { JSONRPCMessage } from "@modelcontextprotocol/sdk/types.js";
 import type { Logger } from "../../../contract/src/log.ts";
+import type { ServerRequest, ServerRequestAnswer } from "../server-requests.ts";
+import type { ClientCapability } from "../session.ts";
 import {
   isRecord,
   type JsonRpcNotificationMessage,
@@ -22,6 +24,15 @@ export type SessionRequest = {
   maxResponseBytes: number;
   signal?: AbortSignal;
   onNotification?: (notification: JsonRpcNotificationMessage) => void;
+  /** Asks the client what the server asks while this request runs (sampling, elicitation, roots). */
+  onServerRequest?: (request: ServerRequest) => Promise<ServerRequestAnswer>;
+};
+
+/** The server request methods and the client capability each needs. */
+const SERVER_REQUEST_CAPABILITY: Readonly<Record<string, ClientCapability>> = {
+  "sampling/createMessage": "sampling",
+  "elicitation/create": "elicitation",
+  "roots/list": "roots",
 };
 
 export type UpstreamSessionOptions = {
@@ -30,6 +41,8 @@ export type UpstreamSessionOptions = {
   logger: Logger;
   /** Log messages (notifications/message) name no request: relay them to the session's calls. */
   relayLogMessages: boolean;
+  /** Declared in initialize: what the session's client can answer when the server asks. */
+  clientCapabilities?: readonly ClientCapability[];
   onListChanged?: () => void;
   /** Called once when the transport closes or fails; the owner forgets the session. */
   onClosed?: () => void;
@@ -38,6 +51,7 @@ export type UpstreamSessionOptions = {
 type Pending = {
   resolve: (outcome: UpstreamOutcome) => void;
   onNotification: ((notification: JsonRpcNotificationMessage) => void) | undefined;
+  onServerRequest: SessionRequest["onServerRequest"];
   /** The client's progress token, replaced by the session's own (`gw-<id>`) upstream. */
   progressToken: string | number | undefined;
   requestBytes: number;
@@ -88,7 +102,9 @@ export class UpstreamSession {
         method: "initialize",
         params: {
           protocolVersion: options.protocolVersion,
-          capabilities: {},
+          capabilities: Object.fromEntries(
+            (options.clientCapabilities ?? []).map((capability) => [capability, {}]),
+          ),
           clientInfo: options.clientInfo,
         },
         timeoutMs,
@@ -177,6 +193,7 @@ export class UpstreamSession {
       this.#pending.set(id, {
         resolve: finish,
         onNotification: request.onNotification,
+        onServerRequest: request.onServerRequest,
         progressToken,
         requestBytes,
         maxResponseBytes: request.maxResponseBytes,
@@ -217,8 +234,10 @@ export class UpstreamSession {
     const raw = message as Record<string, unknown>;
     const hasId = typeof raw.id === "string" || typeof raw.id === "number";
     if (typeof raw.method === "string") {
-      if (hasId) this.#answerServerRequest(raw.id as string | number, raw.method);
-      else this.#notification(raw.method, isRecord(raw.params) ? raw.params : undefined);
+      if (hasId) {
+        const params = isRecord(raw.params) ? raw.params : undefined;
+        void this.#answerServerRequest(raw.id as string | number, raw.method, params);
+      } else this.#notification(raw.method, isRecord(raw.params) ? raw.params : undefined);
       return;
     }
     if (typeof raw.id !== "number") return;
@@ -271,17 +290,35 @@ export class UpstreamSession {
     if (method === "notifications/tools/list_changed") this.#options.onListChanged?.();
   }
 
-  /** Requests from the server to the client: only ping is answered; the rest are not relayed. */
-  #answerServerRequest(id: string | number, method: string): void {
-    const answer: JSONRPCMessage =
-      method === "ping"
-        ? { jsonrpc: "2.0", id, result: {} }
-        : {
-            jsonrpc: "2.0",
-            id,
-            error: { code: -32601, message: `${method} is not relayed by the gateway` },
-          };
-    this.#transport.send(answer).catch(() => undefined);
+  /**
+   * A request from the server: ping is answered here; sampling, elicitation and roots go to the
+   * client of the latest request in progress that can ask it (the session is one user's), when
+   * the client declared the capability; anything else is refused.
+   */
+  async #answerServerRequest(
+    id: string | number,
+    method: string,
+    params: Record<string, unknown> | undefined,
+  ): Promise<void> {
+    const send = (answer: Omit<JSONRPCMessage, "jsonrpc" | "id">) =>
+      this.#transport
+        .send({ jsonrpc: "2.0", id, ...answer } as JSONRPCMessage)
+        .catch(() => undefined);
+    if (method === "ping") return send({ result: {} });
+    const capability = Object.hasOwn(SERVER_REQUEST_CAPABILITY, method)
+      ? SERVER_REQUEST_CAPABILITY[method]
+      : undefined;
+    const asker =
+      capability !== undefined && this.#options.clientCapabilities?.includes(capability) === true
+        ? [...this.#pending.values()].reverse().find((pending) => pending.onServerRequest)
+        : undefined;
+    if (asker?.onServerRequest === undefined) {
+      return send({ error: { code: -32601, message: `${method} is not relayed by the gateway` } });
+    }
+    const answer = await asker
+      .onServerRequest({ method, params })
+      .catch(() => ({ error: { code: -32603, message: "The gateway could not ask the client" } }));
+    return send(answer);
   }
 }
 

@@ -1,0 +1,38 @@
+/**
+ * The prompt or resource an MCP request targets, named as policy items: `prompt:<name>` and
+ * `resource:<uri>`. ext-authz decides on it; the router checks it again against the verdict.
+ */
+
+/** Longest prompt name or resource URI a request may name. */
+export const MAX_ITEM_NAME = 2048;
+
+const itemName = (value: unknown): value is string =>
+  typeof value === "string" && value !== "" && value.length <= MAX_ITEM_NAME;
+
+/**
+ * The prompt or resource a request targets: undefined when the method targets none, null when
+ * it should and the params do not name one validly.
+ */
+export function requestItem(
+  method: string,
+  params: Readonly<Record<string, unknown>> | undefined,
+): string | null | undefined {
+  switch (method) {
+    case "prompts/get":
+      return itemName(params?.name) ? `prompt:${params.name}` : null;
+    case "resources/read":
+    case "resources/subscribe":
+    case "resources/unsubscribe":
+      return itemName(params?.uri) ? `resource:${params.uri}` : null;
+    case "completion/complete": {
+      const ref = params?.ref;
+      if (ref === null || typeof ref !== "object" || Array.isArray(ref)) return null;
+      const { type, name, uri } = ref as Record<string, unknown>;
+      if (type === "ref/prompt") return itemName(name) ? `prompt:${name}` : null;
+      if (type === "ref/resource") return itemName(uri) ? `resource:${uri}` : null;
+      return null;
+    }
+    default:
+      return undefined;
+  }
+}

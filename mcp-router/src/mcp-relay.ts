@@ -1,0 +1,293 @@
+import { requestItem } from "../../contract/src/mcp-items.ts";
+import type { VerdictClaims } from "../../contract/src/verdict.ts";
+import { globMatches } from "../../config/src/tool-pattern.ts";
+import { buildAuditEvent, type RouterOutcome } from "./audit.ts";
+import type { JsonRpcNotificationMessage, UpstreamOutcome } from "./forwarding.ts";
+import { inFlightKey } from "./in-flight.ts";
+import {
+  createChannel,
+  failure,
+  NO_ANSWER,
+  result,
+  type FinalAnswer,
+  type McpAnswer,
+  type McpCall,
+  type StreamItem,
+} from "./mcp-answer.ts";
+import type { RouterContext } from "./router-context.ts";
+import { RELAYABLE_CLIENT_CAPABILITIES } from "./session.ts";
+import type { BackendCall } from "./upstream/backends.ts";
+
+/**
+ * Requests a scope served by a standard MCP server (`mcp_server` in tools.yaml) passes on to it
+ * as they are: prompts, resources, completion and the log level. ext-authz has decided on the
+ * prompt or resource a request names (`prompt:<name>`, `resource:<uri>`); the router checks that
+ * again against the verdict, filters lists to what the verdict lets the caller see, relays the
+ * server's progress and log notifications, and audits every request. A scope served by a gateway
+ * tool server has none of these methods ("Method not found").
+ */
+
+export const RELAYED_METHODS = [
+  "prompts/list",
+  "prompts/get",
+  "resources/list",
+  "resources/templates/list",
+  "resources/read",
+  "resources/subscribe",
+  "resources/unsubscribe",
+  "completion/complete",
+  "logging/setLevel",
+] as const;
+
+/** Whether the verdict lets the caller see `item` (`prompt:<name>`, `resource:<uri>`). */
+export function itemVisible(items: VerdictClaims["items"], item: string): boolean {
+  if (items === undefined) return false;
+  const matches = (pattern: string) => globMatches(pattern, item);
+  return items.allow.some(matches) && !items.deny.some(matches);
+}
+
+/** Lists filtered per entry: the result key and the item each entry names. */
+const LISTS: Readonly<
+  Record<string, { key: string; item: (entry: Record<string, unknown>) => unknown }>
+> = {
+  "prompts/list": { key: "prompts", item: (entry) => `prompt:${String(entry.name)}` },
+  "resources/list": { key: "resources", item: (entry) => `resource:${String(entry.uri)}` },
+  // A template is shown when the caller may see resources whose URI is the template's text
+  // (`resource:*`, or a pattern the template itself matches).
+  "resources/templates/list": {
+    key: "resourceTemplates",
+    item: (entry) => `resource:${String(entry.uriTemplate)}`,
+  },
+};
+
+/** Notifications of a request that the client is meant to see. */
+const PASSTHROUGH = new Set(["notifications/progress", "notifications/message"]);
+
+/** The server's error, relayed as it said it (bounded). */
+function serverError(outcome: Extract<UpstreamOutcome, { kind: "rpc_error" }>): FinalAnswer {
+  return {
+    kind: "stored_error",
+    error: { code: outcome.error.code, message: outcome.error.message.slice(0, 1000) },
+  };
+}
+
+function outcomeOf(outcome: UpstreamOutcome): {
+  answer: FinalAnswer;
+  audited: RouterOutcome;
+  reason?: string;
+} {
+  switch (outcome.kind) {
+    case "result":
+      return { answer: result(outcome.result), audited: "ok" };
+    case "rpc_error":
+      return {
+        answer: serverError(outcome),
+        audited: "upstream_error",
+        reason: `backend_rpc_error_${outcome.error.code}`,
+      };
+    case "failure":
+      switch (outcome.reason) {
+        case "timeout":
+          return { answer: failure("GW_UPSTREAM_TIMEOUT"), audited: "timeout" };
+        case "cancelled":
+          return { answer: NO_ANSWER, audited: "cancelled" };
+        case "too_large":
+          return {
+            answer: failure("GW_UPSTREAM_RESPONSE_TOO_LARGE"),
+            audited: "upstream_error",
+            reason: "too_large",
+          };
+        case "invalid_response":
+          return {
+            answer: failure("GW_UPSTREAM_INVALID"),
+            audited: "upstream_error",
+            reason: "invalid_response",
+          };
+        default:
+          return {
+            answer: failure("GW_UPSTREAM_UNAVAILABLE"),
+            audited: "upstream_error",
+            reason: outcome.reason,
+          };
+      }
+  }
+}
+
+/** Only the progress token of `_meta` goes upstream: the rest is the client's envelope. */
+function upstreamParams(params: Record<string, unknown> | undefined): Record<string, unknown> {
+  const { _meta: meta, ...rest } = params ?? {};
+  const token =
+    meta !== null && typeof meta === "object" && !Array.isArray(meta)
+      ? (meta as Record<string, unknown>).progressToken
+      : undefined;
+  return typeof token === "string" || (typeof token === "number" && Number.isFinite(token))
+    ? { ...rest, _meta: { progressToken: token } }
+    : rest;
+}
+
+/**
+ * What a request of a session-era client passes to an MCP server so the server may ask the
+ * client things while it runs: the client's declared capabilities, and a relay that puts the
+ * server's request on this request's stream (server-requests.ts). Stateless (2026-07-28) clients
+ * cannot be asked over a stream: they get neither, and the server's request is refused.
+ */
+export function serverRequestRelay(
+  ctx: RouterContext,
+  call: McpCall,
+  items: { push(item: StreamItem): void },
+  signal: AbortSignal,
+): Pick<BackendCall, "clientCapabilities" | "onServerRequest"> {
+  const capabilities = call.clientCapabilities ?? [];
+  if (call.era !== "session" || call.sessionId === undefined || capabilities.length === 0) {
+    return {};
+  }
+  const owner = {
+    subject: call.verdict.subject,
+    tenant: call.verdict.tenant,
+    sessionId: call.sessionId,
+  };
+  return {
+    clientCapabilities: capabilities,
+    onServerRequest: (request) =>
+      ctx.serverRequests.relay(
+        owner,
+        request,
+        (message) => items.push({ kind: "request", message }),
+        signal,
+      ),
+  };
+}
+
+/** The capabilities an initialize request declares that the gateway can relay requests for. */
+export function declaredClientCapabilities(params: Record<string, unknown> | undefined) {
+  const declared = isRecord(params?.capabilities) ? params.capabilities : {};
+  return RELAYABLE_CLIENT_CAPABILITIES.filter((name) => isRecord(declared[name]));
+}
+
+const isRecord = (value: unknown): value is Record<string, unknown> =>
+  value !== null && typeof value === "object" && !Array.isArray(value);
+
+/**
+ * What the gateway announces of a scope's MCP server besides tools: prompts, resources,
+ * completions and logging when the server has them (asked through the user's own session). No
+ * list_changed or resource subscriptions: notifications outside a request are not relayed.
+ */
+export async function relayedCapabilities(
+  ctx: RouterContext,
+  call: McpCall,
+): Promise<Record<string, unknown>> {
+  const scopeConfig = ctx.config.tools.scopes[call.scope];
+  if (scopeConfig?.mcp_server === undefined) return {};
+  const server = await ctx.backends
+    .serverCapabilities(call.scope, scopeConfig, {
+      userId: call.verdict.subject,
+      tenant: call.verdict.tenant,
+      ...(call.clientCapabilities === undefined
+        ? {}
+        : { clientCapabilities: call.clientCapabilities }),
+    })
+    .catch(() => undefined);
+  if (server === undefined) return {};
+  return {
+    ...(isRecord(server.prompts) ? { prompts: { listChanged: false } } : {}),
+    ...(isRecord(server.resources) ? { resources: { subscribe: false, listChanged: false } } : {}),
+    ...(isRecord(server.completions) ? { completions: {} } : {}),
+    ...(isRecord(server.logging) ? { logging: {} } : {}),
+  };
+}
+
+export function handleRelay(
+  ctx: RouterContext,
+  call: McpCall,
+  id: string | number,
+  method: string,
+  params: Record<string, unknown> | undefined,
+): McpAnswer {
+  const scopeConfig = ctx.config.tools.scopes[call.scope];
+  if (scopeConfig?.mcp_server === undefined) return failure("GW_METHOD_NOT_FOUND");
+  const item = requestItem(method, params);
+  if (item === null) return failure("GW_INVALID_PARAMS", { detail: `${method}: invalid params` });
+  // ext-authz decided on the item; a verdict that does not cover it was not meant for it.
+  if (item !== undefined && !itemVisible(call.verdict.items, item)) {
+    return failure("GW_TOOL_FORBIDDEN");
+  }
+
+  const started = performance.now();
+  const tracked = ctx.inFlight.start(inFlightKey(call.verdict.subject, call.sessionId, id));
+  const items = createChannel<StreamItem>();
+  const list = Object.hasOwn(LISTS, method) ? LISTS[method] : undefined;
+  const signal = AbortSignal.any([tracked.signal, call.signal]);
+
+  void ctx.backends
+    .call(call.scope, scopeConfig, {
+      method,
+      params: upstreamParams(params),
+      userId: call.verdict.subject,
+      tenant: call.verdict.tenant,
+      requestId: call.requestId,
+      timeoutMs: scopeConfig.timeout_ms,
+      maxResponseBytes: scopeConfig.max_response_bytes,
+      signal,
+      onNotification: (notification: JsonRpcNotificationMessage) => {
+        if (PASSTHROUGH.has(notification.method)) {
+          items.push({ kind: "notification", message: notification });
+        }
+      },
+      ...serverRequestRelay(ctx, call, items, signal),
+    })
+    .then(async (upstream): Promise<FinalAnswer> => {
+      let { answer, audited, reason } = outcomeOf(upstream);
+      if (list !== undefined && answer.kind === "result") {
+        const entries = answer.result[list.key];
+        if (!Array.isArray(entries)) {
+          ({ answer, audited, reason } = {
+            answer: failure("GW_UPSTREAM_INVALID"),
+            audited: "upstream_error",
+            reason: "invalid_response",
+          });
+        } else {
+          const visible = entries.filter(
+            (entry: unknown) =>
+              entry !== null &&
+              typeof entry === "object" &&
+              itemVisible(call.verdict.items, String(list.item(entry as Record<string, unknown>))),
+          );
+          answer = result({ ...answer.result, [list.key]: visible });
+        }
+      }
+      try {
+        await ctx.audit.write(
+          buildAuditEvent({
+            kind: list === undefined ? "invocation" : "list",
+            requestId: call.requestId,
+            identity: call.verdict,
+            scope: call.scope,
+            method,
+            tool: item ?? null,
+            outcome: audited,
+            ...(reason === undefined ? {} : { reason }),
+            latencyMs: Math.round(performance.now() - started),
+            requestBytes: upstream.requestBytes,
+            responseBytes: upstream.responseBytes,
+          }),
+        );
+      } catch (error) {
+        ctx.metrics.auditFailures.inc({ reason: "relay" });
+        call.logger.error({ err: error }, "audit write refused; answering 503");
+        return failure("GW_AUDIT_UNAVAILABLE");
+      }
+      // A request the client cancelled is not answered (its id is forgotten).
+      if (audited === "cancelled" && tracked.signal.aborted) return NO_ANSWER;
+      return audited === "cancelled" ? failure("GW_UPSTREAM_UNAVAILABLE") : answer;
+    })
+    .catch((error: unknown): FinalAnswer => {
+      call.logger.error({ err: error }, `${method} relay failed`);
+      return failure("GW_INTERNAL");
+    })
+    .then((answer) => {
+      tracked.done();
+      items.push({ kind: "final", answer });
+      items.close();
+    });
+  return { kind: "stream", items };
+}
