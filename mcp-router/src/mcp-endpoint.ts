@@ -10,8 +10,18 @@ import {
 import { rpcErrorResponse, type RouterRequest, type RouterResponse } from "./http-types.ts";
 import type { McpCall } from "./mcp-answer.ts";
 import type { McpExchange } from "./mcp-encoding.ts";
-import { handleSessionBatch, handleSessionDelete, handleSessionPost } from "./mcp-session.ts";
-import { openSseStream, postToSseStream, sseSessionIdOf } from "./mcp-sse-transport.ts";
+import {
+  handleSessionBatch,
+  handleSessionDelete,
+  handleSessionPost,
+  requireSession,
+} from "./mcp-session.ts";
+import {
+  openSessionStream,
+  openSseStream,
+  postToSseStream,
+  sseSessionIdOf,
+} from "./mcp-sse-transport.ts";
 import { handleStatelessPost } from "./mcp-stateless.ts";
 import type { RouterContext } from "./router-context.ts";
 import {
@@ -113,8 +123,20 @@ export async function handleMcpEndpoint(
   ) {
     return openSseStream(ctx, request, call, exchange);
   }
+  if (
+    request.method === "GET" &&
+    !statelessHeader &&
+    ctx.config.tools.scopes[call.scope]?.mcp_server !== undefined
+  ) {
+    // What an MCP server sends outside a request has a stream to go to (mcp-sse-transport.ts).
+    if (!exchange.acceptsSse) return fail("GW_NOT_ACCEPTABLE");
+    const session = await requireSession(ctx, call, exchange, null);
+    if (!session.ok) return session.response;
+    return openSessionStream(ctx, request, { ...call, sessionId: session.sessionId }, exchange);
+  }
   if (request.method === "GET") {
-    // No server-initiated stream is offered (the spec allows 405); 2026-07-28 is POST-only.
+    // Gateway tool servers send nothing outside a request (the spec allows 405); 2026-07-28 is
+    // POST-only.
     return fail("GW_METHOD_NOT_ALLOWED", { allow: statelessHeader ? "POST" : "POST, DELETE" });
   }
   if (request.method === "DELETE") {

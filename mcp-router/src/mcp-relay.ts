@@ -169,8 +169,9 @@ const isRecord = (value: unknown): value is Record<string, unknown> =>
 
 /**
  * What the gateway announces of a scope's MCP server besides tools: prompts, resources,
- * completions and logging when the server has them (asked through the user's own session). No
- * list_changed or resource subscriptions: notifications outside a request are not relayed.
+ * completions and logging as the server announced them to the user's own session. List changes
+ * and resource updates reach a 2025 client on its session's GET stream; a stateless (2026-07-28)
+ * client has no such stream, so it is offered neither.
  */
 export async function relayedCapabilities(
   ctx: RouterContext,
@@ -188,9 +189,21 @@ export async function relayedCapabilities(
     })
     .catch(() => undefined);
   if (server === undefined) return {};
+  const streams = call.era === "session";
+  const flag = (section: unknown, name: string) =>
+    streams && isRecord(section) && section[name] === true;
   return {
-    ...(isRecord(server.prompts) ? { prompts: { listChanged: false } } : {}),
-    ...(isRecord(server.resources) ? { resources: { subscribe: false, listChanged: false } } : {}),
+    ...(isRecord(server.prompts)
+      ? { prompts: { listChanged: flag(server.prompts, "listChanged") } }
+      : {}),
+    ...(isRecord(server.resources)
+      ? {
+          resources: {
+            subscribe: flag(server.resources, "subscribe"),
+            listChanged: flag(server.resources, "listChanged"),
+          },
+        }
+      : {}),
     ...(isRecord(server.completions) ? { completions: {} } : {}),
     ...(isRecord(server.logging) ? { logging: {} } : {}),
   };

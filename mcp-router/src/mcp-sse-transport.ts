@@ -60,6 +60,44 @@ export function openSseStream(
   };
 }
 
+/**
+ * Streamable HTTP's optional GET stream of a 2025 session, on scopes served by an MCP server:
+ * what the server sends outside any request (resource updates, list changes, log messages) for
+ * this user reaches the client here. Other scopes have nothing to send and answer 405.
+ */
+export function openSessionStream(
+  ctx: RouterContext,
+  request: RouterRequest,
+  call: McpCall,
+  exchange: McpExchange,
+): RouterResponse {
+  const frames = createChannel<string>();
+  const opened = ctx.sseStreams.open(sessionBinding(call), frames);
+  if (opened === undefined) {
+    return rpcErrorResponse("GW_RATE_LIMITED", null, {
+      headers: exchange.responseHeaders,
+      detail: `At most ${MAX_STREAMS_PER_SUBJECT} SSE streams per user`,
+    });
+  }
+  const keepAlive = setInterval(() => frames.push(": keepalive\n\n"), KEEPALIVE_MS);
+  request.signal.addEventListener(
+    "abort",
+    () => {
+      clearInterval(keepAlive);
+      opened.close();
+    },
+    { once: true },
+  );
+  call.logger.info({ transport: "streamable-http" }, "session stream opened");
+  // A comment first, so the client sees the stream open before any event.
+  frames.push(": stream open\n\n");
+  return {
+    status: 200,
+    headers: { ...exchange.responseHeaders, "cache-control": "no-cache, no-transform" },
+    events: frames,
+  };
+}
+
 export async function postToSseStream(
   ctx: RouterContext,
   call: McpCall,

@@ -28,7 +28,12 @@ import { createServerRequests } from "./server-requests.ts";
 import { createBackends } from "./upstream/backends.ts";
 import { createBackendPools } from "./forwarding.ts";
 import { listen } from "./http-server.ts";
-import { rpcErrorResponse, type RouterRequest, type RouterResponse } from "./http-types.ts";
+import {
+  rpcErrorResponse,
+  sseEvent,
+  type RouterRequest,
+  type RouterResponse,
+} from "./http-types.ts";
 import { createInFlightCalls } from "./in-flight.ts";
 import { createToolInvoker, type ToolInvoker } from "./invoke-tool.ts";
 import { handleMcpEndpoint } from "./mcp-endpoint.ts";
@@ -163,6 +168,12 @@ export async function startRouter(options: StartRouterOptions): Promise<RouterHa
     ...(options.backendEnv === undefined ? {} : { env: options.backendEnv }),
     clientInfo: { name: "mcp-gateway", version: VERSION },
     onListChanged: (scope) => catalog.markStale(scope),
+    // What a user's MCP server session sends outside a request goes to that user's streams.
+    onUserNotification: (scope, user, notification) =>
+      void sseStreams.publish(
+        { subject: user.userId, tenant: user.tenant, scope },
+        sseEvent(notification),
+      ),
   });
   const catalog = createToolCatalog({
     tools: options.config.tools,

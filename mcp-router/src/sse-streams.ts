@@ -3,8 +3,9 @@ import type { Channel } from "./mcp-answer.ts";
 import type { SessionBinding } from "./session.ts";
 
 /**
- * HTTP+SSE (2024-11-05) streams open on this replica, by the id their endpoint event announced.
- * Each is bound to the user and scope that opened it.
+ * Server-to-client streams open on this replica: HTTP+SSE (2024-11-05) streams, by the id their
+ * endpoint event announced, and the standalone GET streams of Streamable HTTP sessions on scopes
+ * served by an MCP server. Each is bound to the user and scope that opened it.
  */
 
 /** Streams one user may hold open on one replica: each holds a connection and a timer. */
@@ -20,6 +21,8 @@ export type SseStream = {
 export type SseStreams = {
   open(binding: SessionBinding, frames: Channel<string>): { id: string; close(): void } | undefined;
   get(id: string): SseStream | undefined;
+  /** Sends one event to every stream of `binding` on this replica; how many got it. */
+  publish(binding: SessionBinding, frame: string): number;
   size(): number;
   closeAll(): void;
 };
@@ -43,6 +46,18 @@ export function createSseStreams(): SseStreams {
       return { id, close };
     },
     get: (id) => streams.get(id),
+    publish(binding, frame) {
+      let sent = 0;
+      for (const stream of streams.values()) {
+        const { subject, tenant, scope } = stream.binding;
+        if (subject !== binding.subject || tenant !== binding.tenant || scope !== binding.scope) {
+          continue;
+        }
+        stream.frames.push(frame);
+        sent += 1;
+      }
+      return sent;
+    },
     size: () => streams.size,
     closeAll() {
       for (const stream of [...streams.values()]) stream.close();

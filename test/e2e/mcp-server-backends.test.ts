@@ -11,6 +11,7 @@ import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/
 import {
   CreateMessageRequestSchema,
   ElicitRequestSchema,
+  ResourceUpdatedNotificationSchema,
 } from "@modelcontextprotocol/sdk/types.js";
 import { signDevToken } from "../../dev/token-cli.ts";
 import { startEmbeddedStack, type EmbeddedStack } from "../../dev/embedded-stack.ts";
@@ -43,6 +44,7 @@ const LISTED = [
   // Offered by the server only to clients that can answer sampling / elicitation requests.
   "trigger-sampling-request",
   "trigger-elicitation-request",
+  "toggle-subscriber-updates",
 ];
 const BACKEND_SECRET = "backend-token-only-the-backend-sees";
 
@@ -214,8 +216,10 @@ describe.each(["everything", "everything-http"])(
         const capabilities = connection.client.getServerCapabilities();
         expect(capabilities).toMatchObject({
           tools: {},
-          prompts: { listChanged: false },
-          resources: { subscribe: false, listChanged: false },
+          // As the server announced them: list changes and resource updates reach the client on
+          // its session's GET stream.
+          prompts: { listChanged: true },
+          resources: { subscribe: true, listChanged: true },
           completions: {},
           logging: {},
         });
@@ -343,6 +347,36 @@ describe.each(["everything", "everything-http"])("server requests to the client 
       expect(JSON.stringify(refused) + String(refused)).toMatch(/not found|unknown|error/i);
     } finally {
       await connection.close();
+    }
+  });
+});
+
+describe.each(["everything", "everything-http"])("resource subscriptions as %s", (scope) => {
+  it("relays resource updates to the client's session stream", async () => {
+    const client = new Client({ name: "e2e-subscriber", version: "1.0.0" });
+    const updated = new Promise<string>((resolve) => {
+      client.setNotificationHandler(ResourceUpdatedNotificationSchema, (notification) =>
+        resolve(notification.params.uri),
+      );
+    });
+    const transport = new StreamableHTTPClientTransport(new URL(`${stack.url}/${scope}/mcp`), {
+      requestInit: { headers: { Authorization: `Bearer ${await token("dora")}` } },
+    });
+    await client.connect(transport);
+    try {
+      expect(client.getServerCapabilities()?.resources).toEqual({
+        subscribe: true,
+        listChanged: true,
+      });
+      const { resources } = await client.listResources();
+      const uri = resources.find((r) => r.uri.startsWith("demo://resource/static/"))!.uri;
+      expect(await client.subscribeResource({ uri })).toEqual({});
+      // The server starts sending updates of subscribed resources (at once, then every 5 s).
+      await client.callTool({ name: "toggle-subscriber-updates", arguments: {} });
+      expect(await updated).toBe(uri);
+      await client.unsubscribeResource({ uri });
+    } finally {
+      await client.close();
     }
   });
 });

@@ -3,6 +3,7 @@ import type { Scope } from "../../../config/src/tools-schema.ts";
 import {
   callUpstream,
   type BackendPools,
+  type JsonRpcNotificationMessage,
   type UpstreamCall,
   type UpstreamOutcome,
 } from "../forwarding.ts";
@@ -34,6 +35,13 @@ function userKey(tenant: string | null | undefined, userId: string): string {
   return JSON.stringify([tenant ?? null, userId]);
 }
 
+/** The user a key names; undefined for the catalog's session. */
+function userOf(key: string): { tenant: string | null; userId: string } | undefined {
+  if (key === CATALOG_SESSION) return undefined;
+  const [tenant, userId] = JSON.parse(key) as [string | null, string];
+  return { tenant, userId };
+}
+
 export type Backends = {
   call(scope: string, scopeConfig: Scope, call: BackendCall): Promise<UpstreamOutcome>;
   /**
@@ -62,6 +70,12 @@ export function createBackends(options: {
   clientInfo: { name: string; version: string };
   /** A server said its tool list changed. */
   onListChanged: (scope: string) => void;
+  /** A notification of a user's session with a scope's server that belongs to no request. */
+  onUserNotification?: (
+    scope: string,
+    user: { tenant: string | null; userId: string },
+    notification: JsonRpcNotificationMessage,
+  ) => void;
 }): Backends {
   const env = options.env ?? process.env;
   const servers = new Map<string, { settings: string; backend: McpServerBackend }>();
@@ -78,6 +92,10 @@ export function createBackends(options: {
       logger: options.logger.child({ scope, backend: "mcp_server" }),
       clientInfo: options.clientInfo,
       onListChanged: () => options.onListChanged(scope),
+      onSessionNotification: (user, notification) => {
+        const owner = userOf(user);
+        if (owner !== undefined) options.onUserNotification?.(scope, owner, notification);
+      },
       openTimeoutMs: scopeConfig.timeout_ms,
     });
     servers.set(scope, { settings, backend });

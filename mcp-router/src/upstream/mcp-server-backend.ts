@@ -6,7 +6,7 @@ import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/
 import type { Transport } from "@modelcontextprotocol/sdk/shared/transport.js";
 import type { Logger } from "../../../contract/src/log.ts";
 import type { McpServerConfig } from "../../../config/src/tools-schema.ts";
-import type { UpstreamOutcome } from "../forwarding.ts";
+import type { JsonRpcNotificationMessage, UpstreamOutcome } from "../forwarding.ts";
 import type { ClientCapability } from "../session.ts";
 import {
   clientCredentialsTokenSource,
@@ -53,11 +53,16 @@ export type McpServerBackendOptions = {
   logger: Logger;
   clientInfo: { name: string; version: string };
   onListChanged: () => void;
+  /** A notification of `user`'s session that belongs to no request (see UpstreamSession). */
+  onSessionNotification?: (user: string, notification: JsonRpcNotificationMessage) => void;
   /** How long opening a session (start, initialize) may take. */
   openTimeoutMs: number;
 };
 
 const SCOPE_SESSION = "";
+
+/** A session's key, the user it belongs to (none for a `per: scope` process) and what it declares. */
+type SessionKey = { key: string; user: string | undefined; declared: readonly ClientCapability[] };
 
 export function createMcpServerBackend(options: McpServerBackendOptions): McpServerBackend {
   const { config, logger } = options;
@@ -108,19 +113,14 @@ export function createMcpServerBackend(options: McpServerBackendOptions): McpSer
    * The session key and what it declares: a `per: scope` process is everyone's, so it declares
    * nothing (a server request could not be told whose it is).
    */
-  function keyOf(
-    user: string,
-    clientCapabilities: readonly ClientCapability[],
-  ): { key: string; declared: readonly ClientCapability[] } {
-    if (perScope) return { key: SCOPE_SESSION, declared: [] };
+  function keyOf(user: string, clientCapabilities: readonly ClientCapability[]): SessionKey {
+    // Everyone's process: its notifications cannot be told whose they are.
+    if (perScope) return { key: SCOPE_SESSION, user: undefined, declared: [] };
     const declared = [...new Set(clientCapabilities)].sort();
-    return { key: JSON.stringify([user, declared]), declared };
+    return { key: JSON.stringify([user, declared]), user, declared };
   }
 
-  async function open(
-    key: string,
-    declared: readonly ClientCapability[],
-  ): Promise<UpstreamSession> {
+  async function open({ key, user, declared }: SessionKey): Promise<UpstreamSession> {
     const session = await UpstreamSession.open(
       newTransport(),
       {
@@ -130,6 +130,12 @@ export function createMcpServerBackend(options: McpServerBackendOptions): McpSer
         logger,
         relayLogMessages: !perScope,
         clientCapabilities: declared,
+        ...(user === undefined || options.onSessionNotification === undefined
+          ? {}
+          : {
+              onServerNotification: (notification: JsonRpcNotificationMessage) =>
+                options.onSessionNotification!(user, notification),
+            }),
         onListChanged: options.onListChanged,
         onClosed: () => forgetClosed(key),
       },
@@ -167,10 +173,8 @@ export function createMcpServerBackend(options: McpServerBackendOptions): McpSer
     return false;
   }
 
-  async function sessionFor(
-    key: string,
-    declared: readonly ClientCapability[],
-  ): Promise<UpstreamSession | "full"> {
+  async function sessionFor(sessionKey: SessionKey): Promise<UpstreamSession | "full"> {
+    const { key } = sessionKey;
     const existing = sessions.get(key);
     if (existing !== undefined) {
       const session = await existing.catch(() => undefined);
@@ -182,7 +186,7 @@ export function createMcpServerBackend(options: McpServerBackendOptions): McpSer
       if (sessions.get(key) === existing) sessions.delete(key);
     }
     if (!(await makeRoom())) return "full";
-    const opening = open(key, declared);
+    const opening = open(sessionKey);
     sessions.set(key, opening);
     opening.catch(() => {
       if (sessions.get(key) === opening) sessions.delete(key);
@@ -220,12 +224,12 @@ export function createMcpServerBackend(options: McpServerBackendOptions): McpSer
   return {
     async call(user, request, clientCapabilities = []) {
       if (closed) return unavailable(request);
-      const { key, declared } = keyOf(user, clientCapabilities);
+      const sessionKey = keyOf(user, clientCapabilities);
       // A session the server forgot (404) is opened again, once: the request never ran.
       for (let attempt = 0; attempt < 2; attempt++) {
         let session: UpstreamSession | "full";
         try {
-          session = await sessionFor(key, declared);
+          session = await sessionFor(sessionKey);
         } catch (error) {
           logger.warn(
             {
@@ -252,8 +256,7 @@ export function createMcpServerBackend(options: McpServerBackendOptions): McpSer
     },
     async capabilities(user, clientCapabilities = []) {
       if (closed) return undefined;
-      const { key, declared } = keyOf(user, clientCapabilities);
-      const session = await sessionFor(key, declared).catch(() => undefined);
+      const session = await sessionFor(keyOf(user, clientCapabilities)).catch(() => undefined);
       return session === undefined || session === "full" ? undefined : session.serverCapabilities;
     },
     size: () => sessions.size,

@@ -44,6 +44,11 @@ export type UpstreamSessionOptions = {
   /** Declared in initialize: what the session's client can answer when the server asks. */
   clientCapabilities?: readonly ClientCapability[];
   onListChanged?: () => void;
+  /**
+   * Notifications of the server that belong to no request in progress: resource updates, prompt
+   * and resource list changes, and log messages sent while no request runs.
+   */
+  onServerNotification?: (notification: JsonRpcNotificationMessage) => void;
   /** Called once when the transport closes or fails; the owner forgets the session. */
   onClosed?: () => void;
 };
@@ -64,6 +69,13 @@ export class UpstreamSessionError extends Error {
 }
 
 const PROGRESS_PREFIX = "gw-";
+
+/** Notifications about the session's prompts and resources, relayed to the client's streams. */
+const SESSION_NOTIFICATIONS = new Set([
+  "notifications/resources/updated",
+  "notifications/resources/list_changed",
+  "notifications/prompts/list_changed",
+]);
 
 export class UpstreamSession {
   readonly #transport: Transport;
@@ -280,14 +292,25 @@ export class UpstreamSession {
       });
       return;
     }
+    const notification: JsonRpcNotificationMessage = {
+      jsonrpc: "2.0",
+      method,
+      ...(params ? { params } : {}),
+    };
     if (method === "notifications/message") {
       if (!this.#options.relayLogMessages) return;
-      for (const pending of this.#pending.values()) {
-        pending.onNotification?.({ jsonrpc: "2.0", method, ...(params ? { params } : {}) });
+      if (this.#pending.size === 0) {
+        this.#options.onServerNotification?.(notification);
+        return;
       }
+      for (const pending of this.#pending.values()) pending.onNotification?.(notification);
       return;
     }
-    if (method === "notifications/tools/list_changed") this.#options.onListChanged?.();
+    if (method === "notifications/tools/list_changed") {
+      this.#options.onListChanged?.();
+      return;
+    }
+    if (SESSION_NOTIFICATIONS.has(method)) this.#options.onServerNotification?.(notification);
   }
 
   /**
