@@ -52,6 +52,12 @@ function paramsFor(method: string, era: Era): Record<string, unknown> {
   return {
     ...(source === undefined ? {} : { [source]: BODY_VALUES[source] }),
     ...(method === "tools/call" ? { arguments: { a: 1, b: 2 } } : {}),
+    // Methods naming a prompt or resource without Mcp-Name: valid params, so only the headers
+    // can make a side refuse.
+    ...(method === "resources/subscribe" ? { uri: BODY_VALUES.uri } : {}),
+    ...(method === "completion/complete"
+      ? { ref: { type: "ref/prompt", name: "add" }, argument: { name: "a", value: "" } }
+      : {}),
     ...(method === "notifications/cancelled" ? { requestId: 7 } : {}),
     ...(era === "stateless"
       ? {

@@ -29,6 +29,7 @@ import { openDatabase } from "../../store/src/open-database.ts";
 import { createCheckHandler, startGrpcServer, type AuditSink } from "./envoy/grpc-server.ts";
 import { compilePolicy } from "./policy/rbac.ts";
 import { createTokenVerifier, type TokenVerifier } from "./policy/token.ts";
+import { createAdminViews } from "./runtime/admin-views.ts";
 import { createAuthzConfig } from "./runtime/authz-config.ts";
 import { createTokenKeys } from "./runtime/keys.ts";
 import {
@@ -129,10 +130,11 @@ export async function startExtAuthz(options: StartExtAuthzOptions = {}): Promise
     const degradation = (): Degradation => degradationOf(limiter.breaker);
 
     // Everything policy.yaml and tools.yaml decide is compiled here, and swapped whole on reload.
-    const compile = (next: GatewayConfig) =>
-      createCheckHandler({
+    const compile = (next: GatewayConfig) => {
+      const policy = compilePolicy(next.tools, next.policy);
+      return createCheckHandler({
         decision: {
-          policy: compilePolicy(next.tools, next.policy),
+          policy,
           tokens,
           limiter,
           resourceServer: {
@@ -148,7 +150,15 @@ export async function startExtAuthz(options: StartExtAuthzOptions = {}): Promise
         logger,
         audit,
         metrics,
+        adminViews: createAdminViews({
+          config: next,
+          policy,
+          quotaUsage: (perKind) => limiter.usage(perKind),
+          verdictKey: env.GATEWAY_VERDICT_KEY,
+          logger,
+        }),
       });
+    };
     const authzConfig = createAuthzConfig({
       config,
       compile,

@@ -2,6 +2,7 @@ import { randomUUID } from "node:crypto";
 import { LRUCache } from "lru-cache";
 import type { AuthzClient } from "../../contract/src/authz-wire.ts";
 import { sha256Hex } from "../../contract/src/digest.ts";
+import { ADMIN_VIEW_HEADER } from "../../contract/src/admin-view.ts";
 import { HEADER } from "../../contract/src/headers.ts";
 import { withSpan } from "../../contract/src/tracing.ts";
 import { verifyVerdict, type VerdictClaims } from "../../contract/src/verdict.ts";
@@ -37,7 +38,16 @@ export type AuthzRejection =
   | "verdict_replayed";
 
 export type AuthorizeResult =
-  | { ok: true; verdict: VerdictClaims; responseHeaders: ResponseHeaders }
+  | {
+      ok: true;
+      verdict: VerdictClaims;
+      responseHeaders: ResponseHeaders;
+      /**
+       * `x-gateway-admin-view` as ext-authz set it with this allow (an operator's read of
+       * limits or policy, contract/src/admin-view.ts); absent when it set none.
+       */
+      adminView?: string;
+    }
   | { ok: false; reason: AuthzRejection; response: RouterResponse };
 
 export type Authorizer = {
@@ -147,7 +157,14 @@ export function createAuthorizer(options: {
         return refuse(request, surface, scope, "verdict_replayed", check.verdict);
       }
       seen.set(signature, true, { ttl: Math.max(1, check.verdict.exp * 1000 - now() + 1000) });
-      return { ok: true, verdict: check.verdict, responseHeaders };
+      return {
+        ok: true,
+        verdict: check.verdict,
+        responseHeaders,
+        ...(headers[ADMIN_VIEW_HEADER] === undefined
+          ? {}
+          : { adminView: headers[ADMIN_VIEW_HEADER] }),
+      };
     },
   };
   return {

@@ -1,6 +1,7 @@
 import type { ToolsConfig } from "../../config/src/tools-schema.ts";
 import { GATEWAY_ERRORS } from "../../contract/src/errors.ts";
 import { AUDIT_QUERY_DEFAULT_LIMIT, AUDIT_QUERY_MAX_LIMIT } from "../../store/src/audit-query.ts";
+import { ADMIN_SCHEMAS, adminPaths } from "./admin-openapi.ts";
 
 /** OpenAPI 3.1 description of the router's REST surface (the MCP endpoints are listed for reference). */
 export function buildOpenApiDocument(tools: ToolsConfig, version: string): Record<string, unknown> {
@@ -78,9 +79,14 @@ export function buildOpenApiDocument(tools: ToolsConfig, version: string): Recor
           description: "Seconds until the exhausted quota admits a request again",
           schema: { type: "integer", minimum: 1 },
         },
+        "x-next-cursor": {
+          description: "The cursor of the next (older) page; absent on the last page",
+          schema: { type: "string" },
+        },
       },
       schemas: {
         Error: errorBody,
+        ...ADMIN_SCHEMAS,
         InvokeRequest: {
           type: "object",
           required: ["tool_name"],
@@ -343,7 +349,9 @@ export function buildOpenApiDocument(tools: ToolsConfig, version: string): Recor
           description:
             "Newest first, keyset-paginated. Only tokens with one of policy.yaml's " +
             "`operator_roles` get an answer (403 otherwise). Every query is audited itself " +
-            "(kind `admin`). The same filters as `npm run audit -- query`.",
+            "(kind `admin`). The same filters as `npm run audit -- query`; `format=csv` " +
+            "answers the page as that command's CSV (every column), the next page's cursor in " +
+            "x-next-cursor.",
           security: [{ bearer: [] }],
           parameters: [
             ...(["user", "tool", "scope", "outcome"] as const).map((name) => ({
@@ -380,13 +388,24 @@ export function buildOpenApiDocument(tools: ToolsConfig, version: string): Recor
               description: "next_cursor of the previous page",
               schema: { type: "string" },
             },
+            {
+              name: "format",
+              in: "query",
+              required: false,
+              description: "json (default) or csv",
+              schema: { type: "string", enum: ["json", "csv"], default: "json" },
+            },
           ],
           responses: {
             "200": {
               description: "A page of events",
-              headers: { "x-request-id": header("x-request-id") },
+              headers: {
+                "x-request-id": header("x-request-id"),
+                "x-next-cursor": header("x-next-cursor"),
+              },
               content: {
                 "application/json": { schema: { $ref: "#/components/schemas/AuditPage" } },
+                "text/csv": { schema: { type: "string" } },
               },
             },
             "400": errorResponse("Unknown, repeated or invalid parameter"),
@@ -397,6 +416,13 @@ export function buildOpenApiDocument(tools: ToolsConfig, version: string): Recor
             "500": internal,
             "503": unavailable,
           },
+        },
+      },
+      ...adminPaths({ errorResponse, header, unauthorized, rateLimited, internal, unavailable }),
+      "/console": {
+        get: {
+          summary: "The operators' console (static page; its data comes from /admin/*)",
+          responses: { "200": { description: "text/html" } },
         },
       },
       "/health": {

@@ -22,7 +22,9 @@ import {
   type AuditMode,
   type AuditRowWriter,
 } from "./audit.ts";
-import { ADMIN_AUDIT_PATH, handleAdminAudit } from "./admin-audit.ts";
+import { createDefinitionArchive } from "./admin-definitions.ts";
+import { createMetricsHistory } from "./admin-overview.ts";
+import { adminRouteLabel, handleAdmin, isAdminPath, type AdminServices } from "./admin-routes.ts";
 import { createAuthorizer, type AuthzSettings } from "./authorization.ts";
 import { createServerRequests } from "./server-requests.ts";
 import { createBackends } from "./upstream/backends.ts";
@@ -52,6 +54,8 @@ import { chooseRevocations } from "./session-revocations.ts";
 import { createSessionCodec, deriveSessionKey, type SessionRevocations } from "./session.ts";
 import { createToolCatalog, type ToolCatalog } from "./tool-catalog.ts";
 import { compileOriginPolicy } from "./transport-checks.ts";
+import { CONSOLE_PATH, createConsoleAssets } from "./console-assets.ts";
+import { hasAuditStats } from "../../store/src/audit-metrics.ts";
 
 export type RouterAuthzOption =
   | { mode: "direct"; address: string; deadlineMs?: number; client?: AuthzClient }
@@ -100,6 +104,8 @@ export type StartRouterOptions = {
   sessionRevocations?: SessionRevocations;
   /** How often revocations made on other replicas are fetched; default 1000. */
   sessionRevocationPollMs?: number;
+  /** Where the console's built files are (default dist/console under the package root). */
+  consoleDir?: string;
   /** Background task runner: lease, heartbeat and sweep timing, and this replica's lease id. */
   tasks?: {
     replicaId?: string;
@@ -175,6 +181,8 @@ export async function startRouter(options: StartRouterOptions): Promise<RouterHa
         sseEvent(notification),
       ),
   });
+  // The definitions the catalog lists, kept for the console's diff of a changed tool.
+  const definitions = createDefinitionArchive();
   const catalog = createToolCatalog({
     tools: options.config.tools,
     registry: {
@@ -183,7 +191,7 @@ export async function startRouter(options: StartRouterOptions): Promise<RouterHa
       observeDefinition: (scope, name, digest) =>
         recordObservedDefinition(options.db, scope, name, digest),
     },
-    backends,
+    backends: definitions.tap(backends),
     logger,
     ...(options.catalogRefreshMs === undefined
       ? {}
@@ -291,6 +299,23 @@ export async function startRouter(options: StartRouterOptions): Promise<RouterHa
     onCommit: (config) => void backends.retain(config.tools.scopes),
   });
 
+  const history = createMetricsHistory({ metrics, logger });
+  const auditWriter = options.audit;
+  const admin: AdminServices = {
+    db: options.db,
+    definitions,
+    verdictKey: options.verdictKey,
+    overview: {
+      history,
+      auditMode: options.auditMode ?? "write-ahead",
+      auditStats: hasAuditStats(auditWriter) ? () => auditWriter.stats() : undefined,
+      catalogRefreshMs: options.catalogRefreshMs ?? 60_000,
+    },
+  };
+  const consoleAssets = createConsoleAssets(
+    options.consoleDir === undefined ? {} : { dir: options.consoleDir },
+  );
+
   let draining = false;
   let closing: Promise<void> | undefined;
   const probes: ReadinessProbe[] = [
@@ -332,7 +357,10 @@ export async function startRouter(options: StartRouterOptions): Promise<RouterHa
     }
     if (path === "/mcp/invoke") return handleRestInvoke(ctx, request);
     if (path.startsWith(JOBS_PREFIX)) return handleRestJob(ctx, request);
-    if (path === ADMIN_AUDIT_PATH) return handleAdminAudit(ctx, request, options.db);
+    if (isAdminPath(path)) return handleAdmin(ctx, request, admin);
+    if (path === CONSOLE_PATH || path.startsWith(`${CONSOLE_PATH}/`)) {
+      return consoleAssets.handle(request);
+    }
     if (path.startsWith("/.well-known/oauth-protected-resource") && settings.mode === "direct") {
       // ext-authz answers resource metadata itself (a local reply); direct mode relays it.
       const read = await request.readBody();
@@ -368,7 +396,7 @@ export async function startRouter(options: StartRouterOptions): Promise<RouterHa
       const rest =
         request.path === "/mcp/invoke" ||
         request.path.startsWith(JOBS_PREFIX) ||
-        request.path === ADMIN_AUDIT_PATH;
+        isAdminPath(request.path);
       response = rest
         ? restError(code, { requestId: requestIdFor(request) })
         : rpcErrorResponse(code);
@@ -410,6 +438,7 @@ export async function startRouter(options: StartRouterOptions): Promise<RouterHa
         // HTTP+SSE streams carry no call of their own: they end first, or the drain would wait
         // on them.
         sseStreams.closeAll();
+        history.close();
         await server.close(options.drainTimeoutMs ?? 25_000);
         await tasks.close();
         catalog.close();
@@ -424,14 +453,10 @@ export async function startRouter(options: StartRouterOptions): Promise<RouterHa
 }
 
 function routeLabel(path: string): string {
-  if (
-    path === "/mcp/invoke" ||
-    path === "/health" ||
-    path === "/ready" ||
-    path === "/metrics" ||
-    path === ADMIN_AUDIT_PATH
-  )
+  if (path === "/mcp/invoke" || path === "/health" || path === "/ready" || path === "/metrics")
     return path;
+  if (isAdminPath(path)) return adminRouteLabel(path);
+  if (path === CONSOLE_PATH || path.startsWith(`${CONSOLE_PATH}/`)) return CONSOLE_PATH;
   // Before the /docs prefix: a scope may be named "docs" (its endpoints are /docs/sse, /docs/mcp).
   if (scopeOfEndpoint(path) !== undefined) return "/{scope}/mcp";
   if (path.startsWith("/docs")) return "/docs";

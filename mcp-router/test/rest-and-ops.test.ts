@@ -204,7 +204,7 @@ describe("REST error contract: the OpenAPI document", () => {
       components: Record<string, Record<string, unknown>>;
     };
     const names = doc.paths["/admin/audit"]!.get.parameters.map((p) => `${p.in}:${p.name}`);
-    expect(names).toEqual(AUDIT_QUERY_FIELDS.map((name) => `query:${name}`));
+    expect(names).toEqual([...AUDIT_QUERY_FIELDS, "format"].map((name) => `query:${name}`));
     // Every $ref of the document names a component that exists.
     const refs = [...JSON.stringify(doc).matchAll(/"\$ref":"#\/components\/(\w+)\/([\w-]+)"/g)];
     expect(refs.length).toBeGreaterThan(10);

@@ -104,6 +104,8 @@ export type AuditWriterStats = {
   failed: number;
   /** Rows refused to their caller: no room in the queue, or not stored within waitTimeoutMs. */
   rejected: number;
+  /** Event time of the oldest row still queued (how far the log lags behind), or null. */
+  oldestQueuedAt?: Date | null;
 };
 
 /** The tool call a start row (begin) or an outcome row (completes) belongs to. */
@@ -591,7 +593,13 @@ export function createAuditWriter(options: AuditWriterOptions): AuditWriter {
     },
 
     stats() {
-      return { queued: queue.length, waiting: spaceWaiters.length, ...counters };
+      const oldest = queue[0]?.row.time;
+      return {
+        queued: queue.length,
+        waiting: spaceWaiters.length,
+        ...counters,
+        oldestQueuedAt: oldest === undefined ? null : new Date(oldest),
+      };
     },
   };
 }

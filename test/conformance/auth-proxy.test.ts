@@ -27,6 +27,7 @@ afterEach(async () => {
 async function proxyTo(
   handler: Handler,
   onExchange?: (record: ExchangeRecord) => void,
+  { tokenless = false }: { tokenless?: boolean } = {},
 ): Promise<{ proxy: AuthProxy; server: Server }> {
   const { server, url } = await upstream(handler);
   cleanups.push(async () => {
@@ -35,7 +36,7 @@ async function proxyTo(
   });
   const proxy = await startAuthProxy({
     upstream: url,
-    token: "t0ken",
+    token: tokenless ? undefined : "t0ken",
     label: "test",
     ...(onExchange ? { onExchange } : {}),
   });
@@ -75,6 +76,21 @@ describe("auth proxy", () => {
     expect(seen?.headers["mcp-protocol-version"]).toBe("2026-07-28");
     expect(seen?.headers.host).toBe(new URL(proxy.url).host);
     expect(body).toBe('{"jsonrpc":"2.0"}');
+  });
+
+  it("without a token (a recording hop) passes the client's Authorization as it came", async () => {
+    const seen: (string | undefined)[] = [];
+    const { proxy } = await proxyTo(
+      (req, res) => {
+        seen.push(req.headers.authorization);
+        res.writeHead(204).end();
+      },
+      undefined,
+      { tokenless: true },
+    );
+    await fetch(`${proxy.url}/mcp`, { headers: { authorization: "Bearer mine" } });
+    await fetch(`${proxy.url}/mcp`);
+    expect(seen).toEqual(["Bearer mine", undefined]);
   });
 
   it("passes an SSE stream through event by event, before the upstream ends it", async () => {

@@ -10,7 +10,8 @@ import type { AddressInfo } from "node:net";
 
 /**
  * A loopback reverse proxy that adds `Authorization: Bearer <token>` and forwards everything else
- * as it came: the conformance suite cannot send a token of its own. Bodies are piped both ways, so
+ * as it came: the conformance suite cannot send a token of its own. Without a token it forwards
+ * everything as it came (the harness's recording hop between the gateway and the fixture). Bodies are piped both ways, so
  * an SSE response reaches the suite event by event, and a client that hangs up closes the upstream
  * request too (an abandoned GET stream must not outlive the scenario that opened it).
  *
@@ -34,7 +35,8 @@ export type ExchangeRecord = {
 export type AuthProxyOptions = {
   /** Where to forward, e.g. http://127.0.0.1:PORT (no path: paths pass through unchanged). */
   upstream: string;
-  token: string;
+  /** Sent as `Authorization: Bearer <token>`, replacing the client's; undefined: passed as sent. */
+  token: string | undefined;
   label: string;
   onExchange?: (record: ExchangeRecord) => void;
   /** Bytes of each body kept in a record (the forwarded body is never cut). */
@@ -114,10 +116,14 @@ export async function startAuthProxy(options: AuthProxyOptions): Promise<AuthPro
 
   const server = createServer((req, res) => {
     const started = Date.now();
-    const headers = endToEnd(req.rawHeaders).filter(
-      ([name]) => name.toLowerCase() !== "authorization",
-    );
-    headers.push(["Authorization", `Bearer ${options.token}`]);
+    const passed = endToEnd(req.rawHeaders);
+    const headers: [string, string][] =
+      options.token === undefined
+        ? passed
+        : [
+            ...passed.filter(([name]) => name.toLowerCase() !== "authorization"),
+            ["Authorization", `Bearer ${options.token}`],
+          ];
     const requestBody = options.onExchange ? tap(req, recordBytes) : () => "";
     let responseBody = (): string => "";
     let upstreamResponse: IncomingMessage | undefined;

@@ -2,13 +2,21 @@
  * Runs the server scenarios of the official MCP conformance suite (@modelcontextprotocol/conformance,
  * two versions side by side) against the embedded gateway, through an auth-injecting proxy.
  *
- *   test/conformance/run.sh [--suite 0.1|0.2] [--scenario id] [--path /calculator/sse]
- *                           [--out dir] [--jobs n] [--scenario-timeout ms] [--include-not-applicable]
+ *   test/conformance/run.sh [--backend fixture|calculator] [--transport streamable-http|stdio]
+ *                           [--suite 0.1|0.2] [--scenario id] [--path /conformance/sse]
+ *                           [--out dir] [--jobs n] [--scenario-timeout ms] [--run-timeout ms]
+ *                           [--trace-upstream] [--include-not-applicable]
+ *
+ * `--backend fixture` (the default) puts the conformance fixture (test/conformance-fixture) behind
+ * the gateway as a standard MCP server, scope `conformance` (`mcp_server` over Streamable HTTP, or
+ * stdio with `--transport stdio`), and runs every server scenario against /conformance/mcp.
+ * `--backend calculator` runs against the gateway's own /calculator/mcp, with the shipped config.
  *
  * The gateway runs here, on this Node; the suite runs in child processes on the Node 22 that
  * test/conformance/package.json pins (the suite needs it; the project stays on Node 20).
- * Exit status: 0 when every applicable scenario passed, 1 otherwise, 2 on a harness problem
- * (run.sh adds 124: the whole run hit its ceiling). See docs/conformance.md.
+ * Exit status: 0 when every run passed or failed as scenarios.ts expects, 1 otherwise (a failure
+ * not listed there, or a listed one that passed), 2 on a harness problem (run.sh adds 124: the
+ * whole run hit its ceiling). See docs/conformance.md.
  */
 import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
@@ -22,8 +30,30 @@ import { pino } from "pino";
 import { createLogger } from "../../contract/src/log.ts";
 import { startEmbeddedStack, type EmbeddedStack } from "../../dev/embedded-stack.ts";
 import { signDevToken } from "../../dev/token-cli.ts";
-import { startAuthProxy, type ExchangeRecord } from "./auth-proxy.ts";
-import { NOT_APPLICABLE, REVISIONS, type NotApplicable } from "./scenarios.ts";
+import { startAuthProxy, type AuthProxy, type ExchangeRecord } from "./auth-proxy.ts";
+import { harnessChecks } from "./harness-checks.ts";
+import {
+  judgeBroken,
+  judgeChecks,
+  UNEXPECTED,
+  type Check,
+  type Status,
+  type Verdict,
+} from "./judge.ts";
+import {
+  FIXTURE_SCOPE,
+  prepareFixtureBackend,
+  type FixtureBackend,
+  type FixtureTransport,
+} from "./fixture-backend.ts";
+import {
+  BACKENDS,
+  expectationMatches,
+  expectationsFor,
+  REVISIONS,
+  type Backend,
+  type Expectation,
+} from "./scenarios.ts";
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const REPO = resolve(HERE, "../..");
@@ -35,25 +65,36 @@ const SUITES: Record<SuiteId, string> = {
 const MIN_SUITE_NODE_MAJOR = 22;
 
 type Options = {
+  backend: Backend;
+  transport: FixtureTransport;
   suites: SuiteId[];
   scenarios: string[];
   paths: string[];
   out: string | undefined;
   jobs: number;
   scenarioTimeoutMs: number;
+  /** No new scenario starts after this; running ones are bounded by scenarioTimeoutMs. */
+  runTimeoutMs: number;
+  traceUpstream: boolean;
   includeNotApplicable: boolean;
 };
+
+const TRANSPORTS = ["streamable-http", "stdio"] as const;
 
 function parseOptions(argv: string[]): Options {
   const { values } = parseArgs({
     args: argv,
     options: {
+      backend: { type: "string", default: "fixture" },
+      transport: { type: "string", default: "streamable-http" },
       suite: { type: "string", multiple: true },
       scenario: { type: "string", multiple: true },
       path: { type: "string", multiple: true },
       out: { type: "string" },
       jobs: { type: "string", default: "2" },
       "scenario-timeout": { type: "string", default: "60000" },
+      "run-timeout": { type: "string", default: "480000" },
+      "trace-upstream": { type: "boolean", default: false },
       "include-not-applicable": { type: "boolean", default: false },
     },
     strict: true,
@@ -63,19 +104,38 @@ function parseOptions(argv: string[]): Options {
     if (suite !== "0.1" && suite !== "0.2") throw new Error(`--suite must be 0.1 or 0.2: ${suite}`);
     return suite;
   });
+  const backend = BACKENDS.find((b) => b === values.backend);
+  if (backend === undefined) throw new Error(`--backend must be ${BACKENDS.join(" or ")}`);
+  const transport = TRANSPORTS.find((t) => t === values.transport);
+  if (transport === undefined) throw new Error(`--transport must be ${TRANSPORTS.join(" or ")}`);
+  if (backend !== "fixture" && transport !== "streamable-http") {
+    throw new Error("--transport applies to --backend fixture only");
+  }
+  if (values["trace-upstream"] && !(backend === "fixture" && transport === "streamable-http")) {
+    throw new Error("--trace-upstream needs --backend fixture over streamable-http");
+  }
   const jobs = Number(values.jobs);
   const scenarioTimeoutMs = Number(values["scenario-timeout"]);
+  const runTimeoutMs = Number(values["run-timeout"]);
   if (!Number.isInteger(jobs) || jobs < 1 || jobs > 8) throw new Error("--jobs must be 1..8");
   if (!Number.isInteger(scenarioTimeoutMs) || scenarioTimeoutMs < 1000) {
     throw new Error("--scenario-timeout must be whole milliseconds ≥ 1000");
   }
+  if (!Number.isInteger(runTimeoutMs) || runTimeoutMs < 1000) {
+    throw new Error("--run-timeout must be whole milliseconds ≥ 1000");
+  }
+  const defaultPath = backend === "fixture" ? `/${FIXTURE_SCOPE}/mcp` : "/calculator/mcp";
   return {
+    backend,
+    transport,
     suites,
     scenarios: values.scenario ?? [],
-    paths: values.path ?? ["/calculator/mcp"],
+    paths: values.path ?? [defaultPath],
     out: values.out,
     jobs,
     scenarioTimeoutMs,
+    runTimeoutMs,
+    traceUpstream: values["trace-upstream"],
     includeNotApplicable: values["include-not-applicable"],
   };
 }
@@ -176,14 +236,20 @@ type PlannedRun = {
   revision: string | undefined;
   /** What the table shows in the revision column. */
   wire: string;
-  notApplicable: NotApplicable | undefined;
+  notApplicable: Expectation | undefined;
+  /** scenarios.ts expects this run (or the entry's checks of it) to fail. */
+  expectedFailures: readonly Expectation[];
+  /** scenarios.ts expects these checks of the run not to succeed (skipped or warned). */
+  notExercised: readonly Expectation[];
 };
 
-function notApplicable(scenario: string): NotApplicable | undefined {
-  return NOT_APPLICABLE.find((entry) => entry.scenario === scenario);
-}
-
-function plan(suite: SuiteId, listed: Listed[], filter: string[]): PlannedRun[] {
+function plan(
+  suite: SuiteId,
+  listed: Listed[],
+  filter: string[],
+  target: { backend: Backend; transport: FixtureTransport | undefined },
+): PlannedRun[] {
+  const { notApplicable, expectedFailures, notExercised } = expectationsFor(target.backend);
   const runs: PlannedRun[] = [];
   for (const { scenario, applicability } of listed) {
     if (filter.length > 0 && !filter.includes(scenario)) continue;
@@ -202,35 +268,27 @@ function plan(suite: SuiteId, listed: Listed[], filter: string[]): PlannedRun[] 
           : [{ revision: latest, wire: latest ?? "?" }];
     }
     for (const { revision, wire } of wires) {
+      const run = { suite, scenario, wire, transport: target.transport };
       runs.push({
         suite,
         scenario,
         revision,
         wire,
-        notApplicable: notApplicable(scenario),
+        notApplicable: notApplicable.find((entry) => expectationMatches(entry, run)),
+        expectedFailures: expectedFailures.filter((entry) => expectationMatches(entry, run)),
+        notExercised: notExercised.filter((entry) => expectationMatches(entry, run)),
       });
     }
   }
   return runs;
 }
 
-type Check = {
-  id: string;
-  name?: string;
-  status: string;
-  errorMessage?: string;
-  details?: unknown;
-};
-
-type Outcome = PlannedRun & {
-  path: string;
-  status: "pass" | "fail" | "timeout" | "error" | "skipped" | "n/a";
-  /** failure counts only the checks that apply; excused = failed checks listed as not applicable. */
-  counts: { success: number; failure: number; warning: number; excused: number };
-  failures: { id: string; message: string }[];
-  durationMs: number;
-  dir: string | undefined;
-};
+type Outcome = PlannedRun &
+  Verdict & {
+    path: string;
+    durationMs: number;
+    dir: string | undefined;
+  };
 
 async function readChecks(dir: string): Promise<Check[] | undefined> {
   const entries = await readdir(dir, { withFileTypes: true }).catch(() => []);
@@ -254,32 +312,49 @@ async function execute(
   path: string,
   context: {
     gatewayUrl: string;
-    token: string;
+    /** A token of a user of its own for each run: runs never share an upstream session. */
+    token: (user: string) => Promise<string>;
     node: SuiteNode;
     out: string;
     timeoutMs: number;
     includeNotApplicable: boolean;
+    /** Past this time no run starts (it is reported "not run"). */
+    deadline: number;
   },
 ): Promise<Outcome> {
   const started = Date.now();
   const base = {
     ...planned,
     path,
-    counts: { success: 0, failure: 0, warning: 0, excused: 0 },
+    counts: { success: 0, failure: 0, warning: 0, skipped: 0, excused: 0 },
     failures: [],
   };
   const wholeScenario = planned.notApplicable !== undefined && !planned.notApplicable.checks;
   if (wholeScenario && !context.includeNotApplicable) {
     return { ...base, status: "n/a", durationMs: 0, dir: undefined };
   }
-  const dir = join(context.out, `suite-${planned.suite}`, runDirName(planned, path));
+  if (Date.now() > context.deadline) {
+    return {
+      ...base,
+      status: "not run",
+      failures: [{ id: "harness", message: "the whole run's time (--run-timeout) was up" }],
+      durationMs: 0,
+      dir: undefined,
+    };
+  }
+  const dirName = runDirName(planned, path);
+  const dir = join(context.out, `suite-${planned.suite}`, dirName);
   await mkdir(dir, { recursive: true });
   const trace = createWriteStream(join(dir, "exchanges.jsonl"));
+  const exchanges: ExchangeRecord[] = [];
   const proxy = await startAuthProxy({
     upstream: context.gatewayUrl,
-    token: context.token,
+    token: await context.token(`conformance-${planned.suite}-${dirName}`.slice(0, 120)),
     label: `${planned.suite} ${planned.scenario}@${planned.wire}`,
-    onExchange: (record: ExchangeRecord) => trace.write(`${JSON.stringify(record)}\n`),
+    onExchange: (record: ExchangeRecord) => {
+      exchanges.push(record);
+      trace.write(`${JSON.stringify(record)}\n`);
+    },
   });
   const cli = join(SUITES[planned.suite], "dist", "index.js");
   const args = [cli, "server", "--url", `${proxy.url}${path}`, "--scenario", planned.scenario];
@@ -298,52 +373,29 @@ async function execute(
   }
   await writeFile(join(dir, "output.txt"), completed.stdout);
   const durationMs = Date.now() - started;
-  if (completed.timedOut) {
-    return {
-      ...base,
-      status: "timeout",
-      failures: [{ id: "harness", message: `killed after ${context.timeoutMs} ms` }],
-      durationMs,
-      dir,
-    };
+  const outcome = await evaluate(planned, dir, completed, context.timeoutMs, exchanges);
+  return { ...base, ...outcome, durationMs, dir };
+}
+
+/** The run's verdict from what the suite left, against what scenarios.ts expects of it. */
+async function evaluate(
+  planned: PlannedRun,
+  dir: string,
+  completed: Completed,
+  timeoutMs: number,
+  exchanges: readonly ExchangeRecord[],
+): Promise<Verdict> {
+  if (completed.timedOut) return judgeBroken(planned, `killed after ${timeoutMs} ms`, "timeout");
+  if (/^SKIPPED: /m.test(completed.stdout)) return judgeBroken(planned, "", "skipped");
+  const suiteChecks = await readChecks(join(dir, "results"));
+  if (suiteChecks === undefined) {
+    return judgeBroken(
+      planned,
+      `no checks.json (exit ${completed.code ?? completed.signal}): ${completed.stdout.slice(-400)}`,
+      "error",
+    );
   }
-  if (/^SKIPPED: /m.test(completed.stdout)) return { ...base, status: "skipped", durationMs, dir };
-  const checks = await readChecks(join(dir, "results"));
-  if (checks === undefined) {
-    return {
-      ...base,
-      status: "error",
-      failures: [
-        {
-          id: "harness",
-          message: `no checks.json (exit ${completed.code ?? completed.signal}): ${completed.stdout.slice(-400)}`,
-        },
-      ],
-      durationMs,
-      dir,
-    };
-  }
-  const excusedIds = new Set(planned.notApplicable?.checks ?? []);
-  const failed = checks.filter((check) => check.status === "FAILURE");
-  const counted = failed.filter((check) => !excusedIds.has(check.id));
-  const counts = {
-    success: checks.filter((check) => check.status === "SUCCESS").length,
-    failure: counted.length,
-    warning: checks.filter((check) => check.status === "WARNING").length,
-    excused: failed.length - counted.length,
-  };
-  const failures = counted.map((check) => ({
-    id: check.id,
-    message: check.errorMessage ?? check.name ?? "",
-  }));
-  return {
-    ...base,
-    status: wholeScenario ? "n/a" : counts.failure === 0 ? "pass" : "fail",
-    counts,
-    failures,
-    durationMs,
-    dir,
-  };
+  return judgeChecks(planned, [...suiteChecks, ...harnessChecks(planned.scenario, exchanges)]);
 }
 
 async function pool<T, R>(items: T[], jobs: number, work: (item: T) => Promise<R>): Promise<R[]> {
@@ -368,8 +420,8 @@ function table(outcomes: Outcome[], paths: string[]): string {
       o.wire,
       ...(paths.length > 1 ? [o.path] : []),
       o.status.toUpperCase(),
-      `${o.counts.success}✓ ${o.counts.failure}✗ ${o.counts.warning}⚠` +
-        (o.counts.excused > 0 ? ` ${o.counts.excused} n/a` : ""),
+      `${o.counts.success}✓ ${o.counts.failure}✗ ${o.counts.warning}⚠ ${o.counts.skipped}⊘` +
+        (o.counts.excused > 0 ? ` ${o.counts.excused} excused` : ""),
       `${(o.durationMs / 1000).toFixed(1)}s`,
     ]);
   const header = ["suite", "scenario", "wire", ...(paths.length > 1 ? ["path"] : [])];
@@ -380,15 +432,18 @@ function table(outcomes: Outcome[], paths: string[]): string {
   return [line(header), ...rows.map(line)].join("\n");
 }
 
-/** The not-applicable entries this run met, one line per reason. */
-function notApplicableSection(outcomes: Outcome[]): string {
+/** The entries of scenarios.ts this run met (not applicable, or expected failures), by reason. */
+function expectationSection(
+  outcomes: Outcome[],
+  pick: (o: Outcome) => readonly Expectation[],
+): string {
   const byReason = new Map<string, Set<string>>();
-  for (const o of outcomes) {
-    const entry = o.notApplicable;
-    if (entry === undefined) continue;
-    const what = entry.checks
-      ? `${entry.scenario} (checks ${entry.checks.join(", ")})`
-      : entry.scenario;
+  for (const entry of outcomes.flatMap(pick)) {
+    const at = [entry.suite, entry.wire, entry.transport].filter((v) => v !== undefined).join(" @");
+    const what =
+      entry.scenario +
+      (at === "" ? "" : ` [${at}]`) +
+      (entry.checks ? ` (checks ${entry.checks.join(", ")})` : "");
     byReason.set(entry.reason, (byReason.get(entry.reason) ?? new Set<string>()).add(what));
   }
   return [...byReason]
@@ -399,6 +454,7 @@ function notApplicableSection(outcomes: Outcome[]): string {
 async function main(): Promise<number> {
   const options = parseOptions(process.argv.slice(2));
   const startedAt = Date.now();
+  const deadline = startedAt + options.runTimeoutMs;
   const node = await suiteNode();
   const versions: Record<string, string> = {};
   for (const suite of options.suites) {
@@ -414,15 +470,21 @@ async function main(): Promise<number> {
   await mkdir(out, { recursive: true });
 
   const listed = await Promise.all(options.suites.map((suite) => listServerScenarios(suite, node)));
-  const runs = options.suites.flatMap((suite, i) => plan(suite, listed[i]!, options.scenarios));
+  const runs = options.suites.flatMap((suite, i) =>
+    plan(suite, listed[i]!, options.scenarios, {
+      backend: options.backend,
+      transport: options.backend === "fixture" ? options.transport : undefined,
+    }),
+  );
   if (options.scenarios.length > 0) {
     const known = new Set(listed.flat().map((l) => l.scenario));
     const unknown = options.scenarios.filter((s) => !known.has(s));
     if (unknown.length > 0) throw new Error(`unknown scenario(s): ${unknown.join(", ")}`);
   }
 
-  // The gateway under test: the embedded stack as `npm start` runs it, shipped config, in-memory
-  // PGlite, every port chosen by the OS, fresh secrets, nothing inherited from this shell's env.
+  // The gateway under test: the embedded stack as `npm start` runs it, in-memory PGlite, every
+  // port chosen by the OS, fresh secrets, nothing inherited from this shell's env. The shipped
+  // config/ for the calculator; for the fixture, a copy of it plus the fixture's scope.
   const secret = (): string => randomBytes(32).toString("base64url");
   const env: Record<string, string> = {
     NODE_ENV: "test",
@@ -439,9 +501,18 @@ async function main(): Promise<number> {
   const logDestination = pino.destination({ dest: join(out, "gateway.log"), sync: true });
   const logger = createLogger({ name: "gateway", level: "info", destination: logDestination });
   let stack: EmbeddedStack | undefined;
+  let fixture: FixtureBackend | undefined;
+  let recorder: AuthProxy | undefined;
+  let upstreamTrace: ReturnType<typeof createWriteStream> | undefined;
   const shutdown = async (): Promise<void> => {
     for (const pid of running) killGroup(pid);
     await stack?.close();
+    await recorder?.close();
+    await fixture?.close();
+    if (upstreamTrace !== undefined) {
+      const trace = upstreamTrace;
+      await new Promise<void>((done) => trace.end(() => done()));
+    }
   };
   const onSignal = (signal: NodeJS.Signals): void => {
     process.stderr.write(`conformance: ${signal}, stopping\n`);
@@ -451,24 +522,52 @@ async function main(): Promise<number> {
   process.on("SIGTERM", onSignal);
 
   let outcomes: Outcome[];
+  let backendLine: string;
   try {
+    if (options.backend === "fixture") {
+      const configDir = join(out, "config");
+      env.CONFIG_DIR = configDir;
+      // --trace-upstream: a recording hop between the router and the fixture, every upstream
+      // exchange of every run interleaved (each has its time; --jobs 1 to read one scenario's).
+      const route = async (fixtureUrl: string): Promise<string> => {
+        const trace = createWriteStream(join(out, "upstream-exchanges.jsonl"));
+        upstreamTrace = trace;
+        const target = new URL(fixtureUrl);
+        recorder = await startAuthProxy({
+          upstream: target.origin,
+          token: undefined,
+          label: "router→fixture",
+          onExchange: (record: ExchangeRecord) => trace.write(`${JSON.stringify(record)}\n`),
+        });
+        return `${recorder.url}${target.pathname}`;
+      };
+      fixture = await prepareFixtureBackend(
+        options.transport,
+        configDir,
+        options.traceUpstream ? { route } : {},
+      );
+      backendLine =
+        `backend: the conformance fixture as scope "${fixture.scope}" (mcp_server over ` +
+        `${fixture.transport}${fixture.url === undefined ? "" : ` at ${fixture.url}`}` +
+        `${fixture.configuredUrl === fixture.url ? "" : `, traced via ${fixture.configuredUrl}`}; ` +
+        `${fixture.tools.length} tools); config in ${configDir}`;
+    } else {
+      backendLine = "backend: the gateway's own calculator scope; the shipped config/";
+    }
     stack = await startEmbeddedStack({ env, inMemoryDatabase: true, logger });
-    const token = await signDevToken(
-      { user: "conformance", roles: ["developer"], ttlSeconds: 3600 },
-      env,
-    );
     process.stdout.write(
       `MCP conformance: suite ${options.suites.map((s) => `${s} = ${versions[s]}`).join(", ")} ` +
         `on Node ${node.version}; gateway on Node ${process.version} at ${stack.url}\n` +
-        `paths ${options.paths.join(", ")}; results in ${out}\n\n`,
+        `${backendLine}\npaths ${options.paths.join(", ")}; results in ${out}\n\n`,
     );
     const context = {
       gatewayUrl: stack.url,
-      token,
+      token: (user: string) => signDevToken({ user, roles: ["developer"], ttlSeconds: 3600 }, env),
       node,
       out,
       timeoutMs: options.scenarioTimeoutMs,
       includeNotApplicable: options.includeNotApplicable,
+      deadline,
     };
     const work = runs.flatMap((r) => options.paths.map((path) => ({ r, path })));
     outcomes = await pool(work, options.jobs, async ({ r, path }) => {
@@ -485,38 +584,69 @@ async function main(): Promise<number> {
     logDestination.flushSync();
   }
 
-  const failed = outcomes.filter((o) => ["fail", "timeout", "error"].includes(o.status));
+  const unexpected = outcomes.filter((o) => UNEXPECTED.includes(o.status));
   process.stdout.write(`\n${table(outcomes, options.paths)}\n`);
-  const notApplicableLines = notApplicableSection(outcomes);
+  const notApplicableLines = expectationSection(outcomes, (o) =>
+    o.notApplicable === undefined ? [] : [o.notApplicable],
+  );
   if (notApplicableLines !== "") {
     process.stdout.write(
       `\nNot applicable (see test/conformance/scenarios.ts):\n${notApplicableLines}\n`,
     );
   }
-  if (failed.length > 0) {
-    process.stdout.write("\nFailed checks:\n");
-    for (const o of failed) {
-      process.stdout.write(`  ${o.suite} ${o.scenario}@${o.wire} ${o.path}  (${o.dir ?? ""})\n`);
+  const expectedLines = expectationSection(outcomes, (o) =>
+    o.status === "xfail" ? o.expectedFailures : [],
+  );
+  if (expectedLines !== "") {
+    process.stdout.write(
+      `\nExpected failures (see test/conformance/scenarios.ts):\n${expectedLines}\n`,
+    );
+  }
+  const partialLines = expectationSection(outcomes, (o) =>
+    o.status === "partial" ? o.notExercised : [],
+  );
+  if (partialLines !== "") {
+    process.stdout.write(
+      `\nPassed, but not exercised through the gateway (see test/conformance/scenarios.ts):\n` +
+        `${partialLines}\n`,
+    );
+  }
+  if (unexpected.length > 0) {
+    process.stdout.write("\nUnexpected results:\n");
+    for (const o of unexpected) {
+      process.stdout.write(
+        `  ${o.status.toUpperCase()} ${o.suite} ${o.scenario}@${o.wire} ${o.path}  (${o.dir ?? ""})\n`,
+      );
       for (const f of o.failures)
         process.stdout.write(`    - ${f.id}: ${f.message.slice(0, 300)}\n`);
     }
   }
-  const count = (status: Outcome["status"]): number =>
-    outcomes.filter((o) => o.status === status).length;
+  const count = (status: Status): number => outcomes.filter((o) => o.status === status).length;
   const seconds = ((Date.now() - startedAt) / 1000).toFixed(1);
   process.stdout.write(
-    `\n${count("pass")} passed, ${failed.length} failed, ${count("skipped")} skipped by the suite, ` +
-      `${count("n/a")} not applicable (scenario runs); ${seconds}s; results in ${out}\n`,
+    `\n${count("pass")} passed, ${count("partial")} passed partly (not exercised), ` +
+      `${count("xfail")} failed as expected, ` +
+      `${unexpected.length} unexpected (failed, timed out, passed though listed, or not run), ` +
+      `${count("skipped")} skipped by the suite, ${count("n/a")} not applicable (scenario runs); ` +
+      `${seconds}s; results in ${out}\n`,
   );
   await writeFile(
     join(out, "summary.json"),
     JSON.stringify(
-      { versions, node: node.version, paths: options.paths, seconds: Number(seconds), outcomes },
+      {
+        versions,
+        node: node.version,
+        backend: options.backend,
+        ...(options.backend === "fixture" ? { transport: options.transport } : {}),
+        paths: options.paths,
+        seconds: Number(seconds),
+        outcomes,
+      },
       null,
       2,
     ),
   );
-  return failed.length > 0 ? 1 : 0;
+  return unexpected.length > 0 ? 1 : 0;
 }
 
 let exitCode: number;

@@ -32,13 +32,18 @@ export function overwrite(key: string, value: string): HeaderValueOption {
  * except the verdict, which is overwritten instead. Envoy versions differ in whether removals
  * run before or after the header mutations; never listing a header we set is correct for both.
  */
-export function headersToRemove(clientHeaders: Readonly<Record<string, string>>): string[] {
+export function headersToRemove(
+  clientHeaders: Readonly<Record<string, string>>,
+  /** Other gateway headers this answer sets (overwritten, so not removed). */
+  set: readonly string[] = [],
+): string[] {
   const remove = [HEADER.authorization as string];
   for (const name of Object.keys(clientHeaders)) {
     const lower = name.toLowerCase();
     if (
       lower.startsWith(GATEWAY_HEADER_PREFIX) &&
       lower !== HEADER.verdict &&
+      !set.includes(lower) &&
       !remove.includes(lower)
     ) {
       remove.push(lower);
@@ -121,6 +126,8 @@ export function checkResponse(
   decision: Decision,
   clientHeaders: Readonly<Record<string, string>>,
   verdictKey: string,
+  /** Further request headers for the router on allow (lower-case names), e.g. the quota usage. */
+  allowHeaders: Readonly<Record<string, string>> = {},
 ): CheckResponse {
   switch (decision.outcome) {
     case "allow": {
@@ -147,8 +154,9 @@ export function checkResponse(
             overwrite(HEADER.verdict, verdict),
             overwrite(HEADER.userId, decision.identity.subject),
             overwrite(HEADER.requestId, decision.requestId),
+            ...Object.entries(allowHeaders).map(([name, value]) => overwrite(name, value)),
           ],
-          headers_to_remove: headersToRemove(clientHeaders),
+          headers_to_remove: headersToRemove(clientHeaders, Object.keys(allowHeaders)),
         },
       };
     }

@@ -26,6 +26,7 @@ import {
 } from "../../../contract/src/tracing.ts";
 import type { AuditEvent } from "../../../store/src/audit-writer.ts";
 import { badCheckRequest, decide, type Decision, type DecisionDeps } from "../policy/decide.ts";
+import type { AdminViewHeaders } from "../runtime/admin-views.ts";
 import type { AuthzMetrics } from "../runtime/metrics.ts";
 import { checkInputFromRequest } from "./check-input.ts";
 import { checkResponse } from "./check-response.ts";
@@ -44,6 +45,11 @@ export type CheckHandlerDeps = {
   logger: Logger;
   audit: AuditSink;
   metrics?: AuthzMetrics | undefined;
+  /**
+   * Headers for the router beside the verdict on an operator's allowed `/admin/limits`,
+   * `/admin/policy` and `/admin/policy/explain` (runtime/admin-views.ts).
+   */
+  adminViews?: AdminViewHeaders | undefined;
 };
 
 function httpStatusOf(decision: Decision, response: CheckResponse): number {
@@ -72,6 +78,9 @@ export function createCheckHandler(
       decision,
       parsed.ok ? parsed.input.headers : {},
       deps.verdictKey,
+      parsed.ok && deps.adminViews !== undefined
+        ? await deps.adminViews(parsed.input, decision)
+        : {},
     );
     const latencyMs = performance.now() - started;
     const status = httpStatusOf(decision, response);

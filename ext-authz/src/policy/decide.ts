@@ -15,8 +15,14 @@ import {
   type ResourceServerSettings,
 } from "./protected-resource.ts";
 import { quotaCharges, spendQuota, type QuotaKind, type QuotaLimiter } from "./quota.ts";
-import { hasTokenInQuery, pathWithoutQuery, resolveRoute, type Route } from "./route.ts";
 import type { CompiledPolicy, ItemRules, PolicyCaller, ToolDecision } from "./rbac.ts";
+import {
+  adminMethods,
+  hasTokenInQuery,
+  pathWithoutQuery,
+  resolveRoute,
+  type Route,
+} from "./route.ts";
 import { parseInvokeBody, parseRpcBody, type BodyFailure, type RpcMessage } from "./rpc-body.ts";
 import { bearerToken, type Identity, type TokenFailure, type TokenVerifier } from "./token.ts";
 
@@ -107,7 +113,7 @@ export type Surface = "mcp" | "rest";
 
 /** The verdict scope of `/mcp/jobs/{id}` when Envoy's route names no scope. */
 export const REST_VERDICT_SCOPE = "rest";
-/** The verdict scope of the operators' endpoints (`/admin/audit`): no tools, an operator's roles. */
+/** The verdict scope of the operators' endpoints (`/admin/*`): no tools, an operator's roles. */
 export const ADMIN_VERDICT_SCOPE = "admin";
 
 export type CheckInput = {
@@ -168,7 +174,7 @@ export type Decision =
       context: DecisionContext;
       tokenCached: boolean;
     }
-  | { outcome: "public"; requestId: string; reason: "health" }
+  | { outcome: "public"; requestId: string; reason: "health" | "console" }
   | {
       outcome: "respond";
       requestId: string;
@@ -208,8 +214,10 @@ const ALLOWED_METHODS: Record<Route["kind"], readonly string[]> = {
   mcp: ["POST", "GET", "DELETE"],
   invoke: ["POST"],
   jobs: ["GET", "DELETE"],
-  admin: ["GET"],
+  // Per path: see adminMethods.
+  admin: [],
   health: [],
+  console: [],
   resource_metadata: ["GET", "HEAD"],
   not_found: [],
 };
@@ -275,9 +283,13 @@ export async function decide(input: CheckInput, deps: DecisionDeps): Promise<Dec
   });
 
   // Route.
-  if (route.kind === "health") return { outcome: "public", requestId, reason: "health" };
+  // Public: liveness, and the console's static files (its data comes from /admin/*, checked).
+  if (route.kind === "health" || route.kind === "console") {
+    return { outcome: "public", requestId, reason: route.kind };
+  }
   if (route.kind === "not_found") return deny(route.reason);
-  const allowedMethods = ALLOWED_METHODS[route.kind];
+  const allowedMethods =
+    route.kind === "admin" ? adminMethods(input.path) : ALLOWED_METHODS[route.kind];
   if (!allowedMethods.includes(httpMethod))
     return deny("method_not_allowed", { allow: allowedMethods });
   if (route.kind === "resource_metadata") {

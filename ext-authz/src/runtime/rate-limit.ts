@@ -14,6 +14,8 @@ import {
   type QuotaOutcome,
   type QuotaSpend,
 } from "../policy/quota.ts";
+import type { QuotaUsageSnapshot } from "../../../contract/src/admin-view.ts";
+import { createQuotaUsageTracker, type QuotaUsageTracker } from "./quota-usage.ts";
 import { createRedisBreaker, type RedisBreaker } from "./redis-breaker.ts";
 import {
   createRedisCounters,
@@ -48,11 +50,19 @@ export type QuotaLimiterOptions = {
   breaker?: RedisBreakerSettings;
   /** Called when a refund could not be written (the point then expires with its window). */
   onRefundError?: (error: unknown) => void;
+  /** Most counters the usage table (GET /admin/limits) remembers; default 10000. */
+  maxTrackedCounters?: number;
+  now?: () => number;
 };
 
 export type RuntimeQuotaLimiter = QuotaLimiter & {
   /** Present when counting on Redis. */
   breaker: RedisBreaker | undefined;
+  /**
+   * The busiest live counters this replica has spent, at most `perKind` of each kind; on Redis
+   * their counts are read again from Redis (every replica's spends), else this replica's memory.
+   */
+  usage(perKind: number): Promise<QuotaUsageSnapshot>;
   close(): void;
 };
 
@@ -79,7 +89,10 @@ export function redisClientOptions(commandTimeoutMs: number): RedisOptions {
 const UNBOUNDED_POINTS = Number.MAX_SAFE_INTEGER;
 
 /** The insurance counters (the only ones without Redis): one limiter per kind and window. */
-function createMemoryCounters(keyPrefix: string): Pick<QuotaLimiter, "consume" | "refund"> {
+function createMemoryCounters(
+  keyPrefix: string,
+  usage: QuotaUsageTracker,
+): Pick<QuotaLimiter, "consume" | "refund"> {
   const limiters = new Map<string, RateLimiterMemory>();
 
   function limiterFor(charge: QuotaCharge): RateLimiterMemory {
@@ -100,13 +113,13 @@ function createMemoryCounters(keyPrefix: string): Pick<QuotaLimiter, "consume" |
   return {
     async consume(charge) {
       const counted = await limiterFor(charge).consume(charge.key, 1);
-      return outcomeOf(charge, {
-        consumed: counted.consumedPoints,
-        msBeforeReset: counted.msBeforeNext,
-      });
+      const state = { consumed: counted.consumedPoints, msBeforeReset: counted.msBeforeNext };
+      usage.record(charge, state);
+      return outcomeOf(charge, state);
     },
     async refund(charge) {
       await limiterFor(charge).reward(charge.key, 1);
+      usage.refunded(charge);
     },
   };
 }
@@ -136,7 +149,12 @@ function spendFromCounters(
 }
 
 export function createQuotaLimiter(options: QuotaLimiterOptions): RuntimeQuotaLimiter {
-  const memory = createMemoryCounters(options.keyPrefix);
+  const now = options.now ?? Date.now;
+  const usage = createQuotaUsageTracker({
+    ...(options.maxTrackedCounters === undefined ? {} : { maxEntries: options.maxTrackedCounters }),
+    now,
+  });
+  const memory = createMemoryCounters(options.keyPrefix, usage);
   const redisClient = options.redis;
   const redis =
     redisClient === undefined ? undefined : createRedisCounters(redisClient, options.keyPrefix);
@@ -165,7 +183,49 @@ export function createQuotaLimiter(options: QuotaLimiterOptions): RuntimeQuotaLi
       breaker?.recordFailure(error);
       return spendOneByOne(memory, charges);
     }
-    return spendFromCounters(charges, counters);
+    const spent = spendFromCounters(charges, counters);
+    counters.forEach((counter, index) => {
+      // On a refusal the script gave back what the counters before the refusing one took.
+      const givenBack = !spent.ok && index < counters.length - 1;
+      usage.record(
+        charges[index]!,
+        givenBack ? { ...counter, consumed: counter.consumed - 1 } : counter,
+      );
+    });
+    return spent;
+  }
+
+  async function usageSnapshot(perKind: number): Promise<QuotaUsageSnapshot> {
+    const shared = usableRedis();
+    let store: QuotaUsageSnapshot["store"] = "memory";
+    // Read twice as many candidates as shown: other replicas may have made a quieter one busier.
+    if (shared !== undefined) {
+      const candidates = usage.busiest(perKind * 2);
+      try {
+        const states = await shared.read(candidates);
+        breaker?.recordSuccess();
+        candidates.forEach((entry, index) => usage.update(entry, states[index]));
+        store = "redis";
+      } catch (error) {
+        breaker?.recordFailure(error);
+      }
+    }
+    const entries = usage.busiest(perKind);
+    const at = now();
+    return {
+      taken_at: new Date(at).toISOString(),
+      store,
+      degraded: redis !== undefined && store === "memory",
+      tracked: usage.size(),
+      counters: entries.map((entry) => ({
+        kind: entry.kind,
+        key: entry.key,
+        used: entry.consumed,
+        limit: entry.limit,
+        window_seconds: entry.windowSeconds,
+        reset_in_ms: Math.max(0, entry.resetAt - at),
+      })),
+    };
   }
 
   async function refundOn(shared: RedisCounters, charge: QuotaCharge): Promise<void> {
@@ -181,6 +241,7 @@ export function createQuotaLimiter(options: QuotaLimiterOptions): RuntimeQuotaLi
   return {
     breaker,
     spendAll,
+    usage: usageSnapshot,
     async consume(charge) {
       const spent = await spendAll([charge]);
       return spent.ok ? spent : spent.outcome;

@@ -27,7 +27,15 @@ export type RedisCounters = {
   spend(charges: readonly QuotaCharge[]): Promise<CounterState[]>;
   /** Gives one point back to a counter that still exists (an expired one stays expired). */
   refund(charge: QuotaCharge): Promise<void>;
+  /**
+   * Reads counters without spending (the operators' view, GET /admin/limits): a missing or
+   * expired counter reads as 0 points and 0 ms.
+   */
+  read(counters: readonly CounterRef[]): Promise<CounterState[]>;
 };
+
+/** A counter by its parts, as the usage table knows it (quota-usage.ts). */
+export type CounterRef = { kind: QuotaCharge["kind"]; windowSeconds: number; key: string };
 
 /** Windows stay whole seconds, as the insurance counters' (and the key) measure them. */
 export function windowSeconds(durationMs: number): number {
@@ -74,8 +82,19 @@ end
 return false
 `;
 
+/* Read-only: GET and PTTL of each key, so the counts and resets come from one moment. */
+const READ_SCRIPT = `
+local read = {}
+for _, key in ipairs(KEYS) do
+  read[#read + 1] = tonumber(redis.call('GET', key)) or 0
+  read[#read + 1] = redis.call('PTTL', key)
+end
+return read
+`;
+
 const SPEND_COMMAND = "mcpgwQuotaSpend";
 const REFUND_COMMAND = "mcpgwQuotaRefund";
+const READ_COMMAND = "mcpgwQuotaRead";
 
 type ScriptCommand = (...args: (string | number)[]) => Promise<unknown>;
 
@@ -83,8 +102,10 @@ export function createRedisCounters(client: RedisClientLike, keyPrefix: string):
   // ioredis sends EVALSHA, and EVAL once per connection that does not have the script yet.
   client.defineCommand(SPEND_COMMAND, { lua: SPEND_SCRIPT });
   client.defineCommand(REFUND_COMMAND, { lua: REFUND_SCRIPT, numberOfKeys: 1 });
+  client.defineCommand(READ_COMMAND, { lua: READ_SCRIPT });
   const spendCommand = scriptCommand(client, SPEND_COMMAND);
   const refundCommand = scriptCommand(client, REFUND_COMMAND);
+  const readCommand = scriptCommand(client, READ_COMMAND);
 
   function requireReady(): void {
     // An ioredis client with an offline queue would otherwise park the check until reconnected.
@@ -108,6 +129,21 @@ export function createRedisCounters(client: RedisClientLike, keyPrefix: string):
     async refund(charge) {
       requireReady();
       await refundCommand(counterKey(keyPrefix, charge));
+    },
+    async read(counters) {
+      if (counters.length === 0) return [];
+      requireReady();
+      const keys = counters.map(
+        (counter) => `${keyPrefix}:${counter.kind}:${counter.windowSeconds}:${counter.key}`,
+      );
+      const reply = await readCommand(keys.length, ...keys);
+      const states = counterStates(reply, counters.length);
+      if (states.length !== counters.length)
+        throw new Error("unexpected reply from the read script");
+      // PTTL is -2 for a missing key and -1 for one without expiry: neither is a live window.
+      return states.map((state) =>
+        state.msBeforeReset > 0 ? state : { consumed: 0, msBeforeReset: 0 },
+      );
     },
   };
 }
