@@ -9,14 +9,23 @@ export const MAX_ITEM_NAME = 2048;
 const itemName = (value: unknown): value is string =>
   typeof value === "string" && value !== "" && value.length <= MAX_ITEM_NAME;
 
+/** Methods of the 2025 revisions only: 2026-07-28 has no resource subscriptions. */
+export const SESSION_ONLY_ITEM_METHODS: ReadonlySet<string> = new Set([
+  "resources/subscribe",
+  "resources/unsubscribe",
+]);
+
 /**
- * The prompt or resource a request targets: undefined when the method targets none, null when
- * it should and the params do not name one validly.
+ * The prompt or resource a request targets: undefined when the method targets none (or does not
+ * exist in the request's era: the router answers "Method not found"), null when it should and
+ * the params do not name one validly.
  */
 export function requestItem(
   method: string,
   params: Readonly<Record<string, unknown>> | undefined,
+  era: "session" | "stateless" = "session",
 ): string | null | undefined {
+  if (era === "stateless" && SESSION_ONLY_ITEM_METHODS.has(method)) return undefined;
   switch (method) {
     case "prompts/get":
       return itemName(params?.name) ? `prompt:${params.name}` : null;

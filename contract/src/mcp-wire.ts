@@ -61,6 +61,8 @@ export const META_KEY = {
   clientInfo: "io.modelcontextprotocol/clientInfo",
   serverInfo: "io.modelcontextprotocol/serverInfo",
   relatedTask: "io.modelcontextprotocol/related-task",
+  /** 2026-07-28: the lowest log level a request wants notifications/message for. */
+  logLevel: "io.modelcontextprotocol/logLevel",
 } as const;
 
 /** The 2026-07-28 tasks extension (tasks/get, tasks/update, tasks/cancel). */

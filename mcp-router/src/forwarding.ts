@@ -74,7 +74,8 @@ export type UpstreamFailure =
 
 export type UpstreamOutcome = { requestBytes: number; responseBytes: number } & (
   | { kind: "result"; result: Record<string, unknown> }
-  | { kind: "rpc_error"; error: { code: number; message: string } }
+  /** `data` only from standard MCP servers, whose errors are relayed as they are. */
+  | { kind: "rpc_error"; error: { code: number; message: string; data?: unknown } }
   | { kind: "failure"; reason: UpstreamFailure; status?: number }
 );
 

@@ -66,6 +66,8 @@ export type InvokeResult =
       error: GatewayErrorCode;
       /** Gateway-written text only; never an exception message. */
       detail?: string;
+      /** MCP-server scopes: the server's own error, which MCP clients get as it is. */
+      serverError?: { code: number; message: string; data?: unknown };
       latencyMs: number;
     };
 
@@ -281,7 +283,20 @@ export function createToolInvoker(deps: {
         return finish({ ok: true, outcome, result: upstream.result, latencyMs }, sizes);
       }
       case "rpc_error": {
-        // Backend-reported bad params stay fixable by the model; anything else is opaque.
+        // A standard MCP server's error is its own answer to its client: relayed as it is.
+        if (scopeConfig.mcp_server !== undefined) {
+          return finish(
+            {
+              ok: false,
+              outcome: "upstream_error",
+              error: "GW_UPSTREAM_INVALID",
+              serverError: { ...upstream.error, message: upstream.error.message.slice(0, 1000) },
+              latencyMs,
+            },
+            { ...sizes, detailReason: `backend_rpc_error_${upstream.error.code}` },
+          );
+        }
+        // A tool server's bad params stay fixable by the model; anything else is opaque.
         if (upstream.error.code === -32602) {
           return finish(
             {

@@ -16,6 +16,7 @@ import {
   handleRelay,
   RELAYED_METHODS,
   relayedCapabilities,
+  SESSION_ONLY_RELAYED_METHODS,
 } from "./mcp-relay.ts";
 import { handleToolsList } from "./mcp-tools.ts";
 import type { RouterContext } from "./router-context.ts";
@@ -89,7 +90,10 @@ export const MCP_METHODS: Readonly<Record<string, MethodEntry>> = {
   ...Object.fromEntries(
     RELAYED_METHODS.map((method): [string, MethodEntry] => [
       method,
-      { eras: BOTH, handle: (ctx, call, id, params) => handleRelay(ctx, call, id, method, params) },
+      {
+        eras: SESSION_ONLY_RELAYED_METHODS.has(method) ? ["session"] : BOTH,
+        handle: (ctx, call, id, params) => handleRelay(ctx, call, id, method, params),
+      },
     ]),
   ),
 };

@@ -1,4 +1,5 @@
-import { requestItem } from "../../contract/src/mcp-items.ts";
+import { requestItem, SESSION_ONLY_ITEM_METHODS } from "../../contract/src/mcp-items.ts";
+import { META_KEY } from "../../contract/src/mcp-wire.ts";
 import type { VerdictClaims } from "../../contract/src/verdict.ts";
 import { globMatches } from "../../config/src/tool-pattern.ts";
 import { buildAuditEvent, type RouterOutcome } from "./audit.ts";
@@ -39,6 +40,12 @@ export const RELAYED_METHODS = [
   "logging/setLevel",
 ] as const;
 
+/** Methods 2026-07-28 removed (subscriptions, the session log level): "Method not found" there. */
+export const SESSION_ONLY_RELAYED_METHODS: ReadonlySet<string> = new Set([
+  ...SESSION_ONLY_ITEM_METHODS,
+  "logging/setLevel",
+]);
+
 /** Whether the verdict lets the caller see `item` (`prompt:<name>`, `resource:<uri>`). */
 export function itemVisible(items: VerdictClaims["items"], item: string): boolean {
   if (items === undefined) return false;
@@ -60,6 +67,45 @@ const LISTS: Readonly<
   },
 };
 
+/** RFC 5424 severities, least severe first (MCP logging levels). */
+const LOG_LEVELS = [
+  "debug",
+  "info",
+  "notice",
+  "warning",
+  "error",
+  "critical",
+  "alert",
+  "emergency",
+];
+
+/**
+ * Which notifications of a request the client gets. 2026-07-28: log messages only at or above
+ * the level the request's `_meta` asks for, none without one (the 2025 revisions set the level
+ * per session, upstream).
+ */
+export function notificationFilter(
+  era: McpCall["era"],
+  params: Record<string, unknown> | undefined,
+): (notification: JsonRpcNotificationMessage) => boolean {
+  if (era !== "stateless") return () => true;
+  const meta = isRecord(params?._meta) ? params._meta : {};
+  const wanted = LOG_LEVELS.indexOf(String(meta[META_KEY.logLevel]));
+  return (notification) => {
+    if (notification.method !== "notifications/message") return true;
+    const level = LOG_LEVELS.indexOf(String(notification.params?.level));
+    return wanted !== -1 && level >= wanted;
+  };
+}
+
+/** 2026-07-28 results that carry caching hints. */
+const CACHEABLE = new Set([
+  "prompts/list",
+  "resources/list",
+  "resources/templates/list",
+  "resources/read",
+]);
+
 /** Notifications of a request that the client is meant to see. */
 const PASSTHROUGH = new Set(["notifications/progress", "notifications/message"]);
 
@@ -67,7 +113,7 @@ const PASSTHROUGH = new Set(["notifications/progress", "notifications/message"])
 function serverError(outcome: Extract<UpstreamOutcome, { kind: "rpc_error" }>): FinalAnswer {
   return {
     kind: "stored_error",
-    error: { code: outcome.error.code, message: outcome.error.message.slice(0, 1000) },
+    error: { ...outcome.error, message: outcome.error.message.slice(0, 1000) },
   };
 }
 
@@ -230,6 +276,7 @@ export function handleRelay(
   const items = createChannel<StreamItem>();
   const list = Object.hasOwn(LISTS, method) ? LISTS[method] : undefined;
   const signal = AbortSignal.any([tracked.signal, call.signal]);
+  const wanted = notificationFilter(call.era, params);
 
   void ctx.backends
     .call(call.scope, scopeConfig, {
@@ -242,7 +289,7 @@ export function handleRelay(
       maxResponseBytes: scopeConfig.max_response_bytes,
       signal,
       onNotification: (notification: JsonRpcNotificationMessage) => {
-        if (PASSTHROUGH.has(notification.method)) {
+        if (PASSTHROUGH.has(notification.method) && wanted(notification)) {
           items.push({ kind: "notification", message: notification });
         }
       },
@@ -250,6 +297,15 @@ export function handleRelay(
     })
     .then(async (upstream): Promise<FinalAnswer> => {
       let { answer, audited, reason } = outcomeOf(upstream);
+      if (answer.kind === "result" && call.era === "stateless" && CACHEABLE.has(method)) {
+        // 2026-07-28 results say how long the client may keep them: lists like tools/list,
+        // a resource's content not at all; per user, as everything here is filtered per user.
+        answer = result({
+          ...answer.result,
+          ttlMs: method === "resources/read" ? 0 : ctx.listTtlMs,
+          cacheScope: "private",
+        });
+      }
       if (list !== undefined && answer.kind === "result") {
         const entries = answer.result[list.key];
         if (!Array.isArray(entries)) {

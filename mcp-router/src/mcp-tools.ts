@@ -13,7 +13,7 @@ import {
   type StreamItem,
 } from "./mcp-answer.ts";
 import { httpStatusOf } from "./mcp-encoding.ts";
-import { serverRequestRelay } from "./mcp-relay.ts";
+import { notificationFilter, serverRequestRelay } from "./mcp-relay.ts";
 import type { RouterContext } from "./router-context.ts";
 import { withTaskSupport } from "./tasks/task-support.ts";
 
@@ -105,8 +105,9 @@ export function handleToolsCall(
   const tracked = ctx.inFlight.start(inFlightKey(call.verdict.subject, call.sessionId, id));
   const items = createChannel<StreamItem>();
   const signal = AbortSignal.any([tracked.signal, call.signal]);
+  const wanted = notificationFilter(call.era, params);
   const onNotification = (notification: JsonRpcNotificationMessage) => {
-    if (!PASSTHROUGH_NOTIFICATIONS.has(notification.method)) return;
+    if (!PASSTHROUGH_NOTIFICATIONS.has(notification.method) || !wanted(notification)) return;
     if (notification.method === "notifications/progress" && validToken === undefined) return;
     items.push({ kind: "notification", message: notification });
   };
@@ -134,6 +135,9 @@ export function handleToolsCall(
         // forgotten its id (the SDK clients report a response for an unknown id as an error).
         if (outcome.outcome === "cancelled" && tracked.signal.aborted) return NO_ANSWER;
         if (outcome.ok) return result(outcome.result);
+        if (outcome.serverError !== undefined) {
+          return { kind: "stored_error", error: outcome.serverError };
+        }
         return failure(
           outcome.error,
           outcome.detail === undefined ? {} : { detail: outcome.detail },

@@ -17,6 +17,7 @@ export default defineConfig({
       "ext-authz/test/{decide,token,jwks,rpc-body,rate-limit,redis-counters,task-requests}.test.ts",
       "ext-authz/test/{conditions,route,protected-resource,strict-json,quota}.test.ts",
       "ext-authz/test/{authorization-header,jwks-unavailable,roles-claim,items,admin-route}.test.ts",
+      "ext-authz/test/{decide-shapes,rbac-edges}.test.ts",
       "config/test/policy-condition.test.ts",
       "contract/test/{verdict,gateway-auth,gateway-auth-audience}.test.ts",
       "mcp-router/test/{authorizer-audit,session}.test.ts",

@@ -38,13 +38,16 @@ export type InvokeBody =
   | { ok: true; toolName: string; arguments: Readonly<Record<string, unknown>> }
   | { ok: false; reason: BodyFailure; detail?: string };
 
-function withToolName(message: WireMessage): RpcMessage | undefined {
+function withToolName(
+  message: WireMessage,
+  headerVersion: string | undefined,
+): RpcMessage | undefined {
   if (message.kind !== "request") return message;
   if (message.method === "tools/call") {
     const name = message.params?.name;
     return isToolName(name) ? { ...message, toolName: name, item: undefined } : undefined;
   }
-  const item = requestItem(message.method, message.params);
+  const item = requestItem(message.method, message.params, eraOf(message, headerVersion));
   return item === null ? undefined : { ...message, toolName: undefined, item };
 }
 
@@ -66,7 +69,7 @@ export function parseRpcBody(text: string, headers: RoutingHeaders, maxDepth: nu
     }
     const messages: RpcMessage[] = [];
     for (const message of body.messages) {
-      const named = withToolName(message);
+      const named = withToolName(message, headers.protocolVersion);
       if (named === undefined) return { ok: false, reason: "invalid_request", id: null };
       messages.push(named);
     }
@@ -75,7 +78,7 @@ export function parseRpcBody(text: string, headers: RoutingHeaders, maxDepth: nu
 
   const { message } = body;
   const id = message.kind === "request" ? message.id : null;
-  const named = withToolName(message);
+  const named = withToolName(message, headers.protocolVersion);
   if (named === undefined) {
     return {
       ok: false,

@@ -266,9 +266,10 @@ export class UpstreamSession {
       typeof raw.error.code === "number" &&
       typeof raw.error.message === "string"
     ) {
+      const { code, message, data } = raw.error;
       pending.resolve({
         kind: "rpc_error",
-        error: { code: raw.error.code, message: raw.error.message },
+        error: { code, message, ...(data === undefined ? {} : { data }) },
         ...sizes,
       });
     } else {
