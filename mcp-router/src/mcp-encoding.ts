@@ -3,7 +3,7 @@ import {
   jsonRpcErrorBody,
   type GatewayErrorCode,
 } from "../../contract/src/errors.ts";
-import type { JsonRpcId } from "../../contract/src/json-rpc.ts";
+import { RPC_CODE, type JsonRpcId } from "../../contract/src/json-rpc.ts";
 import type { Era, RoutingHeaders } from "../../contract/src/mcp-wire.ts";
 import { jsonResponse, sseEvent, type ResponseHeaders, type RouterResponse } from "./http-types.ts";
 import type { FinalAnswer, McpAnswer, StreamItem } from "./mcp-answer.ts";
@@ -39,6 +39,19 @@ export function httpStatusOf(era: Era, error: GatewayErrorCode): number {
   return GATEWAY_ERRORS[error].httpStatus;
 }
 
+/**
+ * An error kept as it was (a standard MCP server's, a failed task's): 2026-07-28 answers the two
+ * protocol-level ones with their HTTP status, as the gateway's own; everything else is 200.
+ */
+function storedErrorStatus(era: Era, code: number): number {
+  if (era !== "stateless") return 200;
+  if (code === RPC_CODE.methodNotFound) return 404;
+  if (code === RPC_CODE.missingRequiredClientCapability) {
+    return GATEWAY_ERRORS.GW_MISSING_CLIENT_CAPABILITY.httpStatus;
+  }
+  return 200;
+}
+
 /** The JSON-RPC message of a final answer; undefined when nothing is sent back. */
 export function jsonRpcMessage(answer: FinalAnswer, era: Era, id: JsonRpcId): object | undefined {
   switch (answer.kind) {
@@ -66,7 +79,12 @@ export function jsonRpcMessage(answer: FinalAnswer, era: Era, id: JsonRpcId): ob
 function encodeFinal(answer: FinalAnswer, options: EncodeOptions): RouterResponse {
   const message = jsonRpcMessage(answer, options.era, options.id);
   if (message === undefined) return { status: 202, headers: options.responseHeaders };
-  const status = answer.kind === "error" ? httpStatusOf(options.era, answer.error) : 200;
+  const status =
+    answer.kind === "error"
+      ? httpStatusOf(options.era, answer.error)
+      : answer.kind === "stored_error"
+        ? storedErrorStatus(options.era, answer.error.code)
+        : 200;
   const headers =
     answer.kind === "result" && answer.headers !== undefined
       ? { ...options.responseHeaders, ...answer.headers }

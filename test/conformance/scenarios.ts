@@ -202,8 +202,6 @@ export const FIXTURE_NOT_APPLICABLE: readonly Expectation[] = [];
 // Causes of the failures below, observed in each run's exchanges.jsonl (client ↔ gateway) and,
 // with --trace-upstream, upstream-exchanges.jsonl (gateway ↔ fixture). docs/conformance.md has
 // the evidence for each.
-const missingCapabilityStatus =
-  "the fixture answers tools/call test_missing_capability with -32021 and data.requiredCapabilities; the gateway relays that error as the server sent it, but with HTTP 200 instead of the HTTP 400 a 2026-07-28 -32021 needs";
 const noInputRequiredBridge =
   "the gateway neither declares a 2026-07-28 client's per-request capabilities to its upstream (2025-11-25) session nor turns the server's sampling/elicitation/roots requests into an InputRequiredResult (SEP-2322): the fixture answers -32021 (relayed as such) or proceeds without asking";
 const taskInputNotRelayed =
@@ -225,12 +223,6 @@ export const FIXTURE_EXPECTED_FAILURES: readonly Expectation[] = [
   },
 
   // 2026-07-28 wire rules the gateway does not apply to relayed requests.
-  {
-    scenario: "server-stateless",
-    wire: "2026-07-28",
-    checks: ["sep-2575-missing-capability-http-400"],
-    reason: missingCapabilityStatus,
-  },
   {
     scenario: "server-stateless",
     wire: "2026-07-28",
