@@ -90,7 +90,8 @@ describe("the build output", () => {
     const { scripts } = JSON.parse(await readFile(path.join(ROOT, "package.json"), "utf8")) as {
       scripts: Record<string, string>;
     };
-    expect(scripts["build"]).toBe("tsc -b tsconfig.build.json");
+    // The TypeScript, then the operators' console bundle (dist/console).
+    expect(scripts["build"]).toBe("tsc -b tsconfig.build.json && tsx console/build.ts");
     expect(scripts["prestart"]).toBe("npm run build");
     expect(scripts["start"]).toMatch(/^exec node (--\S+ )*dist\/dev\/main\.js$/);
   });

@@ -356,12 +356,17 @@ function leakedLines(exchange: Exchange): string[] {
   return fileLines.filter((line) => leaves.some((leaf) => leaf.includes(line)));
 }
 
-/** Lines long enough to be distinctive (short ones like "}" or "## Tests" prove nothing). */
+/**
+ * Lines long enough to be distinctive (short ones like "}" or "## Tests" prove nothing). A line
+ * that is nothing but a path (`"config/test/x.test.ts",` in a list of files) is left out: the
+ * auditor may see the repository's paths (git_list_files), just not what the files hold.
+ */
 function distinctiveLines(text: string): string[] {
   return text
     .split("\n")
     .map((line) => line.trim())
-    .filter((line) => line.length >= 20 && /[A-Za-z]{3}/.test(line));
+    .filter((line) => line.length >= 20 && /[A-Za-z]{3}/.test(line))
+    .filter((line) => !/^["'`]?[\w.@/-]+["'`]?,?$/.test(line));
 }
 
 /** The added and removed lines of a unified diff. */
