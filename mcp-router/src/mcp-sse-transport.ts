@@ -31,11 +31,17 @@ function sameBinding(a: SessionBinding, b: SessionBinding): boolean {
   return a.subject === b.subject && a.tenant === b.tenant && a.scope === b.scope;
 }
 
-export function openSseStream(
+/**
+ * A server-to-client event stream bound to the caller's user and scope, kept alive until the
+ * client goes away; `first` names the first frame once the stream's id is known.
+ */
+function openStream(
   ctx: RouterContext,
   request: RouterRequest,
   call: McpCall,
   exchange: McpExchange,
+  transport: "http+sse" | "streamable-http",
+  first: (streamId: string) => string,
 ): RouterResponse {
   const frames = createChannel<string>();
   const opened = ctx.sseStreams.open(sessionBinding(call), frames);
@@ -51,13 +57,29 @@ export function openSseStream(
     opened.close();
   };
   request.signal.addEventListener("abort", close, { once: true });
-  call.logger.info({ transport: "http+sse" }, "SSE stream opened");
-  frames.push(`event: endpoint\ndata: /${call.scope}/sse?sessionId=${opened.id}\n\n`);
+  call.logger.info({ transport }, "SSE stream opened");
+  frames.push(first(opened.id));
   return {
     status: 200,
     headers: { ...exchange.responseHeaders, "cache-control": "no-cache, no-transform" },
     events: frames,
   };
+}
+
+export function openSseStream(
+  ctx: RouterContext,
+  request: RouterRequest,
+  call: McpCall,
+  exchange: McpExchange,
+): RouterResponse {
+  return openStream(
+    ctx,
+    request,
+    call,
+    exchange,
+    "http+sse",
+    (id) => `event: endpoint\ndata: /${call.scope}/sse?sessionId=${id}\n\n`,
+  );
 }
 
 /**
@@ -71,31 +93,8 @@ export function openSessionStream(
   call: McpCall,
   exchange: McpExchange,
 ): RouterResponse {
-  const frames = createChannel<string>();
-  const opened = ctx.sseStreams.open(sessionBinding(call), frames);
-  if (opened === undefined) {
-    return rpcErrorResponse("GW_RATE_LIMITED", null, {
-      headers: exchange.responseHeaders,
-      detail: `At most ${MAX_STREAMS_PER_SUBJECT} SSE streams per user`,
-    });
-  }
-  const keepAlive = setInterval(() => frames.push(": keepalive\n\n"), KEEPALIVE_MS);
-  request.signal.addEventListener(
-    "abort",
-    () => {
-      clearInterval(keepAlive);
-      opened.close();
-    },
-    { once: true },
-  );
-  call.logger.info({ transport: "streamable-http" }, "session stream opened");
   // A comment first, so the client sees the stream open before any event.
-  frames.push(": stream open\n\n");
-  return {
-    status: 200,
-    headers: { ...exchange.responseHeaders, "cache-control": "no-cache, no-transform" },
-    events: frames,
-  };
+  return openStream(ctx, request, call, exchange, "streamable-http", () => ": stream open\n\n");
 }
 
 export async function postToSseStream(
