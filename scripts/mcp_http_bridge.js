@@ -403,6 +403,59 @@ function routingHeaders(message, version) {
   return headers;
 }
 
+// Mcp-Param-{Name} (SEP-2243): a tool's inputSchema may mark primitive arguments with
+// `x-mcp-header`; a 2026-07-28 HTTP client mirrors them into headers, and the gateway refuses a
+// tools/call whose headers do not (-32020). The stdio client sends no headers, so the bridge does,
+// from the tool definitions it has seen listed.
+const X_MCP_HEADER = "x-mcp-header";
+const HTTP_TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+const HEADER_TYPES = new Set(["string", "integer", "number", "boolean"]);
+const MAX_SCHEMA_DEPTH = 8;
+const MAX_LIST_PAGES = 20;
+const HEADER_MISMATCH = -32020;
+
+function isObject(value) {
+  return value !== null && typeof value === "object" && !Array.isArray(value);
+}
+
+/** [{ name, path }] of an inputSchema's valid annotations (a name used twice binds nothing). */
+function paramHeaderBindings(schema) {
+  const found = [];
+  const walk = (node, path) => {
+    if (!isObject(node) || !isObject(node.properties) || path.length >= MAX_SCHEMA_DEPTH) return;
+    for (const [key, property] of Object.entries(node.properties)) {
+      if (!isObject(property)) continue;
+      const name = property[X_MCP_HEADER];
+      if (typeof name === "string" && HTTP_TOKEN.test(name) && HEADER_TYPES.has(property.type)) {
+        found.push({ name, path: [...path, key] });
+      }
+      walk(property, [...path, key]);
+    }
+  };
+  walk(schema, []);
+  const counts = new Map();
+  for (const { name } of found) {
+    counts.set(name.toLowerCase(), (counts.get(name.toLowerCase()) ?? 0) + 1);
+  }
+  return found.filter(({ name }) => counts.get(name.toLowerCase()) === 1);
+}
+
+/** The Mcp-Param-* headers of a tools/call, from its arguments; null or absent ones have none. */
+function paramHeaders(bindings, args) {
+  const headers = {};
+  for (const { name, path } of bindings) {
+    let value = args;
+    for (const key of path)
+      value = isObject(value) && Object.hasOwn(value, key) ? value[key] : undefined;
+    if (typeof value === "string")
+      headers[`mcp-param-${name.toLowerCase()}`] = encodeHeaderValue(value);
+    else if (typeof value === "number" || typeof value === "boolean") {
+      headers[`mcp-param-${name.toLowerCase()}`] = String(value);
+    }
+  }
+  return headers;
+}
+
 function isJsonRpcMessage(value) {
   return value !== null && typeof value === "object" && value.jsonrpc === "2.0";
 }
@@ -448,6 +501,85 @@ async function* answerMessages(response) {
  */
 function createStatelessRelay(endpoint, authFetch, deliver) {
   const inflight = new Map(); // request id → AbortController of its POST
+  const bindingsByTool = new Map(); // tool name → its Mcp-Param bindings, from tools/list results
+
+  function learnTools(result) {
+    if (!isObject(result) || !Array.isArray(result.tools)) return;
+    for (const tool of result.tools) {
+      if (isObject(tool) && typeof tool.name === "string") {
+        bindingsByTool.set(tool.name, paramHeaderBindings(tool.inputSchema));
+      }
+    }
+  }
+
+  function post(message, version, signal) {
+    return authFetch(endpoint, {
+      method: "POST",
+      headers: {
+        "content-type": "application/json",
+        accept: "application/json, text/event-stream",
+        ...routingHeaders(message, version),
+        ...(message.method === "tools/call" && typeof message.params?.name === "string"
+          ? paramHeaders(bindingsByTool.get(message.params.name) ?? [], message.params.arguments)
+          : {}),
+      },
+      body: JSON.stringify(message),
+      signal,
+    });
+  }
+
+  /**
+   * A call of a tool the client never listed through this bridge goes without Mcp-Param headers.
+   * If the gateway refuses it for that (-32020, before the tool runs), the bridge lists the tools
+   * itself and sends the call once more, with the headers the tool's schema asks for.
+   */
+  async function retryWithParamHeaders(response, message, version, signal) {
+    const type = (response.headers.get("content-type") ?? "").split(";")[0].trim().toLowerCase();
+    if (type !== "application/json") return response;
+    const text = await response.text();
+    let refused = false;
+    try {
+      const answer = JSON.parse(text);
+      refused = answer?.id === message.id && answer?.error?.code === HEADER_MISMATCH;
+    } catch {
+      // Not JSON after all: answerMessages reports it.
+    }
+    if (refused) {
+      try {
+        await listTools(message, version, signal);
+      } catch (error) {
+        if (signal.aborted) throw error;
+        log(`listing the tools for Mcp-Param headers failed: ${describeError(error)}`);
+      }
+      if ((bindingsByTool.get(message.params.name) ?? []).length > 0) {
+        return post(message, version, signal);
+      }
+    }
+    return new Response(text, { status: response.status, headers: { "content-type": type } });
+  }
+
+  /** The endpoint's tools, listed by the bridge as the client would (every page). */
+  async function listTools(template, version, signal) {
+    let cursor;
+    for (let page = 0; page < MAX_LIST_PAGES; page += 1) {
+      const id = `${NAME}-list-${page}`;
+      const list = {
+        jsonrpc: "2.0",
+        id,
+        method: "tools/list",
+        params: { ...(cursor === undefined ? {} : { cursor }), _meta: template.params?._meta },
+      };
+      let next;
+      for await (const reply of answerMessages(await post(list, version, signal))) {
+        if (isResponse(reply) && reply.id === id) {
+          learnTools(reply.result);
+          next = reply.result?.nextCursor;
+        }
+      }
+      if (typeof next !== "string") return;
+      cursor = next;
+    }
+  }
 
   async function send(message, version) {
     if (message.method === "notifications/cancelled") {
@@ -459,18 +591,16 @@ function createStatelessRelay(endpoint, authFetch, deliver) {
     if (request) inflight.set(message.id, controller);
     let answered = false;
     try {
-      const response = await authFetch(endpoint, {
-        method: "POST",
-        headers: {
-          "content-type": "application/json",
-          accept: "application/json, text/event-stream",
-          ...routingHeaders(message, version),
-        },
-        body: JSON.stringify(message),
-        signal: controller.signal,
-      });
+      let response = await post(message, version, controller.signal);
+      const name = message.method === "tools/call" ? message.params?.name : undefined;
+      if (request && typeof name === "string" && !bindingsByTool.has(name)) {
+        response = await retryWithParamHeaders(response, message, version, controller.signal);
+      }
       for await (const reply of answerMessages(response)) {
-        if (request && isResponse(reply) && reply.id === message.id) answered = true;
+        if (request && isResponse(reply) && reply.id === message.id) {
+          answered = true;
+          if (message.method === "tools/list") learnTools(reply.result);
+        }
         deliver(reply);
       }
       if (request && !answered) throw new Error("the gateway ended its answer without a response");

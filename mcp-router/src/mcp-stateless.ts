@@ -6,6 +6,13 @@ import {
   unsupportedStatelessVersion,
   type WireMessage,
 } from "../../contract/src/mcp-wire.ts";
+import {
+  checkParamHeaders,
+  paramHeaderBindings,
+  type ParamHeaderBinding,
+} from "../../contract/src/mcp-param-headers.ts";
+import { GATEWAY_ERRORS } from "../../contract/src/errors.ts";
+import { rejectedToolCallEvent } from "./audit.ts";
 import { rpcErrorResponse, type RouterResponse } from "./http-types.ts";
 import type { McpCall } from "./mcp-answer.ts";
 import { encodeAnswer, type McpExchange } from "./mcp-encoding.ts";
@@ -48,9 +55,57 @@ export async function handleStatelessPost(
   if (problem !== undefined) {
     return rpcErrorResponse("GW_HEADER_MISMATCH", id, { headers, detail: problem.detail });
   }
+  const paramProblem = await paramHeaderProblem(ctx, call.scope, message, exchange.headers);
+  if (paramProblem !== undefined) {
+    // ext-authz allowed the body; only the router knows the tool's schema, so it audits this.
+    try {
+      await ctx.audit.write(
+        rejectedToolCallEvent(call, {
+          tool: paramProblem.tool,
+          rejection: "header_mismatch",
+          status: GATEWAY_ERRORS.GW_HEADER_MISMATCH.httpStatus,
+        }),
+      );
+    } catch (error) {
+      ctx.metrics.auditFailures.inc({ reason: "refusal" });
+      call.logger.error({ err: error }, "audit write refused; answering 503");
+      return rpcErrorResponse("GW_AUDIT_UNAVAILABLE", id, { headers });
+    }
+    call.logger.info({ tool: paramProblem.tool, reason: "header_mismatch" }, "request refused");
+    return rpcErrorResponse("GW_HEADER_MISMATCH", id, { headers, detail: paramProblem.detail });
+  }
   return encodeAnswer(await dispatch(ctx, call, message), {
     era: "stateless",
     id,
     ...exchange,
   });
+}
+
+// A catalog entry's definition is replaced, never changed, when the tool is listed again.
+const bindingsByDefinition = new WeakMap<object, readonly ParamHeaderBinding[]>();
+
+/**
+ * `Mcp-Param-*` headers of a tools/call against the arguments (SEP-2243), by the tool's schema in
+ * the catalog. A tool the catalog does not know is left to the call, which refuses it.
+ */
+async function paramHeaderProblem(
+  ctx: RouterContext,
+  scope: string,
+  message: WireMessage,
+  headers: Readonly<Record<string, string>>,
+): Promise<{ tool: string; detail: string } | undefined> {
+  if (message.kind !== "request" || message.method !== "tools/call") return undefined;
+  const name = message.params?.name;
+  if (typeof name !== "string") return undefined;
+  const catalog = await ctx.catalog.get(scope);
+  const entry = catalog.ok ? catalog.tools.get(name) : undefined;
+  if (entry === undefined) return undefined;
+  let bindings = bindingsByDefinition.get(entry.definition);
+  if (bindings === undefined) {
+    bindings = paramHeaderBindings(entry.definition.inputSchema);
+    bindingsByDefinition.set(entry.definition, bindings);
+  }
+  if (bindings.length === 0) return undefined;
+  const detail = checkParamHeaders(bindings, message.params?.arguments, headers);
+  return detail === undefined ? undefined : { tool: name, detail };
 }

@@ -29,6 +29,8 @@ export const quietLogger = createLogger({ name: "router-test", level: "silent" }
 
 type ToolBehaviour = {
   description: string;
+  /** The tool's listed input schema; an open object when not given. */
+  inputSchema?: Record<string, unknown>;
   run(
     args: Record<string, unknown>,
     extra: { signal: AbortSignal; sendProgress(progress: number): Promise<void> },
@@ -104,6 +106,21 @@ export async function startStandInBackend(audience = "calc"): Promise<StandInBac
         return { content: [{ type: "text", text: "finished" }] };
       },
     },
+    deploy: {
+      description: "Echoes where it would deploy; its region is mirrored as Mcp-Param-Region",
+      inputSchema: {
+        type: "object",
+        properties: {
+          region: { type: "string", "x-mcp-header": "Region" },
+          replicas: { type: "integer", "x-mcp-header": "Replicas" },
+          target: {
+            type: "object",
+            properties: { canary: { type: "boolean", "x-mcp-header": "Canary" } },
+          },
+        },
+      },
+      run: async (args) => ({ content: [{ type: "text", text: JSON.stringify(args) }] }),
+    },
     hidden: {
       description: "Listed by the backend but not in tools.yaml",
       run: async () => ({ content: [{ type: "text", text: "should never run" }] }),
@@ -158,7 +175,11 @@ export async function startStandInBackend(audience = "calc"): Promise<StandInBac
           tools: Object.entries(tools).map(([name, tool]) => ({
             name,
             description: descriptions.get(name) ?? tool.description,
-            inputSchema: { type: "object", properties: {}, additionalProperties: true },
+            inputSchema: tool.inputSchema ?? {
+              type: "object",
+              properties: {},
+              additionalProperties: true,
+            },
           })),
         }));
         mcp.setRequestHandler(CallToolRequestSchema, async (request, extra) => {
@@ -210,6 +231,8 @@ export function testConfig(
     timeoutMs?: number;
     maxResponseBytes?: number;
     auditArguments?: string;
+    /** More of the stand-in backend's tools to register in the calc scope (e.g. deploy). */
+    extraTools?: readonly string[];
   } = {},
 ): GatewayConfig {
   const toolsYaml = `
@@ -229,6 +252,7 @@ scopes:
       - { name: big }
       - { name: progress }
       - { name: disabled_tool, enabled: false }
+${(options.extraTools ?? []).map((name) => `      - { name: ${name} }`).join("\n")}
   other:
     backend_url: http://127.0.0.1:9
     tools:

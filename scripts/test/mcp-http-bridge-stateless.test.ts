@@ -12,6 +12,7 @@ import {
   STATELESS_PROTOCOL_VERSIONS,
   type WireMessage,
 } from "../../contract/src/mcp-wire.ts";
+import { checkParamHeaders, paramHeaderBindings } from "../../contract/src/mcp-param-headers.ts";
 import { BRIDGE_TOKEN, startBridge, type BridgeProcess } from "./bridge-process.ts";
 import {
   startRecordingUpstream,
@@ -429,5 +430,135 @@ describe("stateless traffic through the bridge", () => {
     expect(
       others.every((request) => header(request, "mcp-session-id") === UPSTREAM_SESSION_ID),
     ).toBe(true);
+  });
+});
+
+describe("Mcp-Param-* headers through the bridge (SEP-2243)", () => {
+  const deploySchema = {
+    type: "object",
+    properties: {
+      region: { type: "string", "x-mcp-header": "Region" },
+      replicas: { type: "integer", "x-mcp-header": "Replicas" },
+      target: {
+        type: "object",
+        properties: { canary: { type: "boolean", "x-mcp-header": "Canary" } },
+      },
+    },
+  };
+  const bindings = paramHeaderBindings(deploySchema);
+
+  /** Plays the gateway: lists deploy, and refuses a call whose headers disagree (-32020). */
+  function gatewayWithDeploy(): void {
+    upstream.setHandler((body, req, res) => {
+      const reply = (status: number, message: unknown) => {
+        res.writeHead(status, { "content-type": "application/json" });
+        res.end(JSON.stringify(message));
+      };
+      if (body.method === "tools/list") {
+        reply(200, {
+          jsonrpc: "2.0",
+          id: body.id,
+          result: { tools: [{ name: "deploy", inputSchema: deploySchema }] },
+        });
+        return true;
+      }
+      if (body.method !== "tools/call") return false;
+      const params = body.params as { arguments?: unknown };
+      const problem = checkParamHeaders(
+        bindings,
+        params.arguments,
+        req.headers as Record<string, string>,
+      );
+      if (problem === undefined) {
+        reply(200, {
+          jsonrpc: "2.0",
+          id: body.id,
+          result: { content: [], resultType: "complete" },
+        });
+      } else {
+        reply(400, { jsonrpc: "2.0", id: body.id, error: { code: -32020, message: problem } });
+      }
+      return true;
+    });
+  }
+
+  beforeEach(async () => {
+    upstream = await startRecordingUpstream();
+    gatewayWithDeploy();
+  });
+  afterEach(async () => {
+    for (const started of bridges.splice(0)) started.kill();
+    await upstream.close();
+  });
+
+  it.each(TRICKY_VALUES)(
+    "mirrors a listed tool's arguments into headers the contract accepts (%j)",
+    async (region) => {
+      const client = bridge();
+      client.send(statelessRequest(1, "tools/list"));
+      await client.response(1);
+      const args = { region, replicas: 3, target: { canary: false } };
+      client.send(statelessRequest(2, "tools/call", { name: "deploy", arguments: args }));
+      expect(await client.response(2)).toMatchObject({ id: 2, result: { resultType: "complete" } });
+      const call = upstream.postWithId(2);
+      expect(header(call, "mcp-param-region")).toBe(encodeHeaderValue(region));
+      expect(header(call, "mcp-param-replicas")).toBe("3");
+      expect(header(call, "mcp-param-canary")).toBe("false");
+      // Listed once by the client, called once: no retry was needed.
+      expect(upstream.requests.map((request) => request.body?.method)).toEqual([
+        "tools/list",
+        "tools/call",
+      ]);
+    },
+  );
+
+  it("sends no header for an absent or null argument", async () => {
+    const client = bridge();
+    client.send(statelessRequest(1, "tools/list"));
+    await client.response(1);
+    client.send(statelessRequest(2, "tools/call", { name: "deploy", arguments: { region: null } }));
+    expect(await client.response(2)).toMatchObject({ result: { resultType: "complete" } });
+    const call = upstream.postWithId(2);
+    expect(Object.keys(call.headers).filter((name) => name.startsWith("mcp-param-"))).toEqual([]);
+  });
+
+  it("lists the tools itself and sends once more when a call of an unlisted tool is refused", async () => {
+    const client = bridge();
+    client.send(statelessRequest(5, "tools/call", { name: "deploy", arguments: { region: "eu" } }));
+    expect(await client.response(5)).toMatchObject({ id: 5, result: { resultType: "complete" } });
+    expect(upstream.requests.map((request) => request.body?.method)).toEqual([
+      "tools/call",
+      "tools/list",
+      "tools/call",
+    ]);
+    expect(header(upstream.requests[2]!, "mcp-param-region")).toBe("eu");
+    expect(header(upstream.requests[0]!, "mcp-param-region")).toBeUndefined();
+    // Known from then on: the next call goes right with its headers.
+    client.send(statelessRequest(6, "tools/call", { name: "deploy", arguments: { region: "us" } }));
+    await client.response(6);
+    expect(upstream.requests).toHaveLength(4);
+  });
+
+  it("hands the refusal to the client when the listing does not help", async () => {
+    const client = bridge();
+    client.send(statelessRequest(7, "tools/call", { name: "other", arguments: {} }));
+    upstream.setHandler((body, _req, res) => {
+      res.writeHead(body.method === "tools/call" ? 400 : 200, {
+        "content-type": "application/json",
+      });
+      res.end(
+        JSON.stringify(
+          body.method === "tools/call"
+            ? { jsonrpc: "2.0", id: body.id, error: { code: -32020, message: "mismatch" } }
+            : { jsonrpc: "2.0", id: body.id, result: { tools: [] } },
+        ),
+      );
+      return true;
+    });
+    expect(await client.response(7)).toEqual({
+      jsonrpc: "2.0",
+      id: 7,
+      error: { code: -32020, message: "mismatch" },
+    });
   });
 });
