@@ -216,7 +216,7 @@ describe("audit status of task refusals and task lifecycles", () => {
     await fixture.close();
   });
 
-  it("2026-07-28: a task-only tool called plainly is answered 404 and audited 404", async () => {
+  it("2026-07-28: a task-only tool called plainly is answered 400 (-32021) and audited 400", async () => {
     const response = await postMcp(
       endpoint,
       {
@@ -241,13 +241,13 @@ describe("audit status of task refusals and task lifecycles", () => {
         },
       },
     );
-    expect(response.status).toBe(404);
+    expect(response.status).toBe(400);
     const [message] = await readMessages(response);
-    expect(message).toMatchObject({ id: 5, error: { code: -32601 } });
+    expect(message).toMatchObject({ id: 5, error: { code: -32021 } });
     expect(await onlyRowOf(fixture, response)).toMatchObject({
       outcome: "rejected",
       reason: "task_support",
-      status: 404,
+      status: 400,
     });
   });
 

@@ -360,8 +360,13 @@ describe("2026-07-28 tasks extension", () => {
       resultType: "complete",
       content: [{ text: "done" }],
     });
+    // SEP-2663: -32021 (HTTP 400) naming the extension to declare.
     const refused = await modernCall(endpoint, "tools/call", { name: "big", arguments: {} });
-    expect(refused.message.error?.code).toBe(-32601);
+    expect(refused.status).toBe(400);
+    expect(refused.message.error).toMatchObject({
+      code: -32021,
+      data: { requiredCapabilities: { extensions: { [TASKS_EXTENSION]: {} } } },
+    });
     // With it, a forbidden tool runs plainly too: the server decides.
     const forbidden = await modernCall(
       endpoint,
@@ -403,8 +408,11 @@ describe("2026-07-28 tasks extension", () => {
     expect(cancel.message.result).toEqual({ resultType: "complete" });
     const got = await modernCall(endpoint, "tasks/get", { taskId });
     expect(got.message.result).toMatchObject({ status: "cancelled", resultType: "complete" });
+    // Cancelling a terminal task is the same empty ack (SEP-2663: idempotent); unknown ids stay -32602.
     const again = await modernCall(endpoint, "tasks/cancel", { taskId });
-    expect(again.message.error?.code).toBe(-32602);
+    expect(again.message.result).toEqual({ resultType: "complete" });
+    const unknown = await modernCall(endpoint, "tasks/cancel", { taskId: "no-such-task" });
+    expect(unknown.message.error?.code).toBe(-32602);
 
     const big = await modernCall(
       endpoint,

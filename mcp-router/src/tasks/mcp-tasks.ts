@@ -1,4 +1,5 @@
 import { z } from "zod";
+import type { GatewayErrorCode } from "../../../contract/src/errors.ts";
 import { declaresExtension, META_KEY, TASKS_EXTENSION_ID } from "../../../contract/src/mcp-wire.ts";
 import { rejectedToolCallEvent } from "../audit.ts";
 import {
@@ -96,14 +97,19 @@ export async function handleToolsCallWithTasks(
   }
   if (request.kind === "none") {
     if (support === "required") {
-      return refuseTaskSupport(
-        ctx,
-        call,
-        tool,
-        call.era === "session"
-          ? `Tool ${tool} must be called as a task (params.task)`
-          : `Tool ${tool} requires the ${TASKS_EXTENSION_ID} extension`,
-      );
+      return call.era === "session"
+        ? refuseTaskSupport(ctx, call, tool, `Tool ${tool} must be called as a task (params.task)`)
+        : refuseTaskSupport(
+            ctx,
+            call,
+            tool,
+            `Tool ${tool} requires the ${TASKS_EXTENSION_ID} extension`,
+            {
+              // SEP-2663: a 2026-07-28 client learns which extension to declare.
+              error: "GW_MISSING_CLIENT_CAPABILITY",
+              data: { requiredCapabilities: { extensions: { [TASKS_EXTENSION_ID]: {} } } },
+            },
+          );
     }
     return handleToolsCall(ctx, call, id, params);
   }
@@ -129,14 +135,18 @@ async function refuseTaskSupport(
   call: McpCall,
   tool: string,
   detail: string,
+  // Spec: a task-augmented call to a tool that does not allow it (or the reverse) is -32601.
+  refusal: { error: GatewayErrorCode; data?: Record<string, unknown> } = {
+    error: "GW_METHOD_NOT_FOUND",
+  },
 ): Promise<FinalAnswer> {
   try {
     await ctx.audit.write(
       rejectedToolCallEvent(call, {
         tool,
         rejection: "task_support",
-        // What the encoder sends: 2026-07-28 answers an unknown method with 404.
-        status: httpStatusOf(call.era, "GW_METHOD_NOT_FOUND"),
+        // What the encoder sends (2026-07-28 answers an unknown method with 404).
+        status: httpStatusOf(call.era, refusal.error),
       }),
     );
   } catch (error) {
@@ -144,8 +154,10 @@ async function refuseTaskSupport(
     call.logger.error({ err: error }, "audit write refused; answering 503");
     return failure("GW_AUDIT_UNAVAILABLE");
   }
-  // Spec: a task-augmented call to a tool that does not allow it (or the reverse) is -32601.
-  return failure("GW_METHOD_NOT_FOUND", { detail });
+  return failure(refusal.error, {
+    detail,
+    ...(refusal.data === undefined ? {} : { data: refusal.data }),
+  });
 }
 
 /** tasks/list (2025-11-25): this caller's tasks, newest first, paged by an opaque cursor. */
@@ -211,9 +223,11 @@ export async function handleTasksCancel(
   if (taskId === undefined) return TASK_ID_REQUIRED;
   const cancelled = await ctx.tasks.cancel(taskId, call.verdict, call.requestId);
   if (!cancelled.ok) {
-    return cancelled.reason === "not_found"
-      ? failure("GW_TASK_NOT_FOUND")
-      : failure("GW_INVALID_PARAMS", { detail: "Task is already in a terminal status" });
+    if (cancelled.reason === "not_found") return failure("GW_TASK_NOT_FOUND");
+    // SEP-2663 (2026-07-28): cancelling a finished task is the same empty ack, so a retried
+    // cancel is idempotent; 2025-11-25 reserves -32602 for it.
+    if (call.era === "stateless") return result({});
+    return failure("GW_INVALID_PARAMS", { detail: "Task is already in a terminal status" });
   }
   return result(call.era === "session" ? legacyTask(cancelled.task) : {});
 }
