@@ -83,12 +83,14 @@ export function createMcpServerBackend(options: McpServerBackendOptions): McpSer
     if (config.transport === "streamable-http") {
       return new StreamableHTTPClientTransport(new URL(config.url), {
         fetch: credentialedFetch({ headers: config.headers, tokens, env: options.env }),
-        // A lost standalone stream is not reopened: the session's next request opens a new one.
+        // A stream that ends before its answer, after an event id, is resumed with a GET and
+        // Last-Event-ID (SEP-1699), as is the session's standalone stream; the server's `retry`
+        // field sets the delay. Closing the session stops any reconnection.
         reconnectionOptions: {
-          maxReconnectionDelay: 1000,
           initialReconnectionDelay: 1000,
-          reconnectionDelayGrowFactor: 1,
-          maxRetries: 0,
+          reconnectionDelayGrowFactor: 2,
+          maxReconnectionDelay: 10_000,
+          maxRetries: 3,
         },
       });
     }
