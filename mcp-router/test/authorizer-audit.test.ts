@@ -1,5 +1,6 @@
 import { pino } from "pino";
 import { describe, expect, it, vi } from "vitest";
+import { ADMIN_VIEW_HEADER } from "../../contract/src/admin-view.ts";
 import { sha256Hex } from "../../contract/src/digest.ts";
 import { signVerdict } from "../../contract/src/verdict.ts";
 import type { AuditEvent } from "../../store/src/audit-writer.ts";
@@ -159,6 +160,23 @@ describe("verdict enforcement", () => {
       contextExtensions: {},
     });
     expect(result).toEqual({ ok: true, verdict: genuineClaims, responseHeaders: {} });
+  });
+
+  it("passes ext-authz's operator view on only when the request carries one", async () => {
+    const plain = await envoyAuthorizer().authorize({
+      request: request({ "x-gateway-verdict": verdictOf() }),
+      body,
+      scope: "calc",
+      contextExtensions: {},
+    });
+    expect(plain.ok && Object.hasOwn(plain, "adminView")).toBe(false);
+    const viewed = await envoyAuthorizer().authorize({
+      request: request({ "x-gateway-verdict": verdictOf(), [ADMIN_VIEW_HEADER]: "signed-view" }),
+      body,
+      scope: "calc",
+      contextExtensions: {},
+    });
+    expect(viewed).toMatchObject({ ok: true, adminView: "signed-view" });
   });
 
   it("leaves the scope to the caller when it names none", async () => {

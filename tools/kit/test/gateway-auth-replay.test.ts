@@ -267,6 +267,26 @@ describe("createReplayCache", () => {
     expect(cache.claim("k0", 60, 499)).toBe("forgotten");
   });
 
+  it("never lowers what it has forgotten when an earlier-expiring entry goes after a later one", () => {
+    const cache = createReplayCache({ maxEntries: 10 });
+    // Router clocks differ: "late" arrives first, "early" (out of order) after it.
+    expect(cache.claim("late", 100, 0)).toBe("first");
+    expect(cache.claim("early", 50, 0)).toBe("first");
+    // Both have expired by 101 and go, "late" first: what is forgotten stays up to 100.
+    expect(cache.claim("probe", 200, 101)).toBe("first");
+    expect(cache.claim("early", 80, 101)).toBe("forgotten");
+    expect(cache.claim("other", 100, 101)).toBe("forgotten");
+  });
+
+  it("works with room for a single entry", () => {
+    const cache = createReplayCache({ maxEntries: 1 });
+    expect(cache.claim("a", 100, 0)).toBe("first");
+    expect(cache.claim("a", 100, 0)).toBe("replayed");
+    expect(cache.claim("b", 101, 0)).toBe("first");
+    expect(cache.claim("a", 100, 0)).toBe("forgotten");
+    expect(cache.size()).toBe(1);
+  });
+
   it.each([0, -1, 1.5, Number.NaN])("refuses maxEntries %s", (maxEntries) => {
     expect(() => createReplayCache({ maxEntries })).toThrow(/positive integer/);
   });
