@@ -18,6 +18,7 @@ import {
   relayedCapabilities,
   SESSION_ONLY_RELAYED_METHODS,
 } from "./mcp-relay.ts";
+import { handleSubscriptionsListen } from "./mcp-listen.ts";
 import { handleToolsList } from "./mcp-tools.ts";
 import type { RouterContext } from "./router-context.ts";
 import { sessionBinding } from "./session.ts";
@@ -56,6 +57,7 @@ export const MCP_METHODS: Readonly<Record<string, MethodEntry>> = {
   initialize: { eras: ["session"], handle: initialize },
   ping: { eras: ["session"], handle: () => result({}) },
   "server/discover": { eras: ["stateless"], handle: discover },
+  "subscriptions/listen": { eras: ["stateless"], handle: handleSubscriptionsListen },
   "tools/list": {
     eras: BOTH,
     handle: (ctx, call, _id, params) => handleToolsList(ctx, call, params),
@@ -188,6 +190,7 @@ async function discover(ctx: RouterContext, call: McpCall): Promise<McpAnswer> {
     supportedVersions: SUPPORTED_PROTOCOL_VERSIONS,
     capabilities: {
       tools: { listChanged: false },
+      // The server's sections, `tools` included when listen streams carry its list changes.
       ...relayed,
       extensions: { [TASKS_EXTENSION_ID]: {} },
     },

@@ -235,10 +235,14 @@ export async function relayedCapabilities(
     })
     .catch(() => undefined);
   if (server === undefined) return {};
-  const streams = call.era === "session";
-  const flag = (section: unknown, name: string) =>
-    streams && isRecord(section) && section[name] === true;
+  // Notifications outside a request reach 2025 clients on the session's GET stream and
+  // 2026-07-28 clients on subscriptions/listen (mcp-listen.ts), so both hear what the server says.
+  const flag = (section: unknown, name: string) => isRecord(section) && section[name] === true;
   return {
+    // Only listen streams carry tools/list_changed (the router lists again either way).
+    ...(call.era === "stateless" && flag(server.tools, "listChanged")
+      ? { tools: { listChanged: true } }
+      : {}),
     ...(isRecord(server.prompts)
       ? { prompts: { listChanged: flag(server.prompts, "listChanged") } }
       : {}),

@@ -5,6 +5,7 @@ import type { Authorizer } from "./authorization.ts";
 import type { InFlightCalls } from "./in-flight.ts";
 import type { ToolInvoker } from "./invoke-tool.ts";
 import type { RouterMetrics } from "./metrics.ts";
+import type { ListenStreams } from "./listen-streams.ts";
 import type { SseStreams } from "./sse-streams.ts";
 import type { ServerRequests } from "./server-requests.ts";
 import type { SessionCodec, SessionRevocations } from "./session.ts";
@@ -25,6 +26,8 @@ export type RouterContext = {
   revocations: SessionRevocations;
   /** HTTP+SSE (2024-11-05) streams open on this replica. */
   sseStreams: SseStreams;
+  /** 2026-07-28 `subscriptions/listen` streams open on this replica. */
+  listenStreams: ListenStreams;
   catalog: ToolCatalog;
   invokeTool: ToolInvoker;
   /** Where requests other than tools/call go for scopes served by an MCP server. */

@@ -26,6 +26,7 @@ import { createDefinitionArchive } from "./admin-definitions.ts";
 import { createMetricsHistory } from "./admin-overview.ts";
 import { adminRouteLabel, handleAdmin, isAdminPath, type AdminServices } from "./admin-routes.ts";
 import { createAuthorizer, type AuthzSettings } from "./authorization.ts";
+import { createListenStreams } from "./listen-streams.ts";
 import { createServerRequests } from "./server-requests.ts";
 import { createBackends } from "./upstream/backends.ts";
 import { createBackendPools } from "./forwarding.ts";
@@ -167,19 +168,27 @@ export async function startRouter(options: StartRouterOptions): Promise<RouterHa
     configReloads,
   });
   const pools = createBackendPools();
+  const sseStreams = createSseStreams();
+  const listenStreams = createListenStreams();
   const backends = createBackends({
     pools,
     toolSecret: options.toolSecret,
     logger,
     ...(options.backendEnv === undefined ? {} : { env: options.backendEnv }),
     clientInfo: { name: "mcp-gateway", version: VERSION },
-    onListChanged: (scope) => catalog.markStale(scope),
+    onListChanged: (scope) => {
+      catalog.markStale(scope);
+      listenStreams.publishToScope(scope, {
+        jsonrpc: "2.0",
+        method: "notifications/tools/list_changed",
+      });
+    },
     // What a user's MCP server session sends outside a request goes to that user's streams.
-    onUserNotification: (scope, user, notification) =>
-      void sseStreams.publish(
-        { subject: user.userId, tenant: user.tenant, scope },
-        sseEvent(notification),
-      ),
+    onUserNotification: (scope, user, notification) => {
+      const binding = { subject: user.userId, tenant: user.tenant, scope };
+      sseStreams.publish(binding, sseEvent(notification));
+      listenStreams.publishToUser(binding, notification);
+    },
   });
   // The definitions the catalog lists, kept for the console's diff of a changed tool.
   const definitions = createDefinitionArchive();
@@ -240,7 +249,6 @@ export async function startRouter(options: StartRouterOptions): Promise<RouterHa
     ...options.tasks,
   });
 
-  const sseStreams = createSseStreams();
   const shared: Omit<RouterContext, "config" | "invokeTool"> = {
     authorizer: createAuthorizer({
       settings,
@@ -255,6 +263,7 @@ export async function startRouter(options: StartRouterOptions): Promise<RouterHa
     }),
     revocations,
     sseStreams,
+    listenStreams,
     catalog,
     backends,
     serverRequests: createServerRequests(),
@@ -438,6 +447,7 @@ export async function startRouter(options: StartRouterOptions): Promise<RouterHa
         // HTTP+SSE streams carry no call of their own: they end first, or the drain would wait
         // on them.
         sseStreams.closeAll();
+        listenStreams.endAll();
         history.close();
         await server.close(options.drainTimeoutMs ?? 25_000);
         await tasks.close();

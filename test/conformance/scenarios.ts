@@ -280,19 +280,6 @@ export const FIXTURE_NOT_EXERCISED: readonly (Expectation & { checks: readonly s
       "the gateway does not announce (or relay) the server's io.modelcontextprotocol/skills extension, so the suite skips every SEP-2640 check",
   })),
   {
-    scenario: "server-stateless",
-    wire: "2026-07-28",
-    checks: [
-      "sep-2575-server-sends-subscription-ack",
-      "sep-2575-server-tags-subscription-id",
-      "sep-2575-server-honors-notification-filter",
-      "sep-2575-server-sends-prompts-list-changed-on-subscription",
-      "sep-2575-server-sends-tools-list-changed-on-subscription",
-    ],
-    reason:
-      "no SEP-2575 listen stream on 2026-07-28: server/discover announces listChanged: false and no subscriptions, and subscriptions/listen answers 404 / -32601 (2025-11-25 sessions get the notifications on their GET stream), so the suite skips these checks",
-  },
-  {
     scenario: "input-required-result-missing-input-response",
     wire: "2026-07-28",
     checks: ["sep-2322-missing-response-rerequests"],

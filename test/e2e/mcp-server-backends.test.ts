@@ -5,6 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { EventSourceParserStream } from "eventsource-parser/stream";
 import { parse, stringify } from "yaml";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
@@ -118,8 +119,15 @@ beforeAll(async () => {
   policy.roles.developer!.allow.push("everything.*", "everything-http.*", "everything-broken.*");
   // Prompts and resources named one by one: no tool of the scope.
   policy.roles.curator = {
-    allow: ["everything.prompt:simple-*", "everything.resource:demo://resource/static/*"],
-    deny: ["everything.resource:demo://resource/static/document/architecture.md"],
+    allow: [
+      "everything.prompt:simple-*",
+      "everything.resource:demo://resource/static/*",
+      "everything-http.resource:demo://resource/static/*",
+    ],
+    deny: [
+      "everything.resource:demo://resource/static/document/architecture.md",
+      "everything-http.resource:demo://resource/static/document/architecture.md",
+    ],
   };
   await writeFile(join(configDir, "tools.yaml"), stringify(tools));
   await writeFile(join(configDir, "policy.yaml"), stringify(policy));
@@ -378,6 +386,102 @@ describe.each(["everything", "everything-http"])("resource subscriptions as %s",
     } finally {
       await client.close();
     }
+  });
+});
+
+describe.each(["everything", "everything-http"])("2026-07-28 listen stream on %s", (scope) => {
+  /** Opens subscriptions/listen and reads its SSE events one by one. */
+  async function listen(user: string, roles: string[], notifications: Record<string, unknown>) {
+    const controller = new AbortController();
+    const response = await fetch(`${stack.url}/${scope}/mcp`, {
+      method: "POST",
+      headers: {
+        ...modernHeaders("subscriptions/listen"),
+        authorization: `Bearer ${await token(user, roles)}`,
+      },
+      body: JSON.stringify(modernRequest("subscriptions/listen", { notifications }, "listen-1")),
+      signal: controller.signal,
+    });
+    expect(response.status).toBe(200);
+    expect(response.headers.get("content-type")).toMatch(/text\/event-stream/);
+    const events = response
+      .body!.pipeThrough(new TextDecoderStream())
+      .pipeThrough(new EventSourceParserStream())
+      .getReader();
+    return {
+      async next(): Promise<Record<string, unknown>> {
+        for (;;) {
+          const { value, done } = await events.read();
+          if (done) throw new Error("the listen stream ended");
+          if (value.data !== "") return JSON.parse(value.data) as Record<string, unknown>;
+        }
+      },
+      close: () => controller.abort(),
+    };
+  }
+
+  it("acknowledges what the server supports, then relays only that, tagged with its id", async () => {
+    const uri = "demo://resource/static/document/features.md";
+    const stream = await listen("erin", ["developer"], {
+      resourceSubscriptions: [uri],
+      resourcesListChanged: true,
+    });
+    try {
+      expect(await stream.next()).toEqual({
+        jsonrpc: "2.0",
+        method: "notifications/subscriptions/acknowledged",
+        params: {
+          notifications: { resourcesListChanged: true, resourceSubscriptions: [uri] },
+          _meta: { "io.modelcontextprotocol/subscriptionId": "listen-1" },
+        },
+      });
+      // The server sends updates of the session's subscribed resources once told to.
+      const call = await fetch(`${stack.url}/${scope}/mcp`, {
+        method: "POST",
+        headers: {
+          ...modernHeaders("tools/call", "toggle-subscriber-updates"),
+          authorization: `Bearer ${await token("erin")}`,
+        },
+        body: JSON.stringify(
+          modernRequest("tools/call", { name: "toggle-subscriber-updates", arguments: {} }),
+        ),
+      });
+      expect(call.status).toBe(200);
+      const update = await stream.next();
+      expect(update).toMatchObject({
+        method: "notifications/resources/updated",
+        params: { uri, _meta: { "io.modelcontextprotocol/subscriptionId": "listen-1" } },
+      });
+    } finally {
+      stream.close();
+    }
+  });
+
+  it("leaves out resources the user's roles do not show, and refuses a malformed filter", async () => {
+    const hidden = "demo://resource/static/document/architecture.md";
+    const stream = await listen("cleo", ["curator"], {
+      resourceSubscriptions: [hidden],
+      toolsListChanged: true,
+    });
+    try {
+      const ack = await stream.next();
+      expect(ack.params).toMatchObject({ notifications: {} });
+      expect(JSON.stringify(ack)).not.toContain(hidden);
+    } finally {
+      stream.close();
+    }
+    const bad = await fetch(`${stack.url}/${scope}/mcp`, {
+      method: "POST",
+      headers: {
+        ...modernHeaders("subscriptions/listen"),
+        authorization: `Bearer ${await token("erin")}`,
+      },
+      body: JSON.stringify(
+        modernRequest("subscriptions/listen", { notifications: { toolsListChanged: "yes" } }),
+      ),
+    });
+    const [message] = await readMessages(bad);
+    expect(message).toMatchObject({ error: { code: -32602 } });
   });
 });
 
