@@ -29,9 +29,12 @@ export function requestItem(
   switch (method) {
     case "prompts/get":
       return itemName(params?.name) ? `prompt:${params.name}` : null;
+    // The skills extension (SEP-2640) names resources too: a skill by its SKILL.md, a directory.
     case "resources/read":
     case "resources/subscribe":
     case "resources/unsubscribe":
+    case "skills/get":
+    case "resources/directory/read":
       return itemName(params?.uri) ? `resource:${params.uri}` : null;
     case "completion/complete": {
       const ref = params?.ref;

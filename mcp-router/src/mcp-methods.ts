@@ -192,7 +192,7 @@ async function discover(ctx: RouterContext, call: McpCall): Promise<McpAnswer> {
       tools: { listChanged: false },
       // The server's sections, `tools` included when listen streams carry its list changes.
       ...relayed,
-      extensions: { [TASKS_EXTENSION_ID]: {} },
+      extensions: { ...(relayed.extensions as object | undefined), [TASKS_EXTENSION_ID]: {} },
     },
     ...(description === undefined ? {} : { instructions: description }),
     ttlMs: ctx.listTtlMs,

@@ -38,7 +38,13 @@ export const RELAYED_METHODS = [
   "resources/unsubscribe",
   "completion/complete",
   "logging/setLevel",
+  // The skills extension (SEP-2640), when the server announces it.
+  "skills/list",
+  "skills/get",
+  "resources/directory/read",
 ] as const;
+
+export const SKILLS_EXTENSION_ID = "io.modelcontextprotocol/skills";
 
 /** Methods 2026-07-28 removed (subscriptions, the session log level): "Method not found" there. */
 export const SESSION_ONLY_RELAYED_METHODS: ReadonlySet<string> = new Set([
@@ -64,6 +70,12 @@ const LISTS: Readonly<
   "resources/templates/list": {
     key: "resourceTemplates",
     item: (entry) => `resource:${String(entry.uriTemplate)}`,
+  },
+  // A skill is shown when the caller may read its SKILL.md; a directory's children likewise.
+  "skills/list": { key: "skills", item: (entry) => `resource:${String(entry.uri)}` },
+  "resources/directory/read": {
+    key: "resources",
+    item: (entry) => `resource:${String(entry.uri)}`,
   },
 };
 
@@ -104,6 +116,9 @@ const CACHEABLE = new Set([
   "resources/list",
   "resources/templates/list",
   "resources/read",
+  "skills/list",
+  "skills/get",
+  "resources/directory/read",
 ]);
 
 /** Notifications of a request that the client is meant to see. */
@@ -256,6 +271,10 @@ export async function relayedCapabilities(
       : {}),
     ...(isRecord(server.completions) ? { completions: {} } : {}),
     ...(isRecord(server.logging) ? { logging: {} } : {}),
+    // Extensions the gateway relays, as the server declared them (the caller adds its own).
+    ...(isRecord(server.extensions) && isRecord(server.extensions[SKILLS_EXTENSION_ID])
+      ? { extensions: { [SKILLS_EXTENSION_ID]: server.extensions[SKILLS_EXTENSION_ID] } }
+      : {}),
   };
 }
 

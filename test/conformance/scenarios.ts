@@ -269,16 +269,6 @@ export const FIXTURE_EXPECTED_FAILURES: readonly Expectation[] = [
  * the feature was not exercised. A listed check that succeeds fails the run (remove it here then).
  */
 export const FIXTURE_NOT_EXERCISED: readonly (Expectation & { checks: readonly string[] })[] = [
-  ...[
-    ["sep-2640-skills-directory", "sep-2640-capability-directory-read-flag"],
-    ["sep-2640-skills-enumeration", "sep-2640-capability-declaration-inline"],
-    ["sep-2640-skills-manifest", "sep-2640-skillmd-mimetype"],
-  ].map(([scenario, check]) => ({
-    scenario: scenario!,
-    checks: [check!],
-    reason:
-      "the gateway does not announce (or relay) the server's io.modelcontextprotocol/skills extension, so the suite skips every SEP-2640 check",
-  })),
   {
     scenario: "input-required-result-missing-input-response",
     wire: "2026-07-28",
