@@ -72,6 +72,8 @@ export const EmbeddedEnvSchema = z.object({
   SESSION_TTL_SECONDS: positiveIntString.default(86_400),
   /** On SIGTERM, how long requests in progress may finish before connections are closed. */
   DRAIN_TIMEOUT_MS: nonNegativeIntString.default(25_000),
+  /** How long the router waits for ext-authz's decision before failing closed with 503. */
+  EXT_AUTHZ_TIMEOUT_MS: positiveIntString.default(2_000),
   GIT_REPOSITORIES: z.string().optional(),
   /** Default: the router's listener, so the advertised URLs follow PORT and HOST. */
   GATEWAY_PUBLIC_URL: z.url({ protocol: /^https?$/, error: "expected an http(s) URL" }).optional(),
@@ -274,6 +276,7 @@ export async function startEmbeddedStack(
         mode: "direct",
         address: `${BACKEND_HOST}:${env.EXT_AUTHZ_PORT}`,
         client: authz.client,
+        deadlineMs: env.EXT_AUTHZ_TIMEOUT_MS,
       },
       verdictKey: env.GATEWAY_VERDICT_KEY,
       toolSecret: env.TOOL_GATEWAY_SHARED_SECRET,
