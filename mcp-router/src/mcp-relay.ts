@@ -230,9 +230,9 @@ const isRecord = (value: unknown): value is Record<string, unknown> =>
 
 /**
  * What the gateway announces of a scope's MCP server besides tools: prompts, resources,
- * completions and logging as the server announced them to the user's own session. List changes
- * and resource updates reach a 2025 client on its session's GET stream; a stateless (2026-07-28)
- * client has no such stream, so it is offered neither.
+ * completions, logging and the skills extension as the server announced them to the user's own
+ * session. List changes and resource updates reach a 2025 client on its session's GET stream and
+ * a stateless (2026-07-28) client on `subscriptions/listen`.
  */
 export async function relayedCapabilities(
   ctx: RouterContext,
@@ -250,8 +250,6 @@ export async function relayedCapabilities(
     })
     .catch(() => undefined);
   if (server === undefined) return {};
-  // Notifications outside a request reach 2025 clients on the session's GET stream and
-  // 2026-07-28 clients on subscriptions/listen (mcp-listen.ts), so both hear what the server says.
   const flag = (section: unknown, name: string) => isRecord(section) && section[name] === true;
   return {
     // Only listen streams carry tools/list_changed (the router lists again either way).
