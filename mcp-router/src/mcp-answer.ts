@@ -36,7 +36,7 @@ export type FinalAnswer =
       kind: "result";
       result: Record<string, unknown>;
       /** 2026-07-28 `resultType`; `complete` unless said otherwise. */
-      resultType?: "complete" | "task";
+      resultType?: "complete" | "task" | "input_required";
       /** Response headers this answer needs (initialize: the session id). */
       headers?: Record<string, string>;
     }
@@ -77,7 +77,10 @@ export type McpAnswer = FinalAnswer | { kind: "stream"; items: AsyncIterable<Str
 
 export function result(
   value: Record<string, unknown>,
-  extra: { resultType?: "complete" | "task"; headers?: Record<string, string> } = {},
+  extra: {
+    resultType?: "complete" | "task" | "input_required";
+    headers?: Record<string, string>;
+  } = {},
 ): FinalAnswer {
   return { kind: "result", result: value, ...extra };
 }

@@ -5,6 +5,7 @@ import { globMatches } from "../../config/src/tool-pattern.ts";
 import { buildAuditEvent, type RouterOutcome } from "./audit.ts";
 import type { JsonRpcNotificationMessage, UpstreamOutcome } from "./forwarding.ts";
 import { inFlightKey } from "./in-flight.ts";
+import { resumeInputRound, startInputRound } from "./input-required.ts";
 import {
   createChannel,
   failure,
@@ -292,11 +293,17 @@ export function handleRelay(
     return failure("GW_TOOL_FORBIDDEN");
   }
 
+  const target = item ?? "";
+  const resumed = resumeInputRound(ctx, call, method, target, params);
+  if (resumed !== undefined) return resumed;
+
   const started = performance.now();
   const tracked = ctx.inFlight.start(inFlightKey(call.verdict.subject, call.sessionId, id));
   const items = createChannel<StreamItem>();
   const list = Object.hasOwn(LISTS, method) ? LISTS[method] : undefined;
-  const signal = AbortSignal.any([tracked.signal, call.signal]);
+  // A 2026-07-28 client the server may ask things: the request outlives this attempt (SEP-2322).
+  const input = startInputRound(ctx, call, method, target, params, items);
+  const signal = AbortSignal.any([tracked.signal, input?.round.signal ?? call.signal]);
   const wanted = notificationFilter(call.era, params);
 
   void ctx.backends
@@ -310,11 +317,11 @@ export function handleRelay(
       maxResponseBytes: scopeConfig.max_response_bytes,
       signal,
       onNotification: (notification: JsonRpcNotificationMessage) => {
-        if (PASSTHROUGH.has(notification.method) && wanted(notification)) {
-          items.push({ kind: "notification", message: notification });
-        }
+        if (!PASSTHROUGH.has(notification.method) || !wanted(notification)) return;
+        if (input !== undefined) input.round.notify(notification);
+        else items.push({ kind: "notification", message: notification });
       },
-      ...serverRequestRelay(ctx, call, items, signal),
+      ...(input?.relay ?? serverRequestRelay(ctx, call, items, signal)),
     })
     .then(async (upstream): Promise<FinalAnswer> => {
       let { answer, audited, reason } = outcomeOf(upstream);
@@ -376,6 +383,10 @@ export function handleRelay(
     })
     .then((answer) => {
       tracked.done();
+      if (input !== undefined) {
+        input.round.finish(answer);
+        return;
+      }
       items.push({ kind: "final", answer });
       items.close();
     });

@@ -14,6 +14,7 @@ import {
 } from "./mcp-answer.ts";
 import { httpStatusOf } from "./mcp-encoding.ts";
 import { notificationFilter, serverRequestRelay } from "./mcp-relay.ts";
+import { resumeInputRound, startInputRound } from "./input-required.ts";
 import type { RouterContext } from "./router-context.ts";
 import { withTaskSupport } from "./tasks/task-support.ts";
 
@@ -102,14 +103,21 @@ export function handleToolsCall(
       ? progressToken
       : undefined;
 
+  const target = typeof params?.name === "string" ? params.name : "";
+  const resumed = resumeInputRound(ctx, call, "tools/call", target, params);
+  if (resumed !== undefined) return resumed;
+
   const tracked = ctx.inFlight.start(inFlightKey(call.verdict.subject, call.sessionId, id));
   const items = createChannel<StreamItem>();
-  const signal = AbortSignal.any([tracked.signal, call.signal]);
+  // A 2026-07-28 client the server may ask things: the call outlives this attempt (SEP-2322).
+  const input = startInputRound(ctx, call, "tools/call", target, params, items);
+  const signal = AbortSignal.any([tracked.signal, input?.round.signal ?? call.signal]);
   const wanted = notificationFilter(call.era, params);
   const onNotification = (notification: JsonRpcNotificationMessage) => {
     if (!PASSTHROUGH_NOTIFICATIONS.has(notification.method) || !wanted(notification)) return;
     if (notification.method === "notifications/progress" && validToken === undefined) return;
-    items.push({ kind: "notification", message: notification });
+    if (input !== undefined) input.round.notify(notification);
+    else items.push({ kind: "notification", message: notification });
   };
 
   void ctx
@@ -126,7 +134,7 @@ export function handleToolsCall(
       ...(validToken === undefined ? {} : { progressToken: validToken }),
       signal,
       onNotification,
-      ...serverRequestRelay(ctx, call, items, signal),
+      ...(input?.relay ?? serverRequestRelay(ctx, call, items, signal)),
       logger: call.logger,
     })
     .then(
@@ -150,6 +158,10 @@ export function handleToolsCall(
     )
     .then((answer) => {
       tracked.done();
+      if (input !== undefined) {
+        input.round.finish(answer);
+        return;
+      }
       items.push({ kind: "final", answer });
       items.close();
     });

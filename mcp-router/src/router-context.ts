@@ -5,6 +5,7 @@ import type { Authorizer } from "./authorization.ts";
 import type { InFlightCalls } from "./in-flight.ts";
 import type { ToolInvoker } from "./invoke-tool.ts";
 import type { RouterMetrics } from "./metrics.ts";
+import type { InputRounds } from "./input-rounds.ts";
 import type { ListenStreams } from "./listen-streams.ts";
 import type { SseStreams } from "./sse-streams.ts";
 import type { ServerRequests } from "./server-requests.ts";
@@ -26,6 +27,8 @@ export type RouterContext = {
   revocations: SessionRevocations;
   /** HTTP+SSE (2024-11-05) streams open on this replica. */
   sseStreams: SseStreams;
+  /** 2026-07-28 requests waiting for the client's answers to the server's requests (SEP-2322). */
+  inputRounds: InputRounds;
   /** 2026-07-28 `subscriptions/listen` streams open on this replica. */
   listenStreams: ListenStreams;
   catalog: ToolCatalog;

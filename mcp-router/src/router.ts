@@ -26,6 +26,7 @@ import { createDefinitionArchive } from "./admin-definitions.ts";
 import { createMetricsHistory } from "./admin-overview.ts";
 import { adminRouteLabel, handleAdmin, isAdminPath, type AdminServices } from "./admin-routes.ts";
 import { createAuthorizer, type AuthzSettings } from "./authorization.ts";
+import { createInputRounds } from "./input-rounds.ts";
 import { createListenStreams } from "./listen-streams.ts";
 import { createServerRequests } from "./server-requests.ts";
 import { createBackends } from "./upstream/backends.ts";
@@ -170,6 +171,7 @@ export async function startRouter(options: StartRouterOptions): Promise<RouterHa
   const pools = createBackendPools();
   const sseStreams = createSseStreams();
   const listenStreams = createListenStreams();
+  const inputRounds = createInputRounds();
   const backends = createBackends({
     pools,
     toolSecret: options.toolSecret,
@@ -264,6 +266,7 @@ export async function startRouter(options: StartRouterOptions): Promise<RouterHa
     revocations,
     sseStreams,
     listenStreams,
+    inputRounds,
     catalog,
     backends,
     serverRequests: createServerRequests(),
@@ -448,6 +451,7 @@ export async function startRouter(options: StartRouterOptions): Promise<RouterHa
         // on them.
         sseStreams.closeAll();
         listenStreams.endAll();
+        inputRounds.closeAll();
         history.close();
         await server.close(options.drainTimeoutMs ?? 25_000);
         await tasks.close();

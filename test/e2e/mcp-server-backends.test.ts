@@ -342,6 +342,70 @@ describe.each(["everything", "everything-http"])("server requests to the client 
     }
   });
 
+  it("asks a 2026-07-28 client with InputRequiredResult, and continues the call with its answers", async () => {
+    const call = async (params: Record<string, unknown>, capabilities: Record<string, unknown>) => {
+      const body = modernRequest("tools/call", params);
+      const meta = (body.params as { _meta: Record<string, unknown> })._meta;
+      meta["io.modelcontextprotocol/clientCapabilities"] = capabilities;
+      const response = await fetch(`${stack.url}/${scope}/mcp`, {
+        method: "POST",
+        headers: {
+          ...modernHeaders("tools/call", String(params.name)),
+          authorization: `Bearer ${await token("ivy")}`,
+        },
+        body: JSON.stringify(body),
+      });
+      const messages = await readMessages(response);
+      return { status: response.status, message: messages.at(-1) as Record<string, unknown> };
+    };
+    const tool = {
+      name: "trigger-sampling-request",
+      arguments: { prompt: "hello", maxTokens: 20 },
+    };
+    const first = await call(tool, { sampling: {} });
+    expect(first.status).toBe(200);
+    const asked = first.message.result as {
+      resultType: string;
+      inputRequests: Record<string, { method: string; params: { messages: unknown[] } }>;
+      requestState: string;
+    };
+    expect(asked.resultType).toBe("input_required");
+    const [[key, request]] = Object.entries(asked.inputRequests) as [
+      [string, { method: string; params: { messages: unknown[] } }],
+    ];
+    expect(request.method).toBe("sampling/createMessage");
+    expect(JSON.stringify(request.params.messages)).toContain("hello");
+
+    // A state that was altered continues nothing.
+    const altered = await call(
+      { ...tool, requestState: `${asked.requestState}x`, inputResponses: {} },
+      { sampling: {} },
+    );
+    expect(altered.message.error).toMatchObject({ code: -32602 });
+
+    const second = await call(
+      {
+        ...tool,
+        requestState: asked.requestState,
+        inputResponses: {
+          [key]: {
+            model: "e2e-model",
+            role: "assistant",
+            content: { type: "text", text: "sampled for a stateless client" },
+          },
+        },
+      },
+      { sampling: {} },
+    );
+    expect(second.status).toBe(200);
+    expect(second.message.result).toMatchObject({ resultType: "complete" });
+    expect(text(second.message.result)).toContain("sampled for a stateless client");
+
+    // A client that declares no capability is not asked: the server refuses the tool itself.
+    const plain = await call(tool, {});
+    expect(JSON.stringify(plain.message)).not.toContain("input_required");
+  });
+
   it("refuses the server's requests for a client that cannot answer them", async () => {
     const connection = await connect(scope, "bruno");
     try {
