@@ -34,8 +34,6 @@ export type RoundSink = { push(item: StreamItem): void; close(): void };
 type Outstanding = {
   request: ServerRequest;
   resolve: (answer: ServerRequestAnswer) => void;
-  /** Sent to the client already (it answers in a later attempt). */
-  asked: boolean;
 };
 
 export type InputRound = {
@@ -137,8 +135,9 @@ export function createInputRounds(options: { maxRounds?: number } = {}): InputRo
         this.#deliver(this.#ended);
         return;
       }
-      // Requests asked before and not answered by this attempt are asked again at once.
-      if ([...this.#outstanding.values()].some((entry) => entry.asked)) this.#flush();
+      // What this attempt left unanswered, and what the server asked while no attempt waited,
+      // is asked at once.
+      if (this.#outstanding.size > 0) this.#flush();
     }
 
     answer(inputResponses: Record<string, unknown>): void {
@@ -155,7 +154,7 @@ export function createInputRounds(options: { maxRounds?: number } = {}): InputRo
         return Promise.resolve({ error: { code: -32603, message: "The request has ended" } });
       }
       return new Promise((resolve) => {
-        this.#outstanding.set(`input-${this.#nextKey++}`, { request, resolve, asked: false });
+        this.#outstanding.set(`input-${this.#nextKey++}`, { request, resolve });
         this.#gather ??= setTimeout(() => {
           this.#gather = undefined;
           this.#flush();
@@ -207,6 +206,11 @@ export function createInputRounds(options: { maxRounds?: number } = {}): InputRo
 
     #deliver(answer: FinalAnswer): void {
       live.delete(this);
+      // The call is over: a request of its server still open has nobody to answer it.
+      for (const entry of this.#outstanding.values()) {
+        entry.resolve({ error: { code: -32603, message: "The request has ended" } });
+      }
+      this.#outstanding.clear();
       const sink = this.#sink!;
       this.#detach?.();
       this.#detach = undefined;
@@ -222,7 +226,6 @@ export function createInputRounds(options: { maxRounds?: number } = {}): InputRo
       if (this.#sink === undefined || this.#outstanding.size === 0) return;
       const inputRequests: Record<string, unknown> = {};
       for (const [key, entry] of this.#outstanding) {
-        entry.asked = true;
         inputRequests[key] = {
           method: entry.request.method,
           ...(entry.request.params === undefined ? {} : { params: entry.request.params }),

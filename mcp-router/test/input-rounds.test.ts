@@ -1,4 +1,4 @@
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { createInputRounds, type RoundOwner, type RoundSink } from "../src/input-rounds.ts";
 import { result, type FinalAnswer, type StreamItem } from "../src/mcp-answer.ts";
 
@@ -129,6 +129,41 @@ describe("input rounds", () => {
     const again = inputRequired(second.final());
     expect(Object.keys(again.inputRequests)).toEqual(Object.keys(asked.inputRequests));
     expect(again.requestState).not.toBe(asked.requestState);
+  });
+
+  it("asks at once what the server asked while no attempt was waiting", async () => {
+    vi.useFakeTimers();
+    try {
+      const rounds = createInputRounds();
+      const first = attempt();
+      const round = rounds.start(owner, first.sink, first.signal, 60_000)!;
+      const name = round.ask({ method: "elicitation/create", params: { message: "Name?" } });
+      await vi.advanceTimersByTimeAsync(30);
+      const asked = inputRequired(first.final());
+      // The server asks more between the client's attempts, past the gathering window.
+      const roots = round.ask({ method: "roots/list", params: undefined });
+      await vi.advanceTimersByTimeAsync(30);
+      const second = attempt();
+      const [nameKey] = Object.keys(asked.inputRequests);
+      rounds.resume(
+        asked.requestState,
+        owner,
+        { [nameKey!]: { action: "decline" } },
+        second.sink,
+        second.signal,
+      );
+      expect(await name).toEqual({ result: { action: "decline" } });
+      const again = inputRequired(second.final());
+      expect(Object.values(again.inputRequests)).toEqual([{ method: "roots/list" }]);
+      // The call ends with roots unanswered: the next attempt gets the end, the server an error.
+      round.finish(result({}));
+      const third = attempt();
+      rounds.resume(again.requestState, owner, {}, third.sink, third.signal);
+      expect(third.final()).toEqual(result({}));
+      expect(await roots).toMatchObject({ error: { message: "The request has ended" } });
+    } finally {
+      vi.useRealTimers();
+    }
   });
 
   it("refuses a state that was altered, or sent for another user, scope, method or target", async () => {
