@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { hasTokenInQuery } from "../src/policy/route.ts";
+import { adminMethods, hasTokenInQuery, resolveRoute } from "../src/policy/route.ts";
 
 /**
  * Edges of the access_token check found by mutation testing (the path → route table itself is in
@@ -19,5 +19,26 @@ describe("access_token in the query", () => {
     ["/calculator/mcp?#?access_token=t", false],
   ] as const)("%s: %s", (path, expected) => {
     expect(hasTokenInQuery(path)).toBe(expected);
+  });
+});
+
+describe("routes found by mutation testing", () => {
+  const known = (scope: string) => scope === "calculator";
+
+  it("serves the operator console page and its assets without a scope", () => {
+    for (const path of ["/console", "/console/", "/console/app.js", "/console?x=1"]) {
+      expect(resolveRoute(path, undefined, known)).toEqual({ kind: "console" });
+    }
+    // Only the console's own path, not one that merely ends or begins like it.
+    expect(resolveRoute("/consoles", undefined, known)).not.toEqual({ kind: "console" });
+    expect(resolveRoute("/calculator/console/", undefined, known)).not.toEqual({ kind: "console" });
+  });
+
+  it("accepts POST only on the tool approval actions, nothing on paths that are no admin route", () => {
+    expect(adminMethods("/admin/tools/calculator/exact_calculate/approve")).toEqual(["POST"]);
+    expect(adminMethods("/admin/tools/calculator/exact_calculate/keep?x=1")).toEqual(["POST"]);
+    expect(adminMethods("/admin/tools/calculator/exact_calculate/delete")).toEqual([]);
+    expect(adminMethods("/admin/audit")).toEqual(["GET"]);
+    expect(adminMethods("/admin/nothing")).toEqual([]);
   });
 });

@@ -290,3 +290,39 @@ describe("JSON-RPC body", () => {
     });
   });
 });
+
+describe("what a refused body is told", () => {
+  const request = (method: string, params: Record<string, unknown>) =>
+    JSON.stringify({ jsonrpc: "2.0", id: 7, method, params });
+
+  it.each([
+    ["tools/call", {}, "tools/call needs a valid params.name"],
+    ["prompts/get", {}, "prompts/get needs a valid params.name"],
+    ["resources/read", { uri: 5 }, "resources/read needs a valid params.uri"],
+    ["skills/get", {}, "skills/get needs a valid params.uri"],
+    [
+      "completion/complete",
+      { ref: { type: "ref/other" } },
+      "completion/complete needs a valid params.ref",
+    ],
+  ])("%s with %j: %s", (method, params, detail) => {
+    expect(parse(request(method, params))).toEqual({
+      ok: false,
+      reason: "invalid_request",
+      id: 7,
+      detail,
+    });
+  });
+
+  it("refuses routing headers on a batch, naming why", () => {
+    const batch = `[${request("tools/list", {})}]`;
+    for (const headers of [{ method: "tools/list" }, { name: "x" }]) {
+      expect(parse(batch, headers)).toEqual({
+        ok: false,
+        reason: "header_mismatch",
+        id: null,
+        detail: "A batch carries no Mcp-Method or Mcp-Name header",
+      });
+    }
+  });
+});
