@@ -1,5 +1,5 @@
 /** Conditional rules end to end through the Check handler: tools/call arguments, claims, headers. */
-import { describe, expect, it } from "vitest";
+import { beforeEach, describe, expect, it } from "vitest";
 import { parseConfigText } from "../../config/src/load-config.ts";
 import type { CheckResponse } from "../../contract/src/authz-wire.ts";
 import { createCheckHandler } from "../src/envoy/grpc-server.ts";
@@ -216,7 +216,11 @@ describe("conditions on claims and request headers", () => {
 });
 
 describe("listing with conditions", () => {
-  const policy = compiled();
+  // Compiled in each test, not when the file is collected: a mutation of the compiler is live then.
+  let policy: ReturnType<typeof compiled>;
+  beforeEach(() => {
+    policy = compiled();
+  });
 
   it("lists a tool whose call may be allowed, hides one no call can reach", () => {
     // git_read_file: allowed, and denied only under an arguments condition → listed.

@@ -1,4 +1,4 @@
-import { describe, expect, it } from "vitest";
+import { beforeEach, describe, expect, it } from "vitest";
 import { sha256Hex } from "../../contract/src/digest.ts";
 import {
   decide,
@@ -111,10 +111,12 @@ describe("route", () => {
 });
 
 describe("RBAC compile", () => {
-  const policy = (() => {
+  // Compiled in each test, not when the file is collected: a mutation of the compiler is live then.
+  let policy: ReturnType<typeof compilePolicy>;
+  beforeEach(() => {
     const config = testConfig();
-    return compilePolicy(config.tools, config.policy);
-  })();
+    policy = compilePolicy(config.tools, config.policy);
+  });
   it.each([
     [["developer"], "calculator", ["exact_calculate", "shared_tool", "statistics"]],
     [["developer"], "git", ["git_log", "git_read_file", "shared_tool"]],

@@ -1,4 +1,4 @@
-import { describe, expect, it } from "vitest";
+import { beforeEach, describe, expect, it } from "vitest";
 import { parseConfigText } from "../../config/src/load-config.ts";
 import { requestItem } from "../../contract/src/mcp-items.ts";
 import { decide, type Decision } from "../src/policy/decide.ts";
@@ -81,7 +81,11 @@ describe("requestItem", () => {
 });
 
 describe("item decisions", () => {
-  const policy = compiled();
+  // Compiled in each test, not when the file is collected: a mutation of the compiler is live then.
+  let policy: ReturnType<typeof compiled>;
+  beforeEach(() => {
+    policy = compiled();
+  });
   const caller = (roles: string[], tenant = "acme") => ({
     ...callerWithRoles(roles),
     claims: { roles, tenant, subject: "u" },
@@ -157,7 +161,11 @@ describe("item decisions", () => {
 });
 
 describe("decide() for prompts and resources", () => {
-  const deps = decisionDeps({ policy: compiled() });
+  // Compiled in each test, not when the file is collected: a mutation of the compiler is live then.
+  let deps: ReturnType<typeof decisionDeps>;
+  beforeEach(() => {
+    deps = decisionDeps({ policy: compiled() });
+  });
 
   async function check(roles: string[], message: Record<string, unknown>): Promise<Decision> {
     const body = JSON.stringify({ jsonrpc: "2.0", id: 1, ...message });
