@@ -1,4 +1,5 @@
 import { META_KEY } from "../../contract/src/mcp-wire.ts";
+import { isRecord } from "./forwarding.ts";
 import type { InputRound } from "./input-rounds.ts";
 import {
   createChannel,
@@ -16,10 +17,6 @@ import type { BackendCall } from "./upstream/backends.ts";
  * rounds (input-rounds.ts): a request carrying `requestState` continues its round; a new one
  * starts a round when the client declared a capability the server may ask through.
  */
-
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === "object" && value !== null && !Array.isArray(value);
-}
 
 /** The capabilities a 2026-07-28 request declares in `_meta` that the gateway can ask through. */
 export function requestCapabilities(

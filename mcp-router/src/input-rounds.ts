@@ -1,4 +1,5 @@
 import { randomBytes } from "node:crypto";
+import { isRecord } from "./forwarding.ts";
 import type { FinalAnswer, JsonRpcNotification, StreamItem } from "./mcp-answer.ts";
 import type { ServerRequest, ServerRequestAnswer } from "./server-requests.ts";
 
@@ -70,10 +71,6 @@ export type InputRounds = {
   size(): number;
   closeAll(): void;
 };
-
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === "object" && value !== null && !Array.isArray(value);
-}
 
 function sameOwner(a: RoundOwner, b: RoundOwner): boolean {
   return (

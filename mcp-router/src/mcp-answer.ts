@@ -65,6 +65,9 @@ export type JsonRpcRequest = {
   params?: Record<string, unknown>;
 };
 
+/** How often a long-lived SSE answer sends a comment, so idle-timeout proxies keep it open. */
+export const KEEPALIVE_MS = 15_000;
+
 export type StreamItem =
   | { kind: "notification"; message: JsonRpcNotification }
   | { kind: "request"; message: JsonRpcRequest }

@@ -1,8 +1,10 @@
 import { buildAuditEvent } from "./audit.ts";
+import { isRecord } from "./forwarding.ts";
 import { SUBSCRIPTION_ID_META_KEY, tagged, type ListenFilter } from "./listen-streams.ts";
 import {
   createChannel,
   failure,
+  KEEPALIVE_MS,
   result,
   type McpAnswer,
   type McpCall,
@@ -18,14 +20,9 @@ import { sessionBinding } from "./session.ts";
  * server can send (and policy lets the user see), then relays those until the client goes away.
  */
 
-const KEEPALIVE_MS = 15_000;
 /** Resources one stream may subscribe to: each is an upstream subscription kept alive. */
 export const MAX_RESOURCE_SUBSCRIPTIONS = 64;
 const MAX_URI_LENGTH = 2048;
-
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === "object" && value !== null && !Array.isArray(value);
-}
 
 type Requested = { ok: true; filter: ListenFilter } | { ok: false; detail: string };
 

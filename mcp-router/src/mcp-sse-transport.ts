@@ -1,6 +1,6 @@
 import { checkRoutingHeaders, readBody } from "../../contract/src/mcp-wire.ts";
 import { rpcErrorResponse, type RouterRequest, type RouterResponse } from "./http-types.ts";
-import { createChannel, type McpCall } from "./mcp-answer.ts";
+import { createChannel, KEEPALIVE_MS, type McpCall } from "./mcp-answer.ts";
 import { sseFramesOf, type McpExchange } from "./mcp-encoding.ts";
 import { dispatch } from "./mcp-methods.ts";
 import type { RouterContext } from "./router-context.ts";
@@ -17,7 +17,6 @@ import { isJsonContentType } from "./transport-checks.ts";
  * one replica (see docs/deployment.md).
  */
 
-const KEEPALIVE_MS = 15_000;
 const STREAM_ID_RE = /^[A-Za-z0-9_-]{32}$/;
 
 /** The `sessionId` query parameter of an HTTP+SSE message POST, if the request has one. */

@@ -4,6 +4,7 @@ import { declaresExtension, META_KEY, TASKS_EXTENSION_ID } from "../../../contra
 import { rejectedToolCallEvent } from "../audit.ts";
 import {
   createChannel,
+  KEEPALIVE_MS,
   failure,
   result,
   type FinalAnswer,
@@ -48,8 +49,6 @@ const UpdateParamsSchema = z.looseObject({
   taskId: z.string().min(1).max(256),
   inputResponses: z.record(z.string(), z.unknown()),
 });
-
-const KEEPALIVE_MS = 15_000;
 
 type TaskRequest = { kind: "none" } | { kind: "task"; ttlMs?: number } | { kind: "invalid" };
 
