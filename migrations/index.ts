@@ -10,6 +10,7 @@ import * as addAuditPolicyRule from "./2026-11-30T0003-add-audit-policy-rule.ts"
 import * as addAuditTraceId from "./2026-11-30T0004-add-audit-trace-id.ts";
 import * as addAdminAuditKind from "./2026-11-30T0005-add-admin-audit-kind.ts";
 import * as partitionAuditEventsByMonth from "./2026-11-30T0006-partition-audit-events-by-month.ts";
+import * as addToolRegistrySource from "./2026-11-30T0007-add-tool-registry-source.ts";
 
 /** Static index so migrations type-check and need no directory scan at run time. Names sort in order. */
 export const migrations: Readonly<Record<string, Migration>> = {
@@ -24,4 +25,5 @@ export const migrations: Readonly<Record<string, Migration>> = {
   "2026-11-30T0004-add-audit-trace-id": addAuditTraceId,
   "2026-11-30T0005-add-admin-audit-kind": addAdminAuditKind,
   "2026-11-30T0006-partition-audit-events-by-month": partitionAuditEventsByMonth,
+  "2026-11-30T0007-add-tool-registry-source": addToolRegistrySource,
 };

@@ -1,14 +1,12 @@
 import { rulePattern, type PolicyConfig, type PolicyRule } from "./policy-schema.ts";
 import { parseToolPattern } from "./tool-pattern.ts";
-import type { ToolsConfig } from "./tools-schema.ts";
+import { toolEntry, type ToolsConfig } from "./tools-schema.ts";
 import type { PathError } from "./interpolate.ts";
 
 /** Checks that every name policy.yaml uses exists in tools.yaml (scopes, tools) or in policy.yaml (roles). */
 export function checkPolicyAgainstTools(tools: ToolsConfig, policy: PolicyConfig): PathError[] {
   const errors: PathError[] = [];
   const scopeNames = Object.keys(tools.scopes).sort();
-  const toolNames = (scope: string): string[] =>
-    tools.scopes[scope]?.tools.map((t) => t.name) ?? [];
 
   const checkTarget = (
     path: (string | number)[],
@@ -22,7 +20,8 @@ export function checkPolicyAgainstTools(tools: ToolsConfig, policy: PolicyConfig
       });
       return;
     }
-    if (tool !== undefined && !toolNames(scope).includes(tool)) {
+    // A discovering scope may have any tool: it exists when its server lists it.
+    if (tool !== undefined && toolEntry(tools.scopes[scope], tool) === undefined) {
       errors.push({ path, message: `unknown tool "${scope}.${tool}" (not listed in tools.yaml)` });
     }
   };

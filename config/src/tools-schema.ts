@@ -148,7 +148,14 @@ export const ScopeSchema = z
     mcp_server: McpServerSchema.optional(),
     timeout_ms: positiveInt.default(30_000),
     max_response_bytes: positiveInt.default(1_048_576),
-    tools: z.array(ToolEntrySchema).min(1, "a scope needs at least one tool"),
+    /**
+     * The tools clients may see, or `discover`: every tool the backend lists (recorded in the
+     * registry as discovered), policy still deciding who may use which.
+     */
+    tools: z.union([
+      z.literal("discover"),
+      z.array(ToolEntrySchema).min(1, "a scope needs at least one tool"),
+    ]),
   })
   .superRefine((scope, ctx) => {
     if ((scope.backend_url === undefined) === (scope.mcp_server === undefined)) {
@@ -158,6 +165,7 @@ export const ScopeSchema = z
         message: "a scope needs exactly one backend: backend_url or mcp_server",
       });
     }
+    if (scope.tools === "discover") return;
     const firstIndex = new Map<string, number>();
     scope.tools.forEach((tool, index) => {
       const previous = firstIndex.get(tool.name);
@@ -171,8 +179,23 @@ export const ScopeSchema = z
         message: `duplicate tool "${tool.name}" (first listed at tools[${previous}])`,
       });
     });
-  });
+  })
+  // Loaded, a discovering scope lists no tools of its own and says `discover: true`.
+  .transform(({ tools, ...scope }): typeof scope & { tools: ToolEntry[]; discover?: true } =>
+    tools === "discover" ? { ...scope, tools: [], discover: true } : { ...scope, tools },
+  );
 export type Scope = z.infer<typeof ScopeSchema>;
+
+/**
+ * A tool's settings in its scope: its tools.yaml entry, or for a discovering scope the defaults
+ * every discovered tool gets. Undefined for a tool the scope cannot have.
+ */
+export function toolEntry(scope: Scope | undefined, name: string): ToolEntry | undefined {
+  if (scope === undefined) return undefined;
+  const listed = scope.tools.find((tool) => tool.name === name);
+  if (listed !== undefined || scope.discover !== true || !TOOL_NAME_RE.test(name)) return listed;
+  return { name, enabled: true };
+}
 
 export const DefinitionChangesSchema = z.enum(["pin", "warn"]);
 export const ArgumentCaptureSchema = z.enum(["none", "digest", "full"]);

@@ -4,6 +4,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
 import { ConfigError, loadConfig, loadConfigOrThrow, parseConfigText } from "../src/load-config.ts";
+import { toolEntry } from "../src/tools-schema.ts";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const fixtures = path.join(here, "fixtures");
@@ -211,6 +212,44 @@ describe("bad configuration: one fixture per failure mode", () => {
       expect.stringMatching(
         /allow\[\d+\]: scope "calculator" has no mcp_server: only MCP servers have prompts and resources/,
       ),
+    ]);
+  });
+
+  it("takes `tools: discover`, and any tool of such a scope in policy rules and quota keys", async () => {
+    const toolsYaml = `${await fixture("tools-minimal.yaml")}
+  tickets:
+    mcp_server: { transport: stdio, command: tickets-mcp }
+    tools: discover
+`;
+    const policyYaml = (await fixture("policy-minimal.yaml"))
+      .replace(/allow: \[([^\]]*)\]/, 'allow: [$1, "tickets.search", "tickets.*"]')
+      .replace(
+        "default: { points: 100, duration: 1m }",
+        "default: { points: 100, duration: 1m }\n    tools: { tickets.create: { points: 5, duration: 1m } }",
+      );
+    const result = parseConfigText({ toolsYaml, policyYaml, env: {} });
+    expect(result.ok ? [] : result.errors).toEqual([]);
+    if (!result.ok) return;
+    const tickets = result.config.tools.scopes.tickets!;
+    expect(tickets).toMatchObject({ discover: true, tools: [] });
+    expect(result.config.policy.quotas.per_tool.tools["tickets.create"]).toMatchObject({
+      points: 5,
+    });
+    expect(toolEntry(tickets, "anything")).toEqual({ name: "anything", enabled: true });
+    expect(toolEntry(tickets, "not a name")).toBeUndefined();
+    // A scope that lists its tools has only those.
+    const calculator = result.config.tools.scopes.calculator!;
+    expect(calculator.discover).toBeUndefined();
+    expect(toolEntry(calculator, "anything")).toBeUndefined();
+    expect(toolEntry(calculator, "exact_calculate")).toMatchObject({ name: "exact_calculate" });
+
+    const misspelt = parseConfigText({
+      toolsYaml: toolsYaml.replace("tools: discover", "tools: discovery"),
+      policyYaml,
+      env: {},
+    });
+    expect(misspelt.ok ? [] : misspelt.errors).toEqual([
+      expect.stringMatching(/^tools\.yaml: scopes\.tickets\.tools: .*\(line \d+\)$/),
     ]);
   });
 

@@ -128,7 +128,14 @@ export const ADMIN_SCHEMAS: Json = {
       status: {
         enum: ["active", "inactive", "disabled", "pinned_definition_changed", "definition_changed"],
       },
-      configured: { type: "boolean" },
+      configured: {
+        type: "boolean",
+        description: "Listed in tools.yaml, or discovered in a scope that says tools: discover",
+      },
+      source: {
+        enum: ["config", "discovered"],
+        description: "How the tool entered the registry",
+      },
       enabled: { type: "boolean" },
       served: { type: "boolean" },
       callable: { type: "boolean" },

@@ -1,6 +1,6 @@
 import type { Kysely } from "kysely";
 import { z } from "zod";
-import type { Scope } from "../../config/src/tools-schema.ts";
+import { toolEntry, type Scope } from "../../config/src/tools-schema.ts";
 import { approveDefinition, getRegistryTool } from "../../store/src/registry.ts";
 import type { DB, ToolRegistryRow } from "../../store/src/schema.ts";
 import { parseAdminBody, rejected, runAdminEndpoint, type AdminAnswer } from "./admin-access.ts";
@@ -209,8 +209,12 @@ export async function listAdminTools(
       ]),
     ].sort();
     const tools = names.map((name): AdminTool => {
-      const configured = scopeConfig?.tools.find((tool) => tool.name === name);
       const row = registry.get(`${scope}\u0000${name}`);
+      // A discovering scope has every tool its server lists: those the registry recorded.
+      const configured =
+        row?.source === "discovered"
+          ? toolEntry(scopeConfig, name)
+          : scopeConfig?.tools.find((tool) => tool.name === name);
       const entry = served[index]?.get(name);
       const change = pendingChange(row)
         ? describeChange(row, policy, deps.definitions, kept.get(`${scope}.${name}`))
@@ -231,6 +235,7 @@ export async function listAdminTools(
         name,
         status,
         configured: configured !== undefined,
+        source: row?.source ?? "config",
         enabled: configured?.enabled ?? false,
         served: entry !== undefined,
         callable: entry?.callable ?? false,

@@ -84,6 +84,8 @@ export type AdminTool = {
   status: ToolStatus;
   /** tools.yaml: listed, and `enabled`. */
   configured: boolean;
+  /** How the tool entered the registry: tools.yaml, or a discovering scope's server listing. */
+  source: "config" | "discovered";
   enabled: boolean;
   /** Served in tools/list by this router now (callable: not held for approval). */
   served: boolean;

@@ -3,6 +3,7 @@ import type { Logger } from "../../contract/src/log.ts";
 import type { Era } from "../../contract/src/mcp-wire.ts";
 import type { GatewayConfig } from "../../config/src/load-config.ts";
 import { TOOL_NAME_RE } from "../../config/src/tool-pattern.ts";
+import { toolEntry } from "../../config/src/tools-schema.ts";
 import { captureArguments } from "../../store/src/capture-arguments.ts";
 import { buildAuditEvent, reasonCode, type RouterAudit } from "./audit.ts";
 import type { JsonRpcNotificationMessage } from "./forwarding.ts";
@@ -10,6 +11,7 @@ import { httpStatusOf } from "./mcp-encoding.ts";
 import type { RouterMetrics } from "./metrics.ts";
 import type { ToolCatalog } from "./tool-catalog.ts";
 import type { BackendCall, Backends } from "./upstream/backends.ts";
+import { isToolAllowed } from "./verdict-access.ts";
 
 /**
  * The one tools/call path: checks, forwarding, limits and audit. The MCP handlers, REST invoke
@@ -75,10 +77,6 @@ export type ToolInvoker = (request: InvokeRequest) => Promise<InvokeResult>;
 
 /** Names that were meta-tools of v1 and are not tools in v2. */
 const REMOVED_META_TOOLS = new Set(["find_tools", "call_tool"]);
-
-export function isToolAllowed(allowed: readonly string[], scope: string, name: string): boolean {
-  return allowed.includes(name) || allowed.includes(`${scope}.${name}`);
-}
 
 export function createToolInvoker(deps: {
   config: GatewayConfig;
@@ -195,8 +193,12 @@ export function createToolInvoker(deps: {
       return reject("GW_INVALID_PARAMS", "params.name must be a tool name");
     }
     const scopeConfig = deps.config.tools.scopes[request.scope];
-    const toolConfig = scopeConfig?.tools.find((tool) => tool.name === toolName && tool.enabled);
-    if (scopeConfig === undefined || toolConfig === undefined || REMOVED_META_TOOLS.has(toolName)) {
+    const toolConfig = toolEntry(scopeConfig, toolName);
+    if (
+      scopeConfig === undefined ||
+      toolConfig?.enabled !== true ||
+      REMOVED_META_TOOLS.has(toolName)
+    ) {
       return reject("GW_UNKNOWN_TOOL", `Unknown tool: ${toolName}`);
     }
     if (!isToolAllowed(request.allowedTools, request.scope, toolName)) {

@@ -10,7 +10,7 @@ import {
   type McpCall,
   type StreamItem,
 } from "./mcp-answer.ts";
-import { itemVisible } from "./mcp-relay.ts";
+import { itemVisible } from "./verdict-access.ts";
 import type { RouterContext } from "./router-context.ts";
 import { sessionBinding } from "./session.ts";
 

@@ -1,7 +1,5 @@
 import { requestItem, SESSION_ONLY_ITEM_METHODS } from "../../contract/src/mcp-items.ts";
 import { META_KEY } from "../../contract/src/mcp-wire.ts";
-import type { VerdictClaims } from "../../contract/src/verdict.ts";
-import { globMatches } from "../../config/src/tool-pattern.ts";
 import { buildAuditEvent, type RouterOutcome } from "./audit.ts";
 import type { JsonRpcNotificationMessage, UpstreamOutcome } from "./forwarding.ts";
 import { inFlightKey } from "./in-flight.ts";
@@ -19,6 +17,7 @@ import {
 import type { RouterContext } from "./router-context.ts";
 import { RELAYABLE_CLIENT_CAPABILITIES } from "./session.ts";
 import type { BackendCall } from "./upstream/backends.ts";
+import { itemVisible } from "./verdict-access.ts";
 
 /**
  * Requests a scope served by a standard MCP server (`mcp_server` in tools.yaml) passes on to it
@@ -52,13 +51,6 @@ export const SESSION_ONLY_RELAYED_METHODS: ReadonlySet<string> = new Set([
   ...SESSION_ONLY_ITEM_METHODS,
   "logging/setLevel",
 ]);
-
-/** Whether the verdict lets the caller see `item` (`prompt:<name>`, `resource:<uri>`). */
-export function itemVisible(items: VerdictClaims["items"], item: string): boolean {
-  if (items === undefined) return false;
-  const matches = (pattern: string) => globMatches(pattern, item);
-  return items.allow.some(matches) && !items.deny.some(matches);
-}
 
 /** Lists filtered per entry: the result key and the item each entry names. */
 const LISTS: Readonly<

@@ -11,7 +11,7 @@ import {
 } from "../../contract/src/mcp-wire.ts";
 import { reasonCode, rejectedToolCallEvent } from "./audit.ts";
 import { rpcErrorResponse, type RouterResponse } from "./http-types.ts";
-import { isToolAllowed } from "./invoke-tool.ts";
+import { isToolAllowed } from "./verdict-access.ts";
 import { finalOf, type McpCall } from "./mcp-answer.ts";
 import { encodeAnswer, encodeBatch, type McpExchange } from "./mcp-encoding.ts";
 import { dispatch } from "./mcp-methods.ts";

@@ -1,7 +1,6 @@
 import { buildAuditEvent } from "./audit.ts";
 import type { JsonRpcNotificationMessage } from "./forwarding.ts";
 import { inFlightKey } from "./in-flight.ts";
-import { isToolAllowed } from "./invoke-tool.ts";
 import {
   createChannel,
   failure,
@@ -17,6 +16,7 @@ import { notificationFilter, serverRequestRelay } from "./mcp-relay.ts";
 import { resumeInputRound, startInputRound } from "./input-required.ts";
 import type { RouterContext } from "./router-context.ts";
 import { withTaskSupport } from "./tasks/task-support.ts";
+import { toolVisible } from "./verdict-access.ts";
 
 /** tools/list and tools/call, shared by every revision (content differs by `call.era`). */
 
@@ -33,7 +33,7 @@ export async function handleToolsList(
   const toolConfigs = ctx.config.tools.scopes[call.scope]?.tools ?? [];
   const tools = catalog.ok
     ? [...catalog.tools.values()]
-        .filter((entry) => isToolAllowed(call.verdict.tools, call.scope, entry.name))
+        .filter((entry) => toolVisible(call.verdict, call.scope, entry.name))
         .map((entry) =>
           call.era === "stateless"
             ? withoutExecution(entry.definition)

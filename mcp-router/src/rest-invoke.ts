@@ -1,4 +1,4 @@
-import type { ToolsConfig } from "../../config/src/tools-schema.ts";
+import { toolEntry, type ToolsConfig } from "../../config/src/tools-schema.ts";
 import {
   AMBIGUOUS_TOOL_NAME_HINT,
   REST_INVOKE_BODY_HINT,
@@ -20,10 +20,12 @@ import { isJsonContentType } from "./transport-checks.ts";
 
 /** tools.yaml's names resolved by the rule ext-authz applies before it signs the verdict. */
 export function resolveRestToolName(tools: ToolsConfig, toolName: string): ToolResolution {
+  const has = (scope: string, tool: string): boolean =>
+    Object.hasOwn(tools.scopes, scope) && toolEntry(tools.scopes[scope], tool) !== undefined;
+  // A bare name resolves to the scopes that list it; a discovering scope's tools need theirs.
   const lists = (scope: string, tool: string): boolean =>
-    Object.hasOwn(tools.scopes, scope) &&
     tools.scopes[scope]!.tools.some((entry) => entry.name === tool);
-  return resolveToolName(toolName, lists, (tool) =>
+  return resolveToolName(toolName, has, (tool) =>
     Object.keys(tools.scopes).filter((scope) => lists(scope, tool)),
   );
 }

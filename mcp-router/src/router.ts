@@ -11,7 +11,11 @@ import {
   type ConfigReloadStatus,
 } from "../../config/src/config-reload.ts";
 import type { ConfigDigests, GatewayConfig } from "../../config/src/load-config.ts";
-import { listActiveTools, recordObservedDefinition } from "../../store/src/registry.ts";
+import {
+  listActiveTools,
+  recordDiscoveredTools,
+  recordObservedDefinition,
+} from "../../store/src/registry.ts";
 import { scopeOfEndpoint } from "../../contract/src/mcp-wire.ts";
 import { createTaskStore } from "../../store/src/task-store.ts";
 import { isTransientDatabaseError } from "../../store/src/transient-error.ts";
@@ -199,6 +203,7 @@ export async function startRouter(options: StartRouterOptions): Promise<RouterHa
     registry: {
       activeTools: async (scope) =>
         new Set((await listActiveTools(options.db, scope)).map((row) => row.name)),
+      recordDiscovered: (scope, names) => recordDiscoveredTools(options.db, scope, names),
       observeDefinition: (scope, name, digest) =>
         recordObservedDefinition(options.db, scope, name, digest),
     },

@@ -2,6 +2,7 @@ import { randomUUID } from "node:crypto";
 import { digestJson } from "../../contract/src/digest.ts";
 import type { Logger } from "../../contract/src/log.ts";
 import type { Scope, ToolsConfig } from "../../config/src/tools-schema.ts";
+import { TOOL_NAME_RE } from "../../config/src/tool-pattern.ts";
 import { isRecord } from "./forwarding.ts";
 import type { Backends } from "./upstream/backends.ts";
 
@@ -16,6 +17,8 @@ import type { Backends } from "./upstream/backends.ts";
 /** The registry as the catalog needs it (the store's registry functions, see router.ts). */
 export type RegistryPort = {
   activeTools(scope: string): Promise<ReadonlySet<string>>;
+  /** A discovering scope's listed tools recorded as discovered; resolves with its active tools. */
+  recordDiscovered(scope: string, names: readonly string[]): Promise<ReadonlySet<string>>;
   /** Records the observed digest; the first digest ever seen is approved (trust on first use). */
   observeDefinition(
     scope: string,
@@ -68,6 +71,8 @@ export type ToolCatalog = {
 };
 
 const MAX_LIST_PAGES = 20;
+/** Most tools a discovering scope takes from its server (the rest are ignored, with a warning). */
+export const MAX_DISCOVERED_TOOLS = 1000;
 const CATALOG_USER = "mcp-router";
 
 export function createToolCatalog(options: {
@@ -110,8 +115,12 @@ export function createToolCatalog(options: {
       // Keep serving the last good listing while a backend blips; calls fail on their own.
       return loaded.get(scope) ?? { ok: false, reason: "backend_unavailable" };
     }
-    const active = await options.registry.activeTools(scope);
-    const enabled = new Set(scopeConfig.tools.filter((t) => t.enabled).map((t) => t.name));
+    const enabled = scopeConfig.discover
+      ? discoverable(scope, definitions)
+      : new Set(scopeConfig.tools.filter((t) => t.enabled).map((t) => t.name));
+    const active = scopeConfig.discover
+      ? await options.registry.recordDiscovered(scope, [...enabled])
+      : await options.registry.activeTools(scope);
     const tools = new Map<string, CatalogEntry>();
     for (const definition of definitions) {
       const name = definition.name as string;
@@ -159,6 +168,25 @@ export function createToolCatalog(options: {
     stale.delete(scope);
     retryAt.delete(scope);
     return entry;
+  }
+
+  /** The names a discovering scope takes from its server's listing: valid, distinct, bounded. */
+  function discoverable(scope: string, definitions: Record<string, unknown>[]): Set<string> {
+    const names = new Set<string>();
+    let ignored = 0;
+    for (const definition of definitions) {
+      const name = definition.name as string;
+      if (!TOOL_NAME_RE.test(name) || names.has(name)) continue;
+      if (names.size < MAX_DISCOVERED_TOOLS) names.add(name);
+      else ignored += 1;
+    }
+    if (ignored > 0) {
+      options.logger.warn(
+        { scope, ignored, max: MAX_DISCOVERED_TOOLS },
+        "discovering scope lists too many tools; the rest are ignored",
+      );
+    }
+    return names;
   }
 
   async function listBackendTools(
@@ -238,7 +266,9 @@ export function createToolCatalog(options: {
       if (current !== undefined) {
         // Until the new listing is in, the old one shows only what is still enabled.
         const enabled = new Set(after.tools.filter((t) => t.enabled).map((t) => t.name));
-        const kept = new Map([...current.tools].filter(([name]) => enabled.has(name)));
+        const kept = new Map(
+          [...current.tools].filter(([name]) => after.discover === true || enabled.has(name)),
+        );
         loaded.set(scope, { ok: true, tools: kept, loadedAt: current.loadedAt });
       }
       stale.add(scope);

@@ -197,6 +197,7 @@ describe("refresh while a backend is slow or down", () => {
       tools: testConfig(backend.url, { timeoutMs: 60_000 }).tools,
       registry: {
         activeTools: async () => new Set(["add"]),
+        recordDiscovered: () => Promise.reject(new Error("not a discovering scope")),
         observeDefinition: async () => "approved",
       },
       backends: backendsOver(pools),
@@ -252,6 +253,7 @@ describe("refresh while a backend is slow or down", () => {
       tools: testConfig(backend.url).tools,
       registry: {
         activeTools: async () => new Set(["add"]),
+        recordDiscovered: () => Promise.reject(new Error("not a discovering scope")),
         observeDefinition: async () => "approved",
       },
       backends: backendsOver(real),

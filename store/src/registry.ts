@@ -19,6 +19,8 @@ export type RegistrySource = {
     Record<
       string,
       {
+        /** `tools: discover`: the tools the server lists are recorded by recordDiscoveredTools. */
+        readonly discover?: boolean | undefined;
         readonly tools: readonly {
           readonly name: string;
           readonly enabled: boolean;
@@ -55,7 +57,9 @@ const keyOf = (scope: string, name: string): string => `${scope}.${name}`;
 /**
  * Upserts tools.yaml into the registry in one transaction under an advisory lock, so two replicas
  * starting together apply it one after the other and the second finds nothing to do. Tools no
- * longer listed are marked inactive (never deleted); listing them again re-activates them.
+ * longer listed are marked inactive (never deleted); listing them again re-activates them. A
+ * discovering scope's discovered tools are its server's to list (recordDiscoveredTools), so they
+ * stay as they are while the scope still discovers.
  */
 export async function syncRegistry(
   db: Kysely<DB>,
@@ -85,6 +89,7 @@ function syncOnce(db: Kysely<DB>, source: RegistrySource, now: Date): Promise<Sy
           task_support: tool.task_support ?? null,
           timeout_ms: tool.timeout_ms ?? null,
           last_seen_at: now,
+          source: "config" as const,
         };
         const row = existing.get(key);
         if (!row) {
@@ -114,6 +119,7 @@ function syncOnce(db: Kysely<DB>, source: RegistrySource, now: Date): Promise<Sy
     for (const row of rows) {
       const key = keyOf(row.scope, row.name);
       if (listed.has(key) || !row.active) continue;
+      if (row.source === "discovered" && source.scopes[row.scope]?.discover === true) continue;
       await trx
         .updateTable("tool_registry")
         .set({ active: false, deactivated_at: now })
@@ -132,6 +138,113 @@ function syncOnce(db: Kysely<DB>, source: RegistrySource, now: Date): Promise<Sy
     }
     for (const list of Object.values(result)) list.sort();
     return result;
+  });
+}
+
+/**
+ * Records what a discovering scope's server lists now: new tools are added as discovered,
+ * discovered tools it lists again are re-activated, discovered tools it no longer lists are
+ * deactivated (tools from tools.yaml are left alone). Writes only when something changed, under
+ * the registry's advisory lock; returns the scope's active tools afterwards.
+ */
+export async function recordDiscoveredTools(
+  db: Kysely<DB>,
+  scope: string,
+  names: readonly string[],
+  now: Date = new Date(),
+  options: RegistryWriteOptions = {},
+): Promise<ReadonlySet<string>> {
+  return retryTransient(() => discoverOnce(db, scope, new Set(names), now), {
+    ...INTERACTIVE_RETRY,
+    ...options.retry,
+  });
+}
+
+async function discoverOnce(
+  db: Kysely<DB>,
+  scope: string,
+  listed: ReadonlySet<string>,
+  now: Date,
+): Promise<ReadonlySet<string>> {
+  const pending = (rows: readonly ToolRegistryRow[]) => {
+    const byName = new Map(rows.map((row) => [row.name, row]));
+    return {
+      add: [...listed].filter((name) => !byName.has(name)).sort(),
+      reactivate: rows.filter((row) => listed.has(row.name) && !row.active),
+      deactivate: rows.filter(
+        (row) => row.source === "discovered" && row.active && !listed.has(row.name),
+      ),
+    };
+  };
+  const activeAfter = (rows: readonly ToolRegistryRow[]): ReadonlySet<string> => {
+    const { add, reactivate, deactivate } = pending(rows);
+    const gone = new Set(deactivate.map((row) => row.name));
+    return new Set([
+      ...rows.filter((row) => row.active && !gone.has(row.name)).map((row) => row.name),
+      ...reactivate.map((row) => row.name),
+      ...add,
+    ]);
+  };
+  const seen = await db
+    .selectFrom("tool_registry")
+    .selectAll()
+    .where("scope", "=", scope)
+    .execute();
+  const first = pending(seen);
+  if (first.add.length + first.reactivate.length + first.deactivate.length === 0) {
+    return activeAfter(seen);
+  }
+  return db.transaction().execute(async (trx) => {
+    await sql`select pg_advisory_xact_lock(${REGISTRY_LOCK_KEY})`.execute(trx);
+    const rows = await trx
+      .selectFrom("tool_registry")
+      .selectAll()
+      .where("scope", "=", scope)
+      .execute();
+    const { add, reactivate, deactivate } = pending(rows);
+    const history: { scope: string; name: string; event: RegistryEvent }[] = [];
+    if (add.length > 0) {
+      await trx
+        .insertInto("tool_registry")
+        .values(
+          add.map((name) => ({
+            scope,
+            name,
+            source: "discovered" as const,
+            active: true,
+            enabled: true,
+            first_seen_at: now,
+            last_seen_at: now,
+          })),
+        )
+        .execute();
+      for (const name of add) history.push({ scope, name, event: "discovered" });
+    }
+    for (const row of reactivate) {
+      await trx
+        .updateTable("tool_registry")
+        .set({ active: true, deactivated_at: null, last_seen_at: now, source: "discovered" })
+        .where("scope", "=", scope)
+        .where("name", "=", row.name)
+        .execute();
+      history.push({ scope, name: row.name, event: "reactivated" });
+    }
+    for (const row of deactivate) {
+      await trx
+        .updateTable("tool_registry")
+        .set({ active: false, deactivated_at: now })
+        .where("scope", "=", scope)
+        .where("name", "=", row.name)
+        .execute();
+      history.push({ scope, name: row.name, event: "deactivated" });
+    }
+    if (history.length > 0) {
+      await trx
+        .insertInto("tool_registry_history")
+        .values(history.map((entry) => ({ ...entry, at: now, details: null })))
+        .execute();
+    }
+    return activeAfter(rows);
   });
 }
 

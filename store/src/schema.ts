@@ -13,7 +13,14 @@ export type Jsonb = ColumnType<unknown, string | null, string | null>;
 export type Int8 = ColumnType<string, never, never>;
 
 export type RegistryEvent =
-  "added" | "deactivated" | "reactivated" | "definition_changed" | "definition_approved";
+  | "added"
+  | "discovered"
+  | "deactivated"
+  | "reactivated"
+  | "definition_changed"
+  | "definition_approved";
+/** How a tool entered the registry: listed in tools.yaml, or listed by a discovering scope's server. */
+export type ToolSource = "config" | "discovered";
 export type TaskSupport = "forbidden" | "optional" | "required";
 
 export type ToolRegistryTable = {
@@ -29,6 +36,7 @@ export type ToolRegistryTable = {
   approved_definition_digest: string | null;
   observed_definition_digest: string | null;
   definition_changed_at: Date | null;
+  source: ColumnType<ToolSource, ToolSource | undefined, ToolSource>;
 };
 
 export type ToolRegistryHistoryTable = {

@@ -5,6 +5,7 @@ import {
   listActiveTools,
   listPendingDefinitionChanges,
   listRegistryHistory,
+  recordDiscoveredTools,
   recordObservedDefinition,
   syncRegistry,
   type RegistrySource,
@@ -132,6 +133,69 @@ describe.each(backends)("tool registry on $name", (backend) => {
       ["deactivated", t1],
       ["reactivated", t2],
     ]);
+  });
+
+  it("records a discovering scope's tools as discovered, and follows what its server lists", async () => {
+    const discovering: RegistrySource = {
+      scopes: { ...full.scopes, tickets: { discover: true, tools: [] } },
+    };
+    await syncRegistry(database.db, discovering, t0);
+    const first = await recordDiscoveredTools(database.db, "tickets", ["search", "create"], t0);
+    expect([...first].sort()).toEqual(["create", "search"]);
+    expect(await getRegistryTool(database.db, "tickets", "search")).toMatchObject({
+      source: "discovered",
+      active: true,
+      enabled: true,
+      first_seen_at: t0,
+    });
+    expect((await getRegistryTool(database.db, "calculator", "exact_calculate"))?.source).toBe(
+      "config",
+    );
+
+    // The same listing writes nothing; a restart's sync keeps the discovered tools.
+    expect(
+      [...(await recordDiscoveredTools(database.db, "tickets", ["create", "search"], t1))].sort(),
+    ).toEqual(["create", "search"]);
+    expect((await syncRegistry(database.db, discovering, t1)).deactivated).toEqual([]);
+
+    // The server stops listing one, then lists it again.
+    expect([...(await recordDiscoveredTools(database.db, "tickets", ["search"], t1))]).toEqual([
+      "search",
+    ]);
+    expect(await getRegistryTool(database.db, "tickets", "create")).toMatchObject({
+      active: false,
+      deactivated_at: t1,
+    });
+    const again = await recordDiscoveredTools(database.db, "tickets", ["search", "create"], t2);
+    expect([...again].sort()).toEqual(["create", "search"]);
+    expect(
+      (await listRegistryHistory(database.db, { scope: "tickets" })).map((row) => [
+        row.name,
+        row.event,
+      ]),
+    ).toEqual([
+      ["create", "discovered"],
+      ["search", "discovered"],
+      ["create", "deactivated"],
+      ["create", "reactivated"],
+    ]);
+
+    // No longer discovering: tools.yaml decides again, and lists none of them.
+    expect((await syncRegistry(database.db, full, t2)).deactivated).toEqual([
+      "tickets.create",
+      "tickets.search",
+    ]);
+  });
+
+  it("leaves a discovering scope's tools from tools.yaml to tools.yaml", async () => {
+    await syncRegistry(database.db, full, t0);
+    // A tool tools.yaml lists is not deactivated because the server's listing lacks it.
+    const active = await recordDiscoveredTools(database.db, "calculator", ["exact_calculate"], t1);
+    expect([...active].sort()).toEqual(["exact_calculate", "statistics"]);
+    expect((await getRegistryTool(database.db, "calculator", "statistics"))?.active).toBe(true);
+    expect((await getRegistryTool(database.db, "calculator", "exact_calculate"))?.source).toBe(
+      "config",
+    );
   });
 
   it("applies two concurrent syncs one after the other", async () => {

@@ -125,6 +125,9 @@ function toolRows(tool: AdminTool, act: Parameters<typeof changePanel>[1]): HTML
       null,
       badge(text, kind, title),
       tool.change?.kept == null ? null : badge("kept", "muted", "Kept pinned by an operator"),
+      tool.source === "discovered"
+        ? badge("discovered", "muted", "Listed by the server of a scope that says tools: discover")
+        : null,
     ),
     h("td", { class: "description" }, tool.description ?? ""),
     h(

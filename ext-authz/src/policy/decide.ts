@@ -506,11 +506,15 @@ export async function decide(input: CheckInput, deps: DecisionDeps): Promise<Dec
       if (route.scope !== undefined) {
         verdictScope = route.scope;
         tools = deps.policy.allowedTools(caller, route.scope);
+        items = deps.policy.itemRules(caller, route.scope);
       } else {
         verdictScope = REST_VERDICT_SCOPE;
         tools = deps.policy.allowedQualifiedTools(caller);
+        items = deps.policy.qualifiedToolRules(caller);
       }
-      if (tools.length === 0) return insufficient();
+      if (tools.length === 0 && !items?.allow.some((glob) => glob.startsWith("tool:"))) {
+        return insufficient();
+      }
       break;
     }
     case "admin": {
@@ -528,6 +532,11 @@ export async function decide(input: CheckInput, deps: DecisionDeps): Promise<Dec
       tools = [];
       break;
     }
+  }
+
+  // A discovered tool is in no list of tools.yaml: the verdict names each call it allows.
+  for (const call of toolCalls) {
+    if (!tools.includes(call.tool)) tools = [...tools, call.tool];
   }
 
   // Quotas: per user on every request; per user+tool and per tool on tool calls only.

@@ -15,6 +15,7 @@ import {
   compileToolPattern,
   ITEM_KINDS,
   parseToolPattern,
+  TOOL_NAME_RE,
   type ToolMatcher,
   type ToolPattern,
 } from "../../../config/src/tool-pattern.ts";
@@ -74,9 +75,10 @@ export type ToolDecision = {
 export type CallArguments = unknown;
 
 /**
- * Which prompts and resources of a scope a caller may see, for the router to filter lists:
- * patterns relative to the scope (`prompt:*`, `resource:file:///srv/*`); an item is visible when
- * an allow pattern matches it and no deny pattern does.
+ * Which prompts and resources of a scope a caller may see, and in a discovering scope which
+ * tools, for the router to filter lists: patterns relative to the scope (`prompt:*`,
+ * `resource:file:///srv/*`, `tool:search`, `tool:*`); an item is visible when an allow pattern
+ * matches it and no deny pattern does.
  */
 export type ItemRules = { allow: readonly string[]; deny: readonly string[] };
 
@@ -95,8 +97,16 @@ export type CompiledPolicy = {
    * by an MCP server: "tool_unknown" on any other scope. `args`: a prompt's arguments.
    */
   decideItem(caller: PolicyCaller, scope: string, item: string, args?: CallArguments): ToolDecision;
-  /** What the caller may see of a scope's prompts and resources; undefined for tool-server scopes. */
+  /**
+   * What the caller may see of a scope's prompts and resources (MCP-server scopes) and tools
+   * (discovering scopes); undefined for a tool-server scope that lists its tools.
+   */
   itemRules(caller: PolicyCaller, scope: string): ItemRules | undefined;
+  /**
+   * The REST API's view across scopes: the tools of every discovering scope the caller may use,
+   * as qualified patterns (`tool:<scope>.*`, `tool:<scope>.<tool>`); undefined when there is none.
+   */
+  qualifiedToolRules(caller: PolicyCaller): ItemRules | undefined;
   /** `scope.tool`, or a bare tool name that exactly one scope defines. */
   resolveToolName(name: string): ToolResolution;
   /** The `request` conditions see: the method and only the headers policy.yaml exposes. */
@@ -171,6 +181,14 @@ export function compilePolicy(tools: ToolsConfig, policy: PolicyConfig): Compile
       .filter(([, definition]) => definition.mcp_server !== undefined)
       .map(([scope]) => scope),
   );
+  /** Scopes whose tools are what their server lists (`tools: discover`). */
+  const discoverScopes = new Set(
+    Object.entries(tools.scopes)
+      .filter(([, definition]) => definition.discover === true)
+      .map(([scope]) => scope),
+  );
+  const hasTool = (scope: string, tool: string): boolean =>
+    scopes.get(scope)?.has(tool) === true || (discoverScopes.has(scope) && TOOL_NAME_RE.test(tool));
   const scopesByTool = new Map<string, string[]>();
   for (const [scope, definition] of Object.entries(tools.scopes)) {
     const entries = new Map<string, { enabled: boolean }>();
@@ -248,7 +266,8 @@ export function compilePolicy(tools: ToolsConfig, policy: PolicyConfig): Compile
     tool: string,
     args?: CallArguments,
   ): ToolDecision {
-    const entry = scopes.get(scope)?.get(tool);
+    const entry =
+      scopes.get(scope)?.get(tool) ?? (hasTool(scope, tool) ? { enabled: true } : undefined);
     const none = { rule: undefined, conditionError: undefined, wouldDeny: [] };
     if (entry === undefined) return { status: "tool_unknown", ...none };
     if (!entry.enabled) return { status: "tool_inactive", ...none };
@@ -271,20 +290,28 @@ export function compilePolicy(tools: ToolsConfig, policy: PolicyConfig): Compile
 
   /** The item patterns (relative to `scope`) a rule covers there. */
   function itemGlobs(pattern: ToolPattern, scope: string): string[] {
+    if (pattern.kind !== "all" && pattern.scope !== scope) return [];
+    const kinds = [
+      ...(itemScopes.has(scope) ? ITEM_KINDS : []),
+      ...(discoverScopes.has(scope) ? ["tool"] : []),
+    ];
     switch (pattern.kind) {
       case "all":
-        return ITEM_KINDS.map((item) => `${item}:*`);
       case "scope":
-        return pattern.scope === scope ? ITEM_KINDS.map((item) => `${item}:*`) : [];
+        return kinds.map((kind) => `${kind}:*`);
       case "item":
-        return pattern.scope === scope ? [`${pattern.item}:${pattern.glob}`] : [];
+        return itemScopes.has(scope) ? [`${pattern.item}:${pattern.glob}`] : [];
       case "tool":
-        return [];
+        return discoverScopes.has(scope) ? [`tool:${pattern.tool}`] : [];
     }
   }
 
+  /** What a condition sees as `tool` for a pattern: a tool's own name, or the item pattern. */
+  const conditionTool = (glob: string): string =>
+    glob.startsWith("tool:") ? glob.slice("tool:".length) : glob;
+
   function itemRules(caller: PolicyCaller, scope: string): ItemRules | undefined {
-    if (!itemScopes.has(scope)) return undefined;
+    if (!itemScopes.has(scope) && !discoverScopes.has(scope)) return undefined;
     const allow = new Set<string>();
     const deny = new Set<string>();
     const rolesOfCaller = caller.roles.flatMap((name) => roles.get(name) ?? []);
@@ -293,17 +320,31 @@ export function compilePolicy(tools: ToolsConfig, policy: PolicyConfig): Compile
     for (const candidate of [...rolesOfCaller.flatMap((role) => role.deny), ...globalDeny]) {
       if (candidate.ref.mode === "dry_run") continue;
       for (const glob of itemGlobs(candidate.pattern, scope)) {
-        const verdict = evaluate(candidate, caller, scope, glob, undefined);
+        const verdict = evaluate(candidate, caller, scope, conditionTool(glob), undefined);
         if (verdict === true || typeof verdict === "object") deny.add(glob);
       }
     }
     for (const candidate of rolesOfCaller.flatMap((role) => role.allow)) {
       for (const glob of itemGlobs(candidate.pattern, scope)) {
-        const verdict = evaluate(candidate, caller, scope, glob, undefined);
+        const verdict = evaluate(candidate, caller, scope, conditionTool(glob), undefined);
         if (verdict === true || verdict === "unknown") allow.add(glob);
       }
     }
     return { allow: [...allow].sort(), deny: [...deny].sort() };
+  }
+
+  function qualifiedToolRules(caller: PolicyCaller): ItemRules | undefined {
+    if (discoverScopes.size === 0) return undefined;
+    const allow: string[] = [];
+    const deny: string[] = [];
+    for (const scope of discoverScopes) {
+      const rules = itemRules(caller, scope);
+      const qualify = (glob: string) => `tool:${scope}.${glob.slice("tool:".length)}`;
+      for (const glob of rules?.allow ?? [])
+        if (glob.startsWith("tool:")) allow.push(qualify(glob));
+      for (const glob of rules?.deny ?? []) if (glob.startsWith("tool:")) deny.push(qualify(glob));
+    }
+    return { allow: allow.sort(), deny: deny.sort() };
   }
 
   // Role sets repeat across requests: memoize per (sorted roles, scope). Bounded by clearing.
@@ -350,6 +391,7 @@ export function compilePolicy(tools: ToolsConfig, policy: PolicyConfig): Compile
     decideTool,
     decideItem,
     itemRules,
+    qualifiedToolRules,
     toolStatus: (caller, scope, tool, args) => decideTool(caller, scope, tool, args).status,
     rules: () => allRules.map((candidate) => candidate.ref),
     conditionRequest(method, headers) {
@@ -361,11 +403,8 @@ export function compilePolicy(tools: ToolsConfig, policy: PolicyConfig): Compile
       return { method, headers: visible };
     },
     resolveToolName: (name) =>
-      resolveToolName(
-        name,
-        (scope, tool) => scopes.get(scope)?.has(tool) === true,
-        (tool) => scopesByTool.get(tool) ?? [],
-      ),
+      // A bare name resolves to the scopes that list it; a discovering scope's tools need theirs.
+      resolveToolName(name, hasTool, (tool) => scopesByTool.get(tool) ?? []),
     userQuota(roleNames) {
       // Several roles: the most generous per-user quota wins (a role without its own uses the default).
       let best = rule(userQuotas.default);

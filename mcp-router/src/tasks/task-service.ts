@@ -8,12 +8,8 @@ import type { AuditEvent, AuditOutcome } from "../../../store/src/audit-writer.t
 import type { TaskRow } from "../../../store/src/schema.ts";
 import { InvalidCursorError, type TaskStore } from "../../../store/src/task-store.ts";
 import type { AuditSink } from "../audit.ts";
-import {
-  isToolAllowed,
-  type Identity,
-  type InvokeResult,
-  type ToolInvoker,
-} from "../invoke-tool.ts";
+import type { Identity, InvokeResult, ToolInvoker } from "../invoke-tool.ts";
+import { itemVisible, toolVisible } from "../verdict-access.ts";
 import { gatewayError, isTerminal, storedErrorCode } from "./task-wire.ts";
 import type { z } from "zod";
 
@@ -29,7 +25,7 @@ export type TasksSettings = z.infer<typeof TasksConfigSchema>;
 /** ext-authz's verdict scope for `/mcp/jobs/{id}` when the route names no scope. */
 export const REST_VERDICT_SCOPE = "rest";
 
-export type TaskViewer = Pick<VerdictClaims, "subject" | "tenant" | "scope" | "tools">;
+export type TaskViewer = Pick<VerdictClaims, "subject" | "tenant" | "scope" | "tools" | "items">;
 
 export type StartTaskInput = {
   scope: string;
@@ -115,9 +111,10 @@ export function newTaskId(): string {
 export function isVisibleTo(row: TaskRow, viewer: TaskViewer, now: Date): boolean {
   if (row.expires_at.getTime() <= now.getTime()) return false;
   if (viewer.scope === REST_VERDICT_SCOPE) {
-    return viewer.tools.includes(`${row.scope}.${row.tool}`);
+    const qualified = `${row.scope}.${row.tool}`;
+    return viewer.tools.includes(qualified) || itemVisible(viewer.items, `tool:${qualified}`);
   }
-  return row.scope === viewer.scope && isToolAllowed(viewer.tools, row.scope, row.tool);
+  return row.scope === viewer.scope && toolVisible(viewer, row.scope, row.tool);
 }
 
 export function createTaskService(options: TaskServiceOptions): TaskService {

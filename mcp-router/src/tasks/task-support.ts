@@ -1,6 +1,6 @@
 import { TOOL_NAME_RE } from "../../../config/src/tool-pattern.ts";
-import type { ToolEntry } from "../../../config/src/tools-schema.ts";
-import { isToolAllowed } from "../invoke-tool.ts";
+import { toolEntry, type ToolEntry } from "../../../config/src/tools-schema.ts";
+import { isToolAllowed } from "../verdict-access.ts";
 import type { RouterContext } from "../router-context.ts";
 import { isRecord } from "./task-wire.ts";
 
@@ -58,10 +58,8 @@ export async function checkTaskEligibility(
   if (typeof name !== "string" || !TOOL_NAME_RE.test(name) || REMOVED_META_TOOLS.has(name)) {
     return { ok: false };
   }
-  const toolConfig = ctx.config.tools.scopes[input.scope]?.tools.find(
-    (tool) => tool.name === name && tool.enabled,
-  );
-  if (toolConfig === undefined || !isToolAllowed(input.allowedTools, input.scope, name)) {
+  const toolConfig = toolEntry(ctx.config.tools.scopes[input.scope], name);
+  if (toolConfig?.enabled !== true || !isToolAllowed(input.allowedTools, input.scope, name)) {
     return { ok: false };
   }
   if (input.arguments !== undefined && !isRecord(input.arguments)) return { ok: false };
