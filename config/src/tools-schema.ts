@@ -73,8 +73,16 @@ const UpstreamHeaderNameSchema = z
     message: `header set by the gateway itself (${RESERVED_UPSTREAM_HEADERS.join(", ")})`,
   });
 
-/** Upstream revisions the router can speak to an MCP server (2025 revisions: initialize). */
-export const UPSTREAM_MCP_VERSIONS = ["2025-03-26", "2025-06-18", "2025-11-25"] as const;
+/**
+ * Upstream revisions the router can speak to an MCP server over Streamable HTTP: the 2025
+ * revisions with initialize and a session per user, or 2026-07-28 without sessions.
+ */
+export const UPSTREAM_MCP_VERSIONS = [
+  "2025-03-26",
+  "2025-06-18",
+  "2025-11-25",
+  "2026-07-28",
+] as const;
 
 export const OAuthClientCredentialsSchema = z.strictObject({
   type: z.literal("oauth_client_credentials"),

@@ -1,4 +1,4 @@
-import { decodeHeaderValue } from "./mcp-wire.ts";
+import { decodeHeaderValue, encodeHeaderValue } from "./mcp-wire.ts";
 
 /**
  * `Mcp-Param-{Name}` headers (2026-07-28, SEP-2243): a tool's inputSchema may mark an argument
@@ -65,6 +65,25 @@ function valueAt(args: unknown, path: readonly string[]): unknown {
     value = value[key];
   }
   return value;
+}
+
+/**
+ * The headers a client sends for a call's arguments (names lower-cased, values as
+ * encodeHeaderValue writes them); an absent or null argument has none.
+ */
+export function paramHeaderValues(
+  bindings: readonly ParamHeaderBinding[],
+  args: unknown,
+): Record<string, string> {
+  const headers: Record<string, string> = {};
+  for (const binding of bindings) {
+    const value = valueAt(args, binding.path);
+    if (typeof value !== "string" && typeof value !== "number" && typeof value !== "boolean") {
+      continue;
+    }
+    headers[PARAM_HEADER_PREFIX + binding.name.toLowerCase()] = encodeHeaderValue(String(value));
+  }
+  return headers;
 }
 
 const JSON_NUMBER = /^-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?$/;

@@ -1,6 +1,10 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { checkParamHeaders, paramHeaderBindings } from "../src/mcp-param-headers.ts";
+import {
+  checkParamHeaders,
+  paramHeaderBindings,
+  paramHeaderValues,
+} from "../src/mcp-param-headers.ts";
 import { encodeHeaderValue } from "../src/mcp-wire.ts";
 
 const schema = {
@@ -154,6 +158,51 @@ describe("checkParamHeaders", () => {
           if (other !== value) {
             expect(checkParamHeaders(bindings, { region: other }, sent)).toMatch(/does not match/);
           }
+        },
+      ),
+    );
+  });
+});
+
+describe("paramHeaderValues", () => {
+  const bindings = paramHeaderBindings({
+    type: "object",
+    properties: {
+      region: { type: "string", "x-mcp-header": "Region" },
+      count: { type: "integer", "x-mcp-header": "Count" },
+      flag: { type: "boolean", "x-mcp-header": "Flag" },
+      nested: {
+        type: "object",
+        properties: { zone: { type: "string", "x-mcp-header": "Zone" } },
+      },
+    },
+  });
+
+  it("writes each bound argument that is there, encoded where it must be", () => {
+    expect(
+      paramHeaderValues(bindings, { region: "Zürich", count: 3, flag: false, nested: {} }),
+    ).toEqual({
+      "mcp-param-region": encodeHeaderValue("Zürich"),
+      "mcp-param-count": "3",
+      "mcp-param-flag": "false",
+    });
+    expect(paramHeaderValues(bindings, { region: null, nested: { zone: "a" } })).toEqual({
+      "mcp-param-zone": "a",
+    });
+    expect(paramHeaderValues(bindings, "not an object")).toEqual({});
+  });
+
+  it("writes what checkParamHeaders accepts, for any argument values", () => {
+    fc.assert(
+      fc.property(
+        fc.string({ unit: "grapheme" }),
+        fc.oneof(fc.integer(), fc.double({ noNaN: true, noDefaultInfinity: true })),
+        fc.boolean(),
+        (region, count, flag) => {
+          const args = { region, count, flag, nested: { zone: region } };
+          expect(checkParamHeaders(bindings, args, paramHeaderValues(bindings, args))).toBe(
+            undefined,
+          );
         },
       ),
     );

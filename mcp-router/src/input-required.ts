@@ -1,4 +1,5 @@
 import { META_KEY } from "../../contract/src/mcp-wire.ts";
+import type { Scope } from "../../config/src/tools-schema.ts";
 import { isRecord } from "./forwarding.ts";
 import type { InputRound } from "./input-rounds.ts";
 import {
@@ -11,6 +12,26 @@ import {
 import type { RouterContext } from "./router-context.ts";
 import { RELAYABLE_CLIENT_CAPABILITIES, type ClientCapability } from "./session.ts";
 import type { BackendCall } from "./upstream/backends.ts";
+import { STATELESS_VERSION } from "./upstream/stateless-upstream.ts";
+
+/**
+ * A scope whose MCP server speaks 2026-07-28: the server runs its own input rounds, which reach a
+ * 2026-07-28 client unchanged (the gateway's rounds are for servers that ask over a session).
+ */
+export function hasStatelessUpstream(scope: Scope | undefined): boolean {
+  const server = scope?.mcp_server;
+  return server?.transport === "streamable-http" && server.protocol_version === STATELESS_VERSION;
+}
+
+/** What a 2026-07-28 client's request carries on to a 2026-07-28 server to continue its round. */
+export function roundContinuation(
+  params: Record<string, unknown> | undefined,
+): Record<string, unknown> {
+  return {
+    ...(params?.inputResponses === undefined ? {} : { inputResponses: params.inputResponses }),
+    ...(params?.requestState === undefined ? {} : { requestState: params.requestState }),
+  };
+}
 
 /**
  * Where a stateless (2026-07-28) request to a scope served by an MCP server meets the input
@@ -47,6 +68,7 @@ export function resumeInputRound(
   params: Record<string, unknown> | undefined,
 ): McpAnswer | undefined {
   if (call.era !== "stateless" || params?.requestState === undefined) return undefined;
+  if (hasStatelessUpstream(ctx.config.tools.scopes[call.scope])) return undefined;
   if (typeof params.requestState !== "string") {
     return failure("GW_INVALID_PARAMS", { detail: "params.requestState must be a string" });
   }
@@ -78,7 +100,7 @@ export function startInputRound(
   | undefined {
   if (call.era !== "stateless") return undefined;
   const scopeConfig = ctx.config.tools.scopes[call.scope];
-  if (scopeConfig?.mcp_server === undefined) return undefined;
+  if (scopeConfig?.mcp_server === undefined || hasStatelessUpstream(scopeConfig)) return undefined;
   const capabilities = requestCapabilities(params);
   if (capabilities.length === 0) return undefined;
   const round = ctx.inputRounds.start(

@@ -12,6 +12,9 @@ import type { RouterMetrics } from "./metrics.ts";
 import type { ToolCatalog } from "./tool-catalog.ts";
 import type { BackendCall, Backends } from "./upstream/backends.ts";
 import { isToolAllowed } from "./verdict-access.ts";
+import { hasStatelessUpstream } from "./input-required.ts";
+import { paramBindingsOf } from "./param-bindings.ts";
+import { paramHeaderValues } from "../../contract/src/mcp-param-headers.ts";
 
 /**
  * The one tools/call path: checks, forwarding, limits and audit. The MCP handlers, REST invoke
@@ -45,6 +48,12 @@ export type InvokeRequest = {
   /** MCP-server scopes: what the client can be asked while the call runs, and how. */
   clientCapabilities?: BackendCall["clientCapabilities"];
   onServerRequest?: BackendCall["onServerRequest"];
+  relayInputRequired?: BackendCall["relayInputRequired"];
+  /**
+   * A 2026-07-28 server's input round continued by a 2026-07-28 client (`inputResponses`,
+   * `requestState`): sent to the server as they are.
+   */
+  continuation?: Record<string, unknown>;
   /** Overrides for background tasks (longer timeout, result size cap). */
   timeoutMs?: number;
   maxResponseBytes?: number;
@@ -249,6 +258,7 @@ export function createToolInvoker(deps: {
     const params: Record<string, unknown> = {
       name: toolName,
       arguments: request.arguments ?? {},
+      ...(request.relayInputRequired === true ? request.continuation : {}),
       ...(request.progressToken === undefined
         ? {}
         : { _meta: { progressToken: request.progressToken } }),
@@ -264,6 +274,10 @@ export function createToolInvoker(deps: {
       ...(request.onServerRequest === undefined
         ? {}
         : { onServerRequest: request.onServerRequest }),
+      ...(request.relayInputRequired === true ? { relayInputRequired: true } : {}),
+      ...(hasStatelessUpstream(scopeConfig)
+        ? { headers: paramHeaderValues(paramBindingsOf(entry.definition), params.arguments) }
+        : {}),
       requestId: request.requestId,
       timeoutMs,
       maxResponseBytes: request.maxResponseBytes ?? scopeConfig.max_response_bytes,

@@ -61,7 +61,13 @@ export function jsonRpcMessage(answer: FinalAnswer, era: Era, id: JsonRpcId): ob
         id,
         result:
           era === "stateless"
-            ? { ...answer.result, resultType: answer.resultType ?? "complete" }
+            ? {
+                ...answer.result,
+                // A 2026-07-28 server's InputRequiredResult is relayed as what it is.
+                resultType:
+                  answer.resultType ??
+                  (answer.result.resultType === "input_required" ? "input_required" : "complete"),
+              }
             : answer.result,
       };
     case "error":

@@ -3,7 +3,12 @@ import { META_KEY } from "../../contract/src/mcp-wire.ts";
 import { buildAuditEvent, type RouterOutcome } from "./audit.ts";
 import type { JsonRpcNotificationMessage, UpstreamOutcome } from "./forwarding.ts";
 import { inFlightKey } from "./in-flight.ts";
-import { resumeInputRound, startInputRound } from "./input-required.ts";
+import {
+  hasStatelessUpstream,
+  requestCapabilities,
+  resumeInputRound,
+  startInputRound,
+} from "./input-required.ts";
 import {
   createChannel,
   failure,
@@ -190,7 +195,12 @@ export function serverRequestRelay(
   call: McpCall,
   items: { push(item: StreamItem): void },
   signal: AbortSignal,
-): Pick<BackendCall, "clientCapabilities" | "onServerRequest"> {
+  params: Record<string, unknown> | undefined,
+): Pick<BackendCall, "clientCapabilities" | "onServerRequest" | "relayInputRequired"> {
+  if (call.era === "stateless" && hasStatelessUpstream(ctx.config.tools.scopes[call.scope])) {
+    // Both ends speak 2026-07-28: the server's InputRequiredResult is the client's to answer.
+    return { clientCapabilities: requestCapabilities(params), relayInputRequired: true };
+  }
   const capabilities = call.clientCapabilities ?? [];
   if (call.era !== "session" || call.sessionId === undefined || capabilities.length === 0) {
     return {};
@@ -313,7 +323,7 @@ export function handleRelay(
         if (input !== undefined) input.round.notify(notification);
         else items.push({ kind: "notification", message: notification });
       },
-      ...(input?.relay ?? serverRequestRelay(ctx, call, items, signal)),
+      ...(input?.relay ?? serverRequestRelay(ctx, call, items, signal, params)),
     })
     .then(async (upstream): Promise<FinalAnswer> => {
       let { answer, audited, reason } = outcomeOf(upstream);

@@ -6,11 +6,8 @@ import {
   unsupportedStatelessVersion,
   type WireMessage,
 } from "../../contract/src/mcp-wire.ts";
-import {
-  checkParamHeaders,
-  paramHeaderBindings,
-  type ParamHeaderBinding,
-} from "../../contract/src/mcp-param-headers.ts";
+import { checkParamHeaders } from "../../contract/src/mcp-param-headers.ts";
+import { paramBindingsOf } from "./param-bindings.ts";
 import { GATEWAY_ERRORS } from "../../contract/src/errors.ts";
 import { rejectedToolCallEvent } from "./audit.ts";
 import { rpcErrorResponse, type RouterResponse } from "./http-types.ts";
@@ -81,9 +78,6 @@ export async function handleStatelessPost(
   });
 }
 
-// A catalog entry's definition is replaced, never changed, when the tool is listed again.
-const bindingsByDefinition = new WeakMap<object, readonly ParamHeaderBinding[]>();
-
 /**
  * `Mcp-Param-*` headers of a tools/call against the arguments (SEP-2243), by the tool's schema in
  * the catalog. A tool the catalog does not know is left to the call, which refuses it.
@@ -100,11 +94,7 @@ async function paramHeaderProblem(
   const catalog = await ctx.catalog.get(scope);
   const entry = catalog.ok ? catalog.tools.get(name) : undefined;
   if (entry === undefined) return undefined;
-  let bindings = bindingsByDefinition.get(entry.definition);
-  if (bindings === undefined) {
-    bindings = paramHeaderBindings(entry.definition.inputSchema);
-    bindingsByDefinition.set(entry.definition, bindings);
-  }
+  const bindings = paramBindingsOf(entry.definition);
   if (bindings.length === 0) return undefined;
   const detail = checkParamHeaders(bindings, message.params?.arguments, headers);
   return detail === undefined ? undefined : { tool: name, detail };

@@ -13,7 +13,7 @@ import {
 } from "./mcp-answer.ts";
 import { httpStatusOf } from "./mcp-encoding.ts";
 import { notificationFilter, serverRequestRelay } from "./mcp-relay.ts";
-import { resumeInputRound, startInputRound } from "./input-required.ts";
+import { resumeInputRound, roundContinuation, startInputRound } from "./input-required.ts";
 import type { RouterContext } from "./router-context.ts";
 import { withTaskSupport } from "./tasks/task-support.ts";
 import { toolVisible } from "./verdict-access.ts";
@@ -134,7 +134,8 @@ export function handleToolsCall(
       ...(validToken === undefined ? {} : { progressToken: validToken }),
       signal,
       onNotification,
-      ...(input?.relay ?? serverRequestRelay(ctx, call, items, signal)),
+      ...(input?.relay ?? serverRequestRelay(ctx, call, items, signal, params)),
+      ...(call.era === "stateless" ? { continuation: roundContinuation(params) } : {}),
       logger: call.logger,
     })
     .then(

@@ -57,6 +57,8 @@ export type FixtureScopeOptions = {
   tools: readonly FixtureTool[];
   /** Streamable HTTP: the fixture's MCP endpoint. */
   url?: string;
+  /** Streamable HTTP: the revision the router speaks to it (default: the router's default). */
+  protocolVersion?: string;
 };
 
 /** The tools.yaml scope that puts the fixture behind the gateway. */
@@ -69,6 +71,9 @@ export function fixtureScope(options: FixtureScopeOptions): Record<string, unkno
           // Sent on every upstream request: shows in the fixture's traffic that the gateway's
           // configured headers arrive (the fixture ignores it).
           headers: { "X-Conformance-Harness": "mcp-gateway" },
+          ...(options.protocolVersion === undefined
+            ? {}
+            : { protocol_version: options.protocolVersion }),
         }
       : {
           transport: "stdio",
@@ -145,6 +150,8 @@ export async function prepareFixtureBackend(
   options: {
     /** Streamable HTTP: the URL the gateway should call for the fixture's (e.g. a recording hop). */
     route?: (fixtureUrl: string) => Promise<string>;
+    /** Streamable HTTP: the revision the router speaks to the fixture. */
+    protocolVersion?: string;
   } = {},
 ): Promise<FixtureBackend> {
   const fixture: ConformanceFixture = await startConformanceFixture({ port: 0 });
@@ -160,6 +167,9 @@ export async function prepareFixtureBackend(
         transport,
         tools,
         ...(configuredUrl === undefined ? {} : { url: configuredUrl }),
+        ...(options.protocolVersion === undefined
+          ? {}
+          : { protocolVersion: options.protocolVersion }),
       }),
     );
     if (transport === "stdio") await fixture.close();

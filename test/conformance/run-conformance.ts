@@ -77,7 +77,11 @@ type Options = {
   runTimeoutMs: number;
   traceUpstream: boolean;
   includeNotApplicable: boolean;
+  /** The revision the router speaks to the fixture over Streamable HTTP. */
+  upstreamVersion: (typeof UPSTREAM_VERSIONS)[number];
 };
+
+const UPSTREAM_VERSIONS = ["2025-11-25", "2026-07-28"] as const;
 
 const TRANSPORTS = ["streamable-http", "stdio"] as const;
 
@@ -96,6 +100,7 @@ function parseOptions(argv: string[]): Options {
       "run-timeout": { type: "string", default: "480000" },
       "trace-upstream": { type: "boolean", default: false },
       "include-not-applicable": { type: "boolean", default: false },
+      "upstream-version": { type: "string", default: "2025-11-25" },
     },
     strict: true,
     allowPositionals: false,
@@ -114,6 +119,16 @@ function parseOptions(argv: string[]): Options {
   if (values["trace-upstream"] && !(backend === "fixture" && transport === "streamable-http")) {
     throw new Error("--trace-upstream needs --backend fixture over streamable-http");
   }
+  const upstreamVersion = UPSTREAM_VERSIONS.find((v) => v === values["upstream-version"]);
+  if (upstreamVersion === undefined) {
+    throw new Error(`--upstream-version must be ${UPSTREAM_VERSIONS.join(" or ")}`);
+  }
+  if (
+    upstreamVersion !== "2025-11-25" &&
+    !(backend === "fixture" && transport === "streamable-http")
+  ) {
+    throw new Error("--upstream-version needs --backend fixture over streamable-http");
+  }
   const jobs = Number(values.jobs);
   const scenarioTimeoutMs = Number(values["scenario-timeout"]);
   const runTimeoutMs = Number(values["run-timeout"]);
@@ -129,6 +144,7 @@ function parseOptions(argv: string[]): Options {
     backend,
     transport,
     suites,
+    upstreamVersion,
     scenarios: values.scenario ?? [],
     paths: values.path ?? [defaultPath],
     out: values.out,
@@ -247,7 +263,11 @@ function plan(
   suite: SuiteId,
   listed: Listed[],
   filter: string[],
-  target: { backend: Backend; transport: FixtureTransport | undefined },
+  target: {
+    backend: Backend;
+    transport: FixtureTransport | undefined;
+    upstream: Options["upstreamVersion"];
+  },
 ): PlannedRun[] {
   const { notApplicable, expectedFailures, notExercised } = expectationsFor(target.backend);
   const runs: PlannedRun[] = [];
@@ -268,7 +288,7 @@ function plan(
           : [{ revision: latest, wire: latest ?? "?" }];
     }
     for (const { revision, wire } of wires) {
-      const run = { suite, scenario, wire, transport: target.transport };
+      const run = { suite, scenario, wire, transport: target.transport, upstream: target.upstream };
       runs.push({
         suite,
         scenario,
@@ -474,6 +494,7 @@ async function main(): Promise<number> {
     plan(suite, listed[i]!, options.scenarios, {
       backend: options.backend,
       transport: options.backend === "fixture" ? options.transport : undefined,
+      upstream: options.upstreamVersion,
     }),
   );
   if (options.scenarios.length > 0) {
@@ -541,14 +562,14 @@ async function main(): Promise<number> {
         });
         return `${recorder.url}${target.pathname}`;
       };
-      fixture = await prepareFixtureBackend(
-        options.transport,
-        configDir,
-        options.traceUpstream ? { route } : {},
-      );
+      fixture = await prepareFixtureBackend(options.transport, configDir, {
+        ...(options.traceUpstream ? { route } : {}),
+        protocolVersion: options.upstreamVersion,
+      });
       backendLine =
         `backend: the conformance fixture as scope "${fixture.scope}" (mcp_server over ` +
         `${fixture.transport}${fixture.url === undefined ? "" : ` at ${fixture.url}`}` +
+        `${fixture.transport === "streamable-http" ? `, spoken to at ${options.upstreamVersion}` : ""}` +
         `${fixture.configuredUrl === fixture.url ? "" : `, traced via ${fixture.configuredUrl}`}; ` +
         `${fixture.tools.length} tools); config in ${configDir}`;
     } else {

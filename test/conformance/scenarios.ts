@@ -30,6 +30,8 @@ export type Expectation = {
   wire?: string;
   /** `--backend fixture`: only when the gateway reaches the fixture over this transport. */
   transport?: "streamable-http" | "stdio";
+  /** `--backend fixture`: only when the router speaks this revision to the fixture. */
+  upstream?: "2025-11-25" | "2026-07-28";
   /**
    * Only these check ids (the scenario still runs and its other checks count); without it the
    * whole run is meant.
@@ -43,13 +45,20 @@ export type NotApplicable = Expectation;
 /** Whether `entry` names this run (scenario, and suite/wire/transport when the entry gives them). */
 export function expectationMatches(
   entry: Expectation,
-  run: { suite: string; scenario: string; wire: string; transport?: string | undefined },
+  run: {
+    suite: string;
+    scenario: string;
+    wire: string;
+    transport?: string | undefined;
+    upstream?: string | undefined;
+  },
 ): boolean {
   return (
     entry.scenario === run.scenario &&
     (entry.suite === undefined || entry.suite === run.suite) &&
     (entry.wire === undefined || entry.wire === run.wire) &&
-    (entry.transport === undefined || entry.transport === run.transport)
+    (entry.transport === undefined || entry.transport === run.transport) &&
+    (entry.upstream === undefined || entry.upstream === (run.upstream ?? "2025-11-25"))
   );
 }
 
@@ -203,7 +212,7 @@ export const FIXTURE_NOT_APPLICABLE: readonly Expectation[] = [];
 // with --trace-upstream, upstream-exchanges.jsonl (gateway ↔ fixture). docs/conformance.md has
 // the evidence for each.
 const serverChosenKeys =
-  "the router speaks 2025-11-25 to the fixture, which then asks with real requests that carry no key; the gateway names them input-1, input-2, … in its InputRequiredResult, where the suite expects the key its 2026-07-28 reference tool chooses (user_name), which only a 2026-07-28 upstream session could relay (not supported yet)";
+  "the router speaks 2025-11-25 to the fixture, which then asks with real requests that carry no key; the gateway names them input-1, input-2, … in its InputRequiredResult, where the suite expects the key its 2026-07-28 reference tool chooses (user_name), which the server's own InputRequiredResult carries when the router speaks 2026-07-28 to it (--upstream-version 2026-07-28: passes)";
 const taskInputNotRelayed =
   "a server request made while the gateway runs a call as a task is refused (-32601 'elicitation/create is not relayed by the gateway'): the task ends completed/failed instead of input_required with inputRequests, and tasks/update then answers -32602 'no outstanding input requests'";
 
@@ -217,6 +226,7 @@ export const FIXTURE_EXPECTED_FAILURES: readonly Expectation[] = [
   {
     scenario: "input-required-result-basic-elicitation",
     wire: "2026-07-28",
+    upstream: "2025-11-25",
     checks: ["sep-2322-elicitation-incomplete"],
     reason: serverChosenKeys,
   },
@@ -253,6 +263,7 @@ export const FIXTURE_NOT_EXERCISED: readonly (Expectation & { checks: readonly s
   {
     scenario: "input-required-result-ignore-extra-params",
     wire: "2026-07-28",
+    upstream: "2025-11-25",
     checks: ["sep-2322-ignore-unexpected-params"],
     reason: `a warning only: the first call already carries inputResponses keyed user_name, which a 2025-11-25 server never asked for; ${serverChosenKeys}`,
   },

@@ -26,6 +26,9 @@ export type BackendCall = Omit<UpstreamCall, "backendUrl" | "scope" | "secret"> 
   /** The client can answer these server requests (relayed with onServerRequest). */
   clientCapabilities?: readonly ClientCapability[];
   onServerRequest?: SessionRequest["onServerRequest"];
+  /** 2026-07-28 servers: the call's `Mcp-Param-*` headers. */
+  headers?: SessionRequest["headers"];
+  relayInputRequired?: boolean;
 };
 
 /** Users' keys are JSON arrays, so no user can be given the catalog's session. */
@@ -123,6 +126,8 @@ export function createBackends(options: {
           ...(call.signal === undefined ? {} : { signal: call.signal }),
           ...(call.onNotification === undefined ? {} : { onNotification: call.onNotification }),
           ...(call.onServerRequest === undefined ? {} : { onServerRequest: call.onServerRequest }),
+          ...(call.headers === undefined ? {} : { headers: call.headers }),
+          ...(call.relayInputRequired === true ? { relayInputRequired: true } : {}),
         },
         // The catalog's session declares every capability, so that tools a server offers only
         // to such clients are listed too (its own requests are refused: no client to ask).

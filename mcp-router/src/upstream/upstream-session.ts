@@ -22,8 +22,15 @@ export type SessionRequest = {
   params: Record<string, unknown>;
   timeoutMs: number;
   maxResponseBytes: number;
+  /** 2026-07-28 servers: request headers besides the gateway's (`Mcp-Param-*`). */
+  headers?: Readonly<Record<string, string>>;
   signal?: AbortSignal;
   onNotification?: (notification: JsonRpcNotificationMessage) => void;
+  /**
+   * 2026-07-28 servers: an InputRequiredResult goes back as the answer (the client is 2026-07-28
+   * too and continues the round itself) instead of being asked through onServerRequest.
+   */
+  relayInputRequired?: boolean;
   /** Asks the client what the server asks while this request runs (sampling, elicitation, roots). */
   onServerRequest?: (request: ServerRequest) => Promise<ServerRequestAnswer>;
 };
