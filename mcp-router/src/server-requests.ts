@@ -10,7 +10,12 @@ import type { JsonRpcRequest } from "./mcp-answer.ts";
  * client, and an answer is accepted only from the session the request went to.
  */
 
-export type ServerRequest = { method: string; params: Record<string, unknown> | undefined };
+export type ServerRequest = {
+  method: string;
+  params: Record<string, unknown> | undefined;
+  /** A 2026-07-28 server's key for the request in its InputRequiredResult. */
+  key?: string;
+};
 
 /** What goes back to the server: the client's result, or an error. */
 export type ServerRequestAnswer =

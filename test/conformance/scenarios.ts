@@ -213,8 +213,6 @@ export const FIXTURE_NOT_APPLICABLE: readonly Expectation[] = [];
 // the evidence for each.
 const serverChosenKeys =
   "the router speaks 2025-11-25 to the fixture, which then asks with real requests that carry no key; the gateway names them input-1, input-2, … in its InputRequiredResult, where the suite expects the key its 2026-07-28 reference tool chooses (user_name), which the server's own InputRequiredResult carries when the router speaks 2026-07-28 to it (--upstream-version 2026-07-28: passes)";
-const taskInputNotRelayed =
-  "a server request made while the gateway runs a call as a task is refused (-32601 'elicitation/create is not relayed by the gateway'): the task ends completed/failed instead of input_required with inputRequests, and tasks/update then answers -32602 'no outstanding input requests'";
 
 /**
  * `--backend fixture`: runs that fail through the gateway today, each with its cause (a relay
@@ -233,24 +231,10 @@ export const FIXTURE_EXPECTED_FAILURES: readonly Expectation[] = [
 
   // The tasks extension (SEP-2663): the gateway runs the call as a task of its own.
   {
-    scenario: "tasks-mrtr-input",
-    checks: [
-      "sep-2663-tasks-get-status-input-required",
-      "tasks-mrtr-tasks-update-resumes",
-      "tasks-mrtr-partial-fulfillment",
-    ],
-    reason: taskInputNotRelayed,
-  },
-  {
-    scenario: "tasks-dispatch-and-envelope",
-    checks: ["tasks-result-type-complete-on-non-task-responses"],
-    reason: taskInputNotRelayed,
-  },
-  {
     scenario: "tasks-mrtr-composition",
     checks: ["sep-2663-mrtr-synchronous-before-task-creation"],
     reason:
-      "the gateway answers CreateTaskResult before the server runs, so the tool's synchronous first-round input request cannot come back as an InputRequiredResult (and is refused inside the task)",
+      "the gateway answers CreateTaskResult before the server runs, so the tool's synchronous first-round input request cannot come back as an InputRequiredResult: it becomes the task's input request (status input_required) instead",
   },
 ];
 

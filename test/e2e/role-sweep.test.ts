@@ -390,9 +390,10 @@ const MAX_REFERENCE_FILES = 40;
 async function collectFileLines(token: string): Promise<string[]> {
   const git = (tool: string, args: JsonObject) =>
     callTool(token, { id: tool, scope: "git", tool, arguments: { repository: REPO, ...args } });
-  const [commit, diff] = await Promise.all([
+  const [commit, diff, log] = await Promise.all([
     git("git_show_commit", { revision: "HEAD", include_patch: true }),
     git("git_diff", { revision: DIFF_RANGE, format: "patch" }),
+    git("git_log", { max_count: 5 }),
   ]);
   const lines: string[] = [];
   const paths = new Set(["README.md", ".env.development"]);
@@ -413,7 +414,11 @@ async function collectFileLines(token: string): Promise<string[]> {
     const output = resultOf(exchange).structuredContent as { encoding: string; content: string };
     if (output.encoding === "utf-8") lines.push(...distinctiveLines(output.content));
   }
-  return [...new Set(lines)];
+  // History is the auditor's to read: a commit message that quotes a file's line is not a leak.
+  const messages = (
+    resultOf(log).structuredContent as { commits: { message: string }[] }
+  ).commits.map((entry) => entry.message);
+  return [...new Set(lines)].filter((line) => !messages.some((message) => message.includes(line)));
 }
 
 /**

@@ -13,6 +13,7 @@ import {
   type StreamItem,
 } from "../mcp-answer.ts";
 import { httpStatusOf } from "../mcp-encoding.ts";
+import { requestCapabilities } from "../input-required.ts";
 import { handleToolsCall } from "../mcp-tools.ts";
 import type { RouterContext } from "../router-context.ts";
 import type { WaitOutcome } from "./task-service.ts";
@@ -120,6 +121,8 @@ export async function handleToolsCallWithTasks(
     identity: call.verdict,
     allowedTools: call.verdict.tools,
     requestId: call.requestId,
+    // 2026-07-28: what the server asks while the task runs waits for tasks/update.
+    ...(call.era === "stateless" ? { clientCapabilities: requestCapabilities(params) } : {}),
     ...(request.ttlMs === undefined ? {} : { requestedTtlMs: request.ttlMs }),
     via: "mcp",
     logger: call.logger,
@@ -187,9 +190,13 @@ export async function handleTasksUpdate(
       detail: "params must be {taskId: string, inputResponses: object}",
     });
   }
-  const task = await ctx.tasks.get(parsed.data.taskId, call.verdict);
-  if (task === undefined) return failure("GW_TASK_NOT_FOUND");
-  // The gateway forwards no server-to-client requests, so its tasks never await input.
+  const answered = await ctx.tasks.answerInput(
+    parsed.data.taskId,
+    call.verdict,
+    parsed.data.inputResponses,
+  );
+  if (answered.ok) return result({});
+  if (answered.reason === "not_found") return failure("GW_TASK_NOT_FOUND");
   return failure("GW_INVALID_PARAMS", { detail: "Task has no outstanding input requests" });
 }
 
@@ -210,7 +217,13 @@ export async function handleTasksGet(
   if (taskId === undefined) return TASK_ID_REQUIRED;
   const task = await ctx.tasks.get(taskId, call.verdict);
   if (task === undefined) return failure("GW_TASK_NOT_FOUND");
-  return result(call.era === "session" ? legacyTask(task) : modernDetailedTask(task));
+  if (call.era === "session") return result(legacyTask(task));
+  const inputRequests =
+    task.status === "input_required" ? ctx.tasks.inputRequests(task.id) : undefined;
+  return result({
+    ...modernDetailedTask(task),
+    ...(inputRequests === undefined ? {} : { inputRequests }),
+  });
 }
 
 export async function handleTasksCancel(

@@ -10,6 +10,9 @@ import { InvalidCursorError, type TaskStore } from "../../../store/src/task-stor
 import type { AuditSink } from "../audit.ts";
 import type { Identity, InvokeResult, ToolInvoker } from "../invoke-tool.ts";
 import { itemVisible, toolVisible } from "../verdict-access.ts";
+import type { ServerRequest, ServerRequestAnswer } from "../server-requests.ts";
+import type { ClientCapability } from "../session.ts";
+import { createTaskInputs, type TaskInputRequests } from "./task-input.ts";
 import { gatewayError, isTerminal, storedErrorCode } from "./task-wire.ts";
 import type { z } from "zod";
 
@@ -38,9 +41,16 @@ export type StartTaskInput = {
   /** What the client asked for; bounded by the configured maximum. */
   requestedTtlMs?: number;
   via: "mcp" | "rest";
+  /**
+   * What the creating client can be asked (its declared capabilities): the server's requests
+   * while the task runs wait as the task's input requests (status input_required) for tasks/update.
+   */
+  clientCapabilities?: readonly ClientCapability[];
   /** Already bound to requestId and scope. */
   logger?: Logger;
 };
+
+export type AnswerInputResult = { ok: true } | { ok: false; reason: "not_found" | "no_input" };
 
 export type StartTaskResult =
   { ok: true; task: TaskRow } | { ok: false; error: "GW_AUDIT_UNAVAILABLE" | "GW_INTERNAL" };
@@ -68,6 +78,14 @@ export type TaskService = {
     viewer: TaskViewer & { roles: readonly string[] },
     requestId: string,
   ): Promise<CancelTaskResult>;
+  /** The requests a task running on this replica waits on (status input_required). */
+  inputRequests(id: string): TaskInputRequests | undefined;
+  /** The client's answers to a task's input requests (tasks/update); unknown keys are ignored. */
+  answerInput(
+    id: string,
+    viewer: TaskViewer,
+    inputResponses: Record<string, unknown>,
+  ): Promise<AnswerInputResult>;
   /** Waits on this replica's completion event, and polls the database for other replicas' tasks. */
   waitForTerminal(id: string, viewer: TaskViewer, signal: AbortSignal): Promise<WaitOutcome>;
   /** Status changes of a task seen by this replica (its own tasks, cancels and sweeps). */
@@ -141,6 +159,28 @@ export function createTaskService(options: TaskServiceOptions): TaskService {
   const announce = (task: TaskRow) => {
     changes.emit(task.id, task);
   };
+  const inputs = createTaskInputs();
+
+  /** A server request while a task runs: the task waits in input_required until it is answered. */
+  async function askInput(
+    id: string,
+    request: ServerRequest,
+    signal: AbortSignal,
+  ): Promise<ServerRequestAnswer> {
+    const { first, answer } = inputs.ask(id, request, signal);
+    if (first) {
+      try {
+        const row = await store.updateStatus(id, {
+          status: "input_required",
+          statusMessage: "The server needs input: answer with tasks/update",
+        });
+        if (row !== undefined) announce(row);
+      } catch (error) {
+        logger.warn({ err: error, taskId: id }, "could not mark the task input_required");
+      }
+    }
+    return answer;
+  }
 
   async function writeAudit(
     task: TaskRow,
@@ -206,12 +246,20 @@ export function createTaskService(options: TaskServiceOptions): TaskService {
         // connection for a whole day: the shorter of ttl and max_run_ms bounds the call.
         timeoutMs: Math.min(task.ttl_ms, settings.max_run_ms),
         maxResponseBytes: settings.max_result_bytes,
+        ...(input.clientCapabilities === undefined || input.clientCapabilities.length === 0
+          ? {}
+          : {
+              clientCapabilities: input.clientCapabilities,
+              onServerRequest: (request: ServerRequest) =>
+                askInput(task.id, request, controller.signal),
+            }),
         logger: log,
       });
     } catch (error) {
       log.error({ err: error }, "task invocation threw");
       result = { ok: false, outcome: "upstream_error", error: "GW_INTERNAL", latencyMs: 0 };
     }
+    inputs.forget(task.id);
     const shutdown = running.get(task.id)?.shutdown === true;
     let finished: TaskRow | undefined;
     try {
@@ -378,6 +426,25 @@ export function createTaskService(options: TaskServiceOptions): TaskService {
 
     get,
 
+    inputRequests: (id) => inputs.requests(id),
+    async answerInput(id, viewer, inputResponses) {
+      const task = await get(id, viewer);
+      if (task === undefined) return { ok: false, reason: "not_found" };
+      const waiting = inputs.requests(id);
+      if (waiting === undefined) return { ok: false, reason: "no_input" };
+      // Back to working before the server hears the last answer, so that a request it makes
+      // next puts the task in input_required again after this write, not before it.
+      if (Object.keys(waiting).every((key) => Object.hasOwn(inputResponses, key))) {
+        try {
+          const row = await store.updateStatus(id, { status: "working" });
+          if (row !== undefined) announce(row);
+        } catch (error) {
+          logger.warn({ err: error, taskId: id }, "could not mark the task working again");
+        }
+      }
+      inputs.answer(id, inputResponses);
+      return { ok: true };
+    },
     async list(viewer, cursor) {
       try {
         const page = await store.list(ownerOf(viewer), {

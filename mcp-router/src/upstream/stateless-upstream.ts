@@ -334,6 +334,7 @@ export function createStatelessMcpServerBackend(options: {
         const answer: ServerRequestAnswer = await request.onServerRequest!({
           method,
           params: askedParams,
+          key,
         });
         return [key, answer] as const;
       }),
