@@ -1,5 +1,4 @@
 import { META_KEY } from "../../contract/src/mcp-wire.ts";
-import type { Scope } from "../../config/src/tools-schema.ts";
 import { isRecord } from "./forwarding.ts";
 import type { InputRound } from "./input-rounds.ts";
 import {
@@ -12,16 +11,7 @@ import {
 import type { RouterContext } from "./router-context.ts";
 import { RELAYABLE_CLIENT_CAPABILITIES, type ClientCapability } from "./session.ts";
 import type { BackendCall } from "./upstream/backends.ts";
-import { STATELESS_VERSION } from "./upstream/stateless-upstream.ts";
-
-/**
- * A scope whose MCP server speaks 2026-07-28: the server runs its own input rounds, which reach a
- * 2026-07-28 client unchanged (the gateway's rounds are for servers that ask over a session).
- */
-export function hasStatelessUpstream(scope: Scope | undefined): boolean {
-  const server = scope?.mcp_server;
-  return server?.transport === "streamable-http" && server.protocol_version === STATELESS_VERSION;
-}
+import { hasStatelessUpstream } from "./upstream/stateless-upstream.ts";
 
 /** What a 2026-07-28 client's request carries on to a 2026-07-28 server to continue its round. */
 export function roundContinuation(

@@ -12,7 +12,7 @@ import type { RouterMetrics } from "./metrics.ts";
 import type { ToolCatalog } from "./tool-catalog.ts";
 import type { BackendCall, Backends } from "./upstream/backends.ts";
 import { isToolAllowed } from "./verdict-access.ts";
-import { hasStatelessUpstream } from "./input-required.ts";
+import { hasStatelessUpstream } from "./upstream/stateless-upstream.ts";
 import { paramBindingsOf } from "./param-bindings.ts";
 import { paramHeaderValues } from "../../contract/src/mcp-param-headers.ts";
 

@@ -3,12 +3,8 @@ import { META_KEY } from "../../contract/src/mcp-wire.ts";
 import { buildAuditEvent, type RouterOutcome } from "./audit.ts";
 import type { JsonRpcNotificationMessage, UpstreamOutcome } from "./forwarding.ts";
 import { inFlightKey } from "./in-flight.ts";
-import {
-  hasStatelessUpstream,
-  requestCapabilities,
-  resumeInputRound,
-  startInputRound,
-} from "./input-required.ts";
+import { requestCapabilities, resumeInputRound, startInputRound } from "./input-required.ts";
+import { hasStatelessUpstream } from "./upstream/stateless-upstream.ts";
 import {
   createChannel,
   failure,

@@ -8,6 +8,7 @@ import {
   type UpstreamOutcome,
 } from "../forwarding.ts";
 import { createMcpServerBackend, type McpServerBackend } from "./mcp-server-backend.ts";
+import { createStatelessMcpServerBackend, STATELESS_VERSION } from "./stateless-upstream.ts";
 import { RELAYABLE_CLIENT_CAPABILITIES, type ClientCapability } from "../session.ts";
 import type { Env } from "./upstream-credentials.ts";
 import type { SessionRequest } from "./upstream-session.ts";
@@ -88,19 +89,26 @@ export function createBackends(options: {
     const existing = servers.get(scope);
     if (existing?.settings === settings) return existing.backend;
     if (existing !== undefined) void existing.backend.close();
-    const backend = createMcpServerBackend({
-      scope,
-      config: scopeConfig.mcp_server!,
+    const common = {
       env,
       logger: options.logger.child({ scope, backend: "mcp_server" }),
       clientInfo: options.clientInfo,
       onListChanged: () => options.onListChanged(scope),
-      onSessionNotification: (user, notification) => {
+      onSessionNotification: (user: string, notification: JsonRpcNotificationMessage) => {
         const owner = userOf(user);
         if (owner !== undefined) options.onUserNotification?.(scope, owner, notification);
       },
-      openTimeoutMs: scopeConfig.timeout_ms,
-    });
+    };
+    const server = scopeConfig.mcp_server!;
+    const backend =
+      server.transport === "streamable-http" && server.protocol_version === STATELESS_VERSION
+        ? createStatelessMcpServerBackend({ ...common, config: server })
+        : createMcpServerBackend({
+            ...common,
+            scope,
+            config: server,
+            openTimeoutMs: scopeConfig.timeout_ms,
+          });
     servers.set(scope, { settings, backend });
     return backend;
   }

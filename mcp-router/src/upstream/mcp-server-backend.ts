@@ -16,7 +16,6 @@ import {
   TokenRequestError,
   type Env,
 } from "./upstream-credentials.ts";
-import { createStatelessMcpServerBackend, STATELESS_VERSION } from "./stateless-upstream.ts";
 import { UpstreamSession, UpstreamSessionError, type SessionRequest } from "./upstream-session.ts";
 
 /**
@@ -67,9 +66,6 @@ type SessionKey = { key: string; user: string | undefined; declared: readonly Cl
 
 export function createMcpServerBackend(options: McpServerBackendOptions): McpServerBackend {
   const { config, logger } = options;
-  if (config.transport === "streamable-http" && config.protocol_version === STATELESS_VERSION) {
-    return createStatelessMcpServerBackend({ ...options, config });
-  }
   const limits =
     config.transport === "stdio"
       ? { idleMs: config.processes.idle_timeout_ms, max: config.processes.max }

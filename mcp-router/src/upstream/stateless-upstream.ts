@@ -1,6 +1,6 @@
 import type { Logger } from "../../../contract/src/log.ts";
 import { encodeHeaderValue, META_KEY, TASKS_EXTENSION_ID } from "../../../contract/src/mcp-wire.ts";
-import type { StreamableHttpServerConfig } from "../../../config/src/tools-schema.ts";
+import type { Scope, StreamableHttpServerConfig } from "../../../config/src/tools-schema.ts";
 import {
   isRecord,
   type JsonRpcNotificationMessage,
@@ -39,6 +39,15 @@ import type { SessionRequest } from "./upstream-session.ts";
  */
 
 export const STATELESS_VERSION = "2026-07-28";
+
+/**
+ * A scope whose MCP server speaks 2026-07-28: the server runs its own input rounds, which reach a
+ * 2026-07-28 client unchanged (the gateway's rounds are for servers that ask over a session).
+ */
+export function hasStatelessUpstream(scope: Scope | undefined): boolean {
+  const server = scope?.mcp_server;
+  return server?.transport === "streamable-http" && server.protocol_version === STATELESS_VERSION;
+}
 /** Rounds of input one call may need before the gateway gives up on mapping them. */
 const MAX_INPUT_ROUNDS = 8;
 
