@@ -1,7 +1,10 @@
 import { execFile } from "node:child_process";
+import { rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import type { TestProject } from "vitest/node";
+import { PGLITE_TEMPLATE_ENV } from "../store/src/pglite-template.ts";
 
 /**
  * Runs `npm run build` (tsc -b tsconfig.build.json, incremental: about a second when nothing
@@ -25,7 +28,7 @@ declare module "vitest" {
   }
 }
 
-export default async function setup(project: TestProject): Promise<void> {
+export default async function setup(project: TestProject): Promise<() => Promise<void>> {
   const problems = await new Promise<string>((resolve) => {
     execFile(
       process.execPath,
@@ -41,4 +44,21 @@ export default async function setup(project: TestProject): Promise<void> {
     console.warn(`npm run build (tsc -b tsconfig.build.json) reported errors:\n${problems}`);
   }
   project.provide("buildProblems", problems);
+  return writePgliteTemplate();
+}
+
+/**
+ * One PGlite initdb for the whole run (about 5 s of CPU each): every in-memory database the tests
+ * open, in the workers and in the processes they start, loads this dump instead
+ * (store/src/open-database.ts). Removed when the run ends.
+ */
+async function writePgliteTemplate(): Promise<() => Promise<void>> {
+  const { PGlite } = await import("@electric-sql/pglite");
+  const client = await PGlite.create();
+  const dump = await client.dumpDataDir("none");
+  await client.close();
+  const file = path.join(tmpdir(), `mcp-gateway-pglite-template-${process.pid}.tar`);
+  await writeFile(file, Buffer.from(await dump.arrayBuffer()));
+  process.env[PGLITE_TEMPLATE_ENV] = file;
+  return () => rm(file, { force: true });
 }

@@ -1,10 +1,11 @@
-import { mkdir } from "node:fs/promises";
+import { mkdir, readFile } from "node:fs/promises";
 import path from "node:path";
 import { Kysely, PostgresDialect } from "kysely";
 import { PGliteDialect } from "kysely-pglite-dialect";
 import pg from "pg";
 import { acquireDataDirLock } from "./data-dir-lock.ts";
 import { ensurePgliteCluster } from "./pglite-initdb.ts";
+import { PGLITE_TEMPLATE_ENV } from "./pglite-template.ts";
 import type { DB } from "./schema.ts";
 
 export type DatabaseDialect = "postgres" | "pglite";
@@ -65,6 +66,18 @@ export function databaseOptionsFromEnv(
  */
 const PGLITE_SHARED_BUFFERS = "16MB";
 
+let template: Promise<Blob | undefined> | undefined;
+
+function pgliteTemplate(): Promise<Blob | undefined> {
+  const file = process.env[PGLITE_TEMPLATE_ENV];
+  if (file === undefined || file === "") return Promise.resolve(undefined);
+  template ??= readFile(file).then(
+    (bytes) => new Blob([bytes]),
+    () => undefined,
+  );
+  return template;
+}
+
 async function openPglite(dataDir: string | undefined): Promise<Database> {
   const lock = dataDir === undefined ? undefined : await acquireDataDirLock(dataDir);
   try {
@@ -73,9 +86,11 @@ async function openPglite(dataDir: string | undefined): Promise<Database> {
     const settings = ["-c", `shared_buffers=${PGLITE_SHARED_BUFFERS}`];
     const pgliteDir = dataDir === undefined ? undefined : path.join(dataDir, "pglite");
     if (pgliteDir !== undefined) await ensurePgliteCluster(pgliteDir, settings);
+    const loadDataDir = pgliteDir === undefined ? await pgliteTemplate() : undefined;
     // int8 as a decimal string, as pg does, so both drivers return the same shapes.
     const client = await PGlite.create({
       ...(pgliteDir === undefined ? {} : { dataDir: pgliteDir }),
+      ...(loadDataDir === undefined ? {} : { loadDataDir }),
       startParams: [...PGlite.defaultStartParams, ...settings],
       parsers: { [INT8_OID]: (value: string) => value },
     });

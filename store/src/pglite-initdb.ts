@@ -1,10 +1,11 @@
 import { execFile } from "node:child_process";
 import { existsSync } from "node:fs";
-import { readdir, rename, rm, rmdir } from "node:fs/promises";
+import { mkdir, readdir, rename, rm, rmdir } from "node:fs/promises";
 import { createRequire } from "node:module";
 import path from "node:path";
 import { pathToFileURL } from "node:url";
 import { promisify } from "node:util";
+import { PGLITE_TEMPLATE_ENV } from "./pglite-template.ts";
 
 /**
  * PGlite creates a new cluster (initdb) inside the process that opens it, and the memory that
@@ -34,17 +35,37 @@ export async function ensurePgliteCluster(pgliteDir: string, settings: string[])
   await rm(staging, { recursive: true, force: true });
   const entry = pathToFileURL(createRequire(import.meta.url).resolve("@electric-sql/pglite")).href;
   try {
-    await promisify(execFile)(
-      process.execPath,
-      ["--input-type=module", "-e", INIT_SCRIPT, entry, staging, JSON.stringify(settings)],
-      { timeout: INIT_TIMEOUT_MS, maxBuffer: 1024 * 1024 },
-    );
+    if (!(await extractTemplate(staging))) {
+      await promisify(execFile)(
+        process.execPath,
+        ["--input-type=module", "-e", INIT_SCRIPT, entry, staging, JSON.stringify(settings)],
+        { timeout: INIT_TIMEOUT_MS, maxBuffer: 1024 * 1024 },
+      );
+    }
     if (existing !== undefined) await rmdir(pgliteDir);
     await rename(staging, pgliteDir);
   } catch (error) {
     await rm(staging, { recursive: true, force: true });
     throw new Error(`could not create the embedded database in ${pgliteDir}: ${reasonOf(error)}`);
   }
+}
+
+/**
+ * Test runs only (see PGLITE_TEMPLATE_ENV in open-database.ts): the cluster is the template's
+ * files, unpacked. False, leaving `staging` empty, when there is no template or it fails.
+ */
+async function extractTemplate(staging: string): Promise<boolean> {
+  const template = process.env[PGLITE_TEMPLATE_ENV];
+  if (template === undefined || template === "") return false;
+  try {
+    await mkdir(staging, { recursive: true });
+    await promisify(execFile)("tar", ["-xf", template, "-C", staging], { timeout: 60_000 });
+    if (existsSync(path.join(staging, "PG_VERSION"))) return true;
+  } catch {
+    // A plain initdb below.
+  }
+  await rm(staging, { recursive: true, force: true });
+  return false;
 }
 
 /** The child's own error line, not the minified source line Node prints above it. */

@@ -4,12 +4,17 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ensurePgliteCluster } from "../src/pglite-initdb.ts";
+import { PGLITE_TEMPLATE_ENV } from "../src/pglite-template.ts";
 
 let root: string;
+// The test run's template (test/global-setup.ts) would stand in for initdb: tested on its own below.
+const template = process.env[PGLITE_TEMPLATE_ENV];
 beforeAll(async () => {
   root = await mkdtemp(path.join(tmpdir(), "pglite-initdb-"));
+  delete process.env[PGLITE_TEMPLATE_ENV];
 });
 afterAll(async () => {
+  if (template !== undefined) process.env[PGLITE_TEMPLATE_ENV] = template;
   await rm(root, { recursive: true, force: true });
 });
 
@@ -52,4 +57,25 @@ describe("ensurePgliteCluster", () => {
     );
     expect(await readdir(parent)).toEqual([]);
   }, 120_000);
+
+  it.runIf(template !== undefined)(
+    "unpacks the test run's template instead, and falls back to initdb when it is unusable",
+    async () => {
+      const dir = path.join(root, "templated", "pglite");
+      process.env[PGLITE_TEMPLATE_ENV] = template;
+      try {
+        await ensurePgliteCluster(dir, ["-c", "shared_buffers=16MB"]);
+        expect(existsSync(path.join(dir, "PG_VERSION"))).toBe(true);
+        // Not a tar file: a plain initdb.
+        process.env[PGLITE_TEMPLATE_ENV] = path.join(root, "templated", "pglite", "PG_VERSION");
+        const other = path.join(root, "fallback", "pglite");
+        await ensurePgliteCluster(other, ["-c", "shared_buffers=16MB"]);
+        expect(existsSync(path.join(other, "PG_VERSION"))).toBe(true);
+        expect(await readdir(path.dirname(other))).toEqual(["pglite"]);
+      } finally {
+        delete process.env[PGLITE_TEMPLATE_ENV];
+      }
+    },
+    120_000,
+  );
 });
