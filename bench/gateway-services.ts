@@ -120,11 +120,15 @@ export async function writeConfig(dir: string, calculatorUrl?: string): Promise<
   }
   const policy = parse(await readFile(path.join(shipped, "policy.yaml"), "utf8")) as {
     roles: unknown;
+    operator_roles?: string[];
     quotas: unknown;
     protected_resource: { authorization_servers: string[] };
   };
   // The other scopes' roles would name scopes this tools.yaml no longer has.
-  if (calculatorUrl !== undefined) policy.roles = { developer: { allow: ["calculator.*"] } };
+  if (calculatorUrl !== undefined) {
+    policy.roles = { developer: { allow: ["calculator.*"] } };
+    policy.operator_roles = [];
+  }
   const plenty = { points: 1_000_000_000, duration: "1m" };
   policy.quotas = {
     per_user: { default: plenty },
