@@ -54,6 +54,8 @@ export type InvokeRequest = {
    * `requestState`): sent to the server as they are.
    */
   continuation?: Record<string, unknown>;
+  /** A 2026-07-28 client's `_meta` log level, for a server that speaks 2026-07-28 too. */
+  logLevel?: string;
   /** Overrides for background tasks (longer timeout, result size cap). */
   timeoutMs?: number;
   maxResponseBytes?: number;
@@ -275,6 +277,7 @@ export function createToolInvoker(deps: {
         ? {}
         : { onServerRequest: request.onServerRequest }),
       ...(request.relayInputRequired === true ? { relayInputRequired: true } : {}),
+      ...(request.logLevel === undefined ? {} : { logLevel: request.logLevel }),
       ...(hasStatelessUpstream(scopeConfig)
         ? { headers: paramHeaderValues(paramBindingsOf(entry.definition), params.arguments) }
         : {}),

@@ -104,6 +104,22 @@ export function notificationFilter(
   };
 }
 
+/** The log level a 2026-07-28 request asks for in `_meta`, when it names a valid one. */
+export function requestLogLevel(params: Record<string, unknown> | undefined): string | undefined {
+  const meta = isRecord(params?._meta) ? params._meta : {};
+  const level = meta[META_KEY.logLevel];
+  return typeof level === "string" && LOG_LEVELS.includes(level) ? level : undefined;
+}
+
+/** The log level a stateless client asked for, to pass on to a server that is stateless too. */
+export function logLevelRelay(
+  call: McpCall,
+  params: Record<string, unknown> | undefined,
+): { logLevel?: string } {
+  const level = call.era === "stateless" ? requestLogLevel(params) : undefined;
+  return level === undefined ? {} : { logLevel: level };
+}
+
 /** 2026-07-28 results that carry caching hints. */
 const CACHEABLE = new Set([
   "prompts/list",
@@ -320,6 +336,7 @@ export function handleRelay(
         else items.push({ kind: "notification", message: notification });
       },
       ...(input?.relay ?? serverRequestRelay(ctx, call, items, signal, params)),
+      ...logLevelRelay(call, params),
     })
     .then(async (upstream): Promise<FinalAnswer> => {
       let { answer, audited, reason } = outcomeOf(upstream);

@@ -12,7 +12,7 @@ import {
   type StreamItem,
 } from "./mcp-answer.ts";
 import { httpStatusOf } from "./mcp-encoding.ts";
-import { notificationFilter, serverRequestRelay } from "./mcp-relay.ts";
+import { logLevelRelay, notificationFilter, serverRequestRelay } from "./mcp-relay.ts";
 import { resumeInputRound, roundContinuation, startInputRound } from "./input-required.ts";
 import type { RouterContext } from "./router-context.ts";
 import { withTaskSupport } from "./tasks/task-support.ts";
@@ -136,6 +136,7 @@ export function handleToolsCall(
       onNotification,
       ...(input?.relay ?? serverRequestRelay(ctx, call, items, signal, params)),
       ...(call.era === "stateless" ? { continuation: roundContinuation(params) } : {}),
+      ...logLevelRelay(call, params),
       logger: call.logger,
     })
     .then(

@@ -365,6 +365,11 @@ describe("stateless (2026-07-28) upstream", () => {
     const metaOf = (entry: Seen) => (entry.body.params as { _meta: Record<string, unknown> })._meta;
     expect(metaOf(seen[0]!)["io.modelcontextprotocol/logLevel"]).toBe("debug");
     expect(metaOf(seen[1]!)["io.modelcontextprotocol/logLevel"]).toBeUndefined();
+    // A 2026-07-28 client's own level goes as it asked.
+    await upstream.call("ada", { ...request("tools/list"), logLevel: "error" });
+    await upstream.call("bob", { ...request("tools/list"), logLevel: "warning" });
+    expect(metaOf(seen[2]!)["io.modelcontextprotocol/logLevel"]).toBe("error");
+    expect(metaOf(seen[3]!)["io.modelcontextprotocol/logLevel"]).toBe("warning");
     await upstream.close();
   });
 

@@ -120,13 +120,18 @@ describe("a CPU-bound tool call does not stall the embedded gateway", () => {
   }
 
   it("keeps health and other users' calls at baseline latency; the busy call ends by its budget", async () => {
-    // Warm up: the docs worker thread starts and loads its modules; every path is compiled.
-    const small = await invoke(stack, author, "docs.generate_document", {
-      format: "pdf",
-      title: "warm-up",
-      content: "# warm\n\nup",
-    });
-    expect(small.body.is_error).toBe(false);
+    // Warm up: the docs worker thread starts and loads its modules; every path is compiled. On a
+    // busy machine the first render of a cold worker can overrun the small budget: a warm one
+    // renders this document well inside it.
+    let small: Awaited<ReturnType<typeof invoke>> | undefined;
+    for (let attempt = 0; attempt < 3 && small?.body.is_error !== false; attempt += 1) {
+      small = await invoke(stack, author, "docs.generate_document", {
+        format: "pdf",
+        title: "warm-up",
+        content: "# warm\n\nup",
+      });
+    }
+    expect(small?.body.is_error).toBe(false);
     const warmUp: Sample[] = [];
     for (let round = 0; round < 5; round += 1) await probeRound(warmUp);
 

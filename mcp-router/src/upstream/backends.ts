@@ -30,6 +30,7 @@ export type BackendCall = Omit<UpstreamCall, "backendUrl" | "scope" | "secret"> 
   /** 2026-07-28 servers: the call's `Mcp-Param-*` headers. */
   headers?: SessionRequest["headers"];
   relayInputRequired?: boolean;
+  logLevel?: SessionRequest["logLevel"];
 };
 
 /** Users' keys are JSON arrays, so no user can be given the catalog's session. */
@@ -136,6 +137,7 @@ export function createBackends(options: {
           ...(call.onServerRequest === undefined ? {} : { onServerRequest: call.onServerRequest }),
           ...(call.headers === undefined ? {} : { headers: call.headers }),
           ...(call.relayInputRequired === true ? { relayInputRequired: true } : {}),
+          ...(call.logLevel === undefined ? {} : { logLevel: call.logLevel }),
         },
         // The catalog's session declares every capability, so that tools a server offers only
         // to such clients are listed too (its own requests are refused: no client to ask).

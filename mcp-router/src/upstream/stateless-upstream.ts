@@ -505,7 +505,9 @@ export function createStatelessMcpServerBackend(options: {
       }
       const answered = mapped(user, request);
       if (answered !== undefined) return answered;
-      const level = users.get(user) === undefined ? undefined : userState(user).level;
+      // A 2026-07-28 client's own level; a 2025 client's from its logging/setLevel.
+      const kept = users.get(user) === undefined ? undefined : userState(user).level;
+      const level = request.logLevel ?? kept;
       const controller = new AbortController();
       inFlight.add(controller);
       const signal = AbortSignal.any([

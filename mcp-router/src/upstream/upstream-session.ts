@@ -22,6 +22,8 @@ export type SessionRequest = {
   params: Record<string, unknown>;
   timeoutMs: number;
   maxResponseBytes: number;
+  /** 2026-07-28 servers: the log level the client asked for in its own `_meta`. */
+  logLevel?: string;
   /** 2026-07-28 servers: request headers besides the gateway's (`Mcp-Param-*`). */
   headers?: Readonly<Record<string, string>>;
   signal?: AbortSignal;
