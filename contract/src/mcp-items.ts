@@ -48,3 +48,14 @@ export function requestItem(
       return undefined;
   }
 }
+
+/**
+ * A tool of a discovering scope as a verdict item (`tool:<name>`; in the REST verdict
+ * `tool:<scope>.<name>`): ext-authz writes the caller's patterns, the router matches tools
+ * against them. A colon is never part of a tool name, so the prefix cannot be mistaken.
+ */
+export const TOOL_ITEM_PREFIX = "tool:";
+
+export function toolItem(name: string): string {
+  return `${TOOL_ITEM_PREFIX}${name}`;
+}

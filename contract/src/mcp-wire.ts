@@ -65,6 +65,18 @@ export const META_KEY = {
   logLevel: "io.modelcontextprotocol/logLevel",
 } as const;
 
+/** MCP logging levels (RFC 5424 severities), least severe first. */
+export const LOG_LEVELS: readonly string[] = [
+  "debug",
+  "info",
+  "notice",
+  "warning",
+  "error",
+  "critical",
+  "alert",
+  "emergency",
+];
+
 /** The 2026-07-28 tasks extension (tasks/get, tasks/update, tasks/cancel). */
 export const TASKS_EXTENSION_ID = "io.modelcontextprotocol/tasks";
 

@@ -1,5 +1,5 @@
 import { requestItem, SESSION_ONLY_ITEM_METHODS } from "../../contract/src/mcp-items.ts";
-import { META_KEY } from "../../contract/src/mcp-wire.ts";
+import { LOG_LEVELS, META_KEY } from "../../contract/src/mcp-wire.ts";
 import { buildAuditEvent, type RouterOutcome } from "./audit.ts";
 import type { JsonRpcNotificationMessage, UpstreamOutcome } from "./forwarding.ts";
 import { inFlightKey } from "./in-flight.ts";
@@ -72,18 +72,6 @@ const LISTS: Readonly<
     item: (entry) => `resource:${String(entry.uri)}`,
   },
 };
-
-/** RFC 5424 severities, least severe first (MCP logging levels). */
-const LOG_LEVELS = [
-  "debug",
-  "info",
-  "notice",
-  "warning",
-  "error",
-  "critical",
-  "alert",
-  "emergency",
-];
 
 /**
  * Which notifications of a request the client gets. 2026-07-28: log messages only at or above

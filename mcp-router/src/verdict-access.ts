@@ -1,3 +1,4 @@
+import { toolItem } from "../../contract/src/mcp-items.ts";
 import type { VerdictClaims } from "../../contract/src/verdict.ts";
 import { globMatches } from "../../config/src/tool-pattern.ts";
 
@@ -24,5 +25,5 @@ export function toolVisible(
   scope: string,
   name: string,
 ): boolean {
-  return isToolAllowed(verdict.tools, scope, name) || itemVisible(verdict.items, `tool:${name}`);
+  return isToolAllowed(verdict.tools, scope, name) || itemVisible(verdict.items, toolItem(name));
 }

@@ -4,6 +4,7 @@
  * rule is testable as a table. Decisions are data; the Envoy adapter maps them to the wire once.
  */
 import type { GatewayErrorCode } from "../../../contract/src/errors.ts";
+import { TOOL_ITEM_PREFIX } from "../../../contract/src/mcp-items.ts";
 import { HEADER, requestIdFrom } from "../../../contract/src/headers.ts";
 import type { JsonRpcId } from "../../../contract/src/json-rpc.ts";
 import { AMBIGUOUS_TOOL_NAME_HINT, REST_INVOKE_BODY_HINT } from "../../../contract/src/mcp-wire.ts";
@@ -512,7 +513,7 @@ export async function decide(input: CheckInput, deps: DecisionDeps): Promise<Dec
         tools = deps.policy.allowedQualifiedTools(caller);
         items = deps.policy.qualifiedToolRules(caller);
       }
-      if (tools.length === 0 && !items?.allow.some((glob) => glob.startsWith("tool:"))) {
+      if (tools.length === 0 && !items?.allow.some((glob) => glob.startsWith(TOOL_ITEM_PREFIX))) {
         return insufficient();
       }
       break;

@@ -15,7 +15,6 @@ import {
   compileToolPattern,
   ITEM_KINDS,
   parseToolPattern,
-  TOOL_NAME_RE,
   type ToolMatcher,
   type ToolPattern,
 } from "../../../config/src/tool-pattern.ts";
@@ -25,8 +24,9 @@ import {
   type PolicyRule,
   type Quota,
 } from "../../../config/src/policy-schema.ts";
-import type { ToolsConfig } from "../../../config/src/tools-schema.ts";
+import { toolEntry, type ToolsConfig } from "../../../config/src/tools-schema.ts";
 import { resolveToolName, type ToolResolution } from "../../../contract/src/mcp-wire.ts";
+import { TOOL_ITEM_PREFIX, toolItem } from "../../../contract/src/mcp-items.ts";
 
 export type ToolStatus = "allowed" | "tool_unknown" | "tool_inactive" | "tool_not_allowed";
 
@@ -187,8 +187,9 @@ export function compilePolicy(tools: ToolsConfig, policy: PolicyConfig): Compile
       .filter(([, definition]) => definition.discover === true)
       .map(([scope]) => scope),
   );
+  // tools.yaml's own rule: a listed tool, or any valid name in a discovering scope.
   const hasTool = (scope: string, tool: string): boolean =>
-    scopes.get(scope)?.has(tool) === true || (discoverScopes.has(scope) && TOOL_NAME_RE.test(tool));
+    Object.hasOwn(tools.scopes, scope) && toolEntry(tools.scopes[scope], tool) !== undefined;
   const scopesByTool = new Map<string, string[]>();
   for (const [scope, definition] of Object.entries(tools.scopes)) {
     const entries = new Map<string, { enabled: boolean }>();
@@ -291,24 +292,24 @@ export function compilePolicy(tools: ToolsConfig, policy: PolicyConfig): Compile
   /** The item patterns (relative to `scope`) a rule covers there. */
   function itemGlobs(pattern: ToolPattern, scope: string): string[] {
     if (pattern.kind !== "all" && pattern.scope !== scope) return [];
-    const kinds = [
-      ...(itemScopes.has(scope) ? ITEM_KINDS : []),
-      ...(discoverScopes.has(scope) ? ["tool"] : []),
+    const prefixes = [
+      ...(itemScopes.has(scope) ? ITEM_KINDS.map((kind) => `${kind}:`) : []),
+      ...(discoverScopes.has(scope) ? [TOOL_ITEM_PREFIX] : []),
     ];
     switch (pattern.kind) {
       case "all":
       case "scope":
-        return kinds.map((kind) => `${kind}:*`);
+        return prefixes.map((prefix) => `${prefix}*`);
       case "item":
         return itemScopes.has(scope) ? [`${pattern.item}:${pattern.glob}`] : [];
       case "tool":
-        return discoverScopes.has(scope) ? [`tool:${pattern.tool}`] : [];
+        return discoverScopes.has(scope) ? [toolItem(pattern.tool)] : [];
     }
   }
 
   /** What a condition sees as `tool` for a pattern: a tool's own name, or the item pattern. */
   const conditionTool = (glob: string): string =>
-    glob.startsWith("tool:") ? glob.slice("tool:".length) : glob;
+    glob.startsWith(TOOL_ITEM_PREFIX) ? glob.slice(TOOL_ITEM_PREFIX.length) : glob;
 
   function itemRules(caller: PolicyCaller, scope: string): ItemRules | undefined {
     if (!itemScopes.has(scope) && !discoverScopes.has(scope)) return undefined;
@@ -339,10 +340,11 @@ export function compilePolicy(tools: ToolsConfig, policy: PolicyConfig): Compile
     const deny: string[] = [];
     for (const scope of discoverScopes) {
       const rules = itemRules(caller, scope);
-      const qualify = (glob: string) => `tool:${scope}.${glob.slice("tool:".length)}`;
+      const qualify = (glob: string) => toolItem(`${scope}.${glob.slice(TOOL_ITEM_PREFIX.length)}`);
       for (const glob of rules?.allow ?? [])
-        if (glob.startsWith("tool:")) allow.push(qualify(glob));
-      for (const glob of rules?.deny ?? []) if (glob.startsWith("tool:")) deny.push(qualify(glob));
+        if (glob.startsWith(TOOL_ITEM_PREFIX)) allow.push(qualify(glob));
+      for (const glob of rules?.deny ?? [])
+        if (glob.startsWith(TOOL_ITEM_PREFIX)) deny.push(qualify(glob));
     }
     return { allow: allow.sort(), deny: deny.sort() };
   }

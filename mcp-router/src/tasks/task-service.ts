@@ -2,6 +2,7 @@ import { randomBytes } from "node:crypto";
 import { EventEmitter } from "node:events";
 import { GATEWAY_ERRORS } from "../../../contract/src/errors.ts";
 import type { Logger } from "../../../contract/src/log.ts";
+import { toolItem } from "../../../contract/src/mcp-items.ts";
 import type { VerdictClaims } from "../../../contract/src/verdict.ts";
 import type { TasksConfigSchema } from "../../../config/src/tools-schema.ts";
 import type { AuditEvent, AuditOutcome } from "../../../store/src/audit-writer.ts";
@@ -130,7 +131,7 @@ export function isVisibleTo(row: TaskRow, viewer: TaskViewer, now: Date): boolea
   if (row.expires_at.getTime() <= now.getTime()) return false;
   if (viewer.scope === REST_VERDICT_SCOPE) {
     const qualified = `${row.scope}.${row.tool}`;
-    return viewer.tools.includes(qualified) || itemVisible(viewer.items, `tool:${qualified}`);
+    return viewer.tools.includes(qualified) || itemVisible(viewer.items, toolItem(qualified));
   }
   return row.scope === viewer.scope && toolVisible(viewer, row.scope, row.tool);
 }

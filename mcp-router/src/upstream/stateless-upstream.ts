@@ -1,5 +1,10 @@
 import type { Logger } from "../../../contract/src/log.ts";
-import { encodeHeaderValue, META_KEY, TASKS_EXTENSION_ID } from "../../../contract/src/mcp-wire.ts";
+import {
+  encodeHeaderValue,
+  LOG_LEVELS,
+  META_KEY,
+  TASKS_EXTENSION_ID,
+} from "../../../contract/src/mcp-wire.ts";
 import type { Scope, StreamableHttpServerConfig } from "../../../config/src/tools-schema.ts";
 import {
   isRecord,
@@ -7,6 +12,7 @@ import {
   type UpstreamFailure,
   type UpstreamOutcome,
 } from "../forwarding.ts";
+import { SUBSCRIPTION_ID_META_KEY } from "../listen-streams.ts";
 import type { ServerRequestAnswer } from "../server-requests.ts";
 import { RELAYABLE_CLIENT_CAPABILITIES, type ClientCapability } from "../session.ts";
 import type { McpServerBackend } from "./mcp-server-backend.ts";
@@ -303,8 +309,8 @@ export function createStatelessMcpServerBackend(options: {
     switch (request.method) {
       case "logging/setLevel": {
         const level = request.params.level;
-        if (typeof level !== "string" || !LOG_LEVELS.has(level)) {
-          return invalid(`params.level must be one of ${[...LOG_LEVELS].join(", ")}`);
+        if (typeof level !== "string" || !LOG_LEVELS.includes(level)) {
+          return invalid(`params.level must be one of ${LOG_LEVELS.join(", ")}`);
         }
         userState(user).level = level;
         return done();
@@ -594,19 +600,8 @@ type UserState = {
   lastActive: number;
 };
 
-const LOG_LEVELS = new Set([
-  "debug",
-  "info",
-  "notice",
-  "warning",
-  "error",
-  "critical",
-  "alert",
-  "emergency",
-]);
 const MAX_SUBSCRIPTIONS = 64;
 const MAX_URI_LENGTH = 2048;
-const SUBSCRIPTION_ID_META_KEY = "io.modelcontextprotocol/subscriptionId";
 
 function notificationOf(message: unknown): JsonRpcNotificationMessage | undefined {
   return isRecord(message) && typeof message.method === "string" && message.id === undefined
