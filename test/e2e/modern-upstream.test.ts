@@ -1,19 +1,12 @@
-import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { parse, stringify } from "yaml";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import { ElicitRequestSchema } from "@modelcontextprotocol/sdk/types.js";
 import { signDevToken } from "../../dev/token-cli.ts";
-import { startEmbeddedStack, type EmbeddedStack } from "../../dev/embedded-stack.ts";
-import {
-  FIXTURE_SCOPE,
-  prepareFixtureBackend,
-  type FixtureBackend,
-} from "../conformance/fixture-backend.ts";
-import { modernHeaders, modernRequest, quietLogger, readMessages } from "./stack-fixture.ts";
+import type { EmbeddedStack } from "../../dev/embedded-stack.ts";
+import { FIXTURE_SCOPE, type FixtureBackend } from "../conformance/fixture-backend.ts";
+import { startFixtureStack, type FixtureStack } from "./fixture-stack.ts";
+import { modernHeaders, modernRequest, readMessages } from "./stack-fixture.ts";
 
 /**
  * A 2026-07-28 MCP server behind the gateway (`protocol_version: 2026-07-28`; the conformance
@@ -35,38 +28,22 @@ type Answer = {
   error?: { code: number; message: string };
 };
 
-let configDir: string;
+let running: FixtureStack;
 let fixture: FixtureBackend;
 let stack: EmbeddedStack;
 let env: Record<string, string>;
 
 beforeAll(async () => {
-  configDir = await mkdtemp(join(tmpdir(), "mcp-gateway-modern-upstream-"));
-  fixture = await prepareFixtureBackend("streamable-http", configDir);
-  const toolsPath = join(configDir, "tools.yaml");
-  const tools = parse(await readFile(toolsPath, "utf8")) as {
-    scopes: Record<string, { mcp_server: Record<string, unknown> }>;
-  };
-  tools.scopes[FIXTURE_SCOPE]!.mcp_server.protocol_version = "2026-07-28";
-  await writeFile(toolsPath, stringify(tools));
-  env = {
-    NODE_ENV: "test",
-    LOG_LEVEL: "silent",
-    HOST: "127.0.0.1",
-    PORT: "0",
-    EXT_AUTHZ_PORT: "0",
-    CONFIG_DIR: configDir,
-    JWT_SECRET_KEY: "e2e-jwt-secret-key-0123456789abcdefghijklmnop",
-    GATEWAY_VERDICT_KEY: "e2e-verdict-key-0123456789abcdefghijklmnopqrs",
-    TOOL_GATEWAY_SHARED_SECRET: "e2e-tool-secret-0123456789abcdefghijklmnopqr",
-  };
-  stack = await startEmbeddedStack({ env, inMemoryDatabase: true, logger: quietLogger });
+  running = await startFixtureStack({
+    scope: (scope) => {
+      scope.mcp_server.protocol_version = "2026-07-28";
+    },
+  });
+  ({ fixture, stack, env } = running);
 }, 120_000);
 
 afterAll(async () => {
-  await stack?.close();
-  await fixture?.close();
-  if (configDir !== undefined) await rm(configDir, { recursive: true, force: true });
+  await running?.close();
 });
 
 const token = (user: string) =>

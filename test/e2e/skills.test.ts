@@ -1,16 +1,9 @@
-import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { parse, stringify } from "yaml";
 import { signDevToken } from "../../dev/token-cli.ts";
-import { startEmbeddedStack, type EmbeddedStack } from "../../dev/embedded-stack.ts";
-import {
-  FIXTURE_SCOPE,
-  prepareFixtureBackend,
-  type FixtureBackend,
-} from "../conformance/fixture-backend.ts";
-import { modernHeaders, modernRequest, quietLogger, readMessages } from "./stack-fixture.ts";
+import type { EmbeddedStack } from "../../dev/embedded-stack.ts";
+import { FIXTURE_SCOPE } from "../conformance/fixture-backend.ts";
+import { startFixtureStack, type FixtureStack } from "./fixture-stack.ts";
+import { modernHeaders, modernRequest, readMessages } from "./stack-fixture.ts";
 
 /**
  * The skills extension (SEP-2640) of an MCP server behind the gateway: announced as the server
@@ -31,41 +24,24 @@ type Answer = {
   error: { code: number };
 };
 
-let configDir: string;
-let fixture: FixtureBackend;
+let running: FixtureStack;
 let stack: EmbeddedStack;
 let env: Record<string, string>;
 
 beforeAll(async () => {
-  configDir = await mkdtemp(join(tmpdir(), "mcp-gateway-skills-"));
-  fixture = await prepareFixtureBackend("streamable-http", configDir);
-  const policyPath = join(configDir, "policy.yaml");
-  const policy = parse(await readFile(policyPath, "utf8")) as {
-    roles: Record<string, { allow: unknown[]; deny?: unknown[] }>;
-  };
-  // The skill itself, not its other files.
-  policy.roles["skill-reader"] = { allow: [`${FIXTURE_SCOPE}.resource:${SKILL}`] };
-  // Something of the scope, but no skill.
-  policy.roles["prompt-reader"] = { allow: [`${FIXTURE_SCOPE}.prompt:*`] };
-  await writeFile(policyPath, stringify(policy));
-  env = {
-    NODE_ENV: "test",
-    LOG_LEVEL: "silent",
-    HOST: "127.0.0.1",
-    PORT: "0",
-    EXT_AUTHZ_PORT: "0",
-    CONFIG_DIR: configDir,
-    JWT_SECRET_KEY: "e2e-jwt-secret-key-0123456789abcdefghijklmnop",
-    GATEWAY_VERDICT_KEY: "e2e-verdict-key-0123456789abcdefghijklmnopqrs",
-    TOOL_GATEWAY_SHARED_SECRET: "e2e-tool-secret-0123456789abcdefghijklmnopqr",
-  };
-  stack = await startEmbeddedStack({ env, inMemoryDatabase: true, logger: quietLogger });
+  running = await startFixtureStack({
+    roles: (roles) => {
+      // The skill itself, not its other files.
+      roles["skill-reader"] = { allow: [`${FIXTURE_SCOPE}.resource:${SKILL}`] };
+      // Something of the scope, but no skill.
+      roles["prompt-reader"] = { allow: [`${FIXTURE_SCOPE}.prompt:*`] };
+    },
+  });
+  ({ stack, env } = running);
 }, 120_000);
 
 afterAll(async () => {
-  await stack?.close();
-  await fixture?.close();
-  if (configDir !== undefined) await rm(configDir, { recursive: true, force: true });
+  await running?.close();
 });
 
 async function post(role: string, method: string, params: Record<string, unknown>, name?: string) {

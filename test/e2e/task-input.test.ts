@@ -1,16 +1,9 @@
-import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { parse, stringify } from "yaml";
 import { signDevToken } from "../../dev/token-cli.ts";
-import { startEmbeddedStack, type EmbeddedStack } from "../../dev/embedded-stack.ts";
-import {
-  FIXTURE_SCOPE,
-  prepareFixtureBackend,
-  type FixtureBackend,
-} from "../conformance/fixture-backend.ts";
-import { modernHeaders, modernRequest, quietLogger, readMessages } from "./stack-fixture.ts";
+import type { EmbeddedStack } from "../../dev/embedded-stack.ts";
+import { FIXTURE_SCOPE } from "../conformance/fixture-backend.ts";
+import { startFixtureStack, type FixtureStack } from "./fixture-stack.ts";
+import { modernHeaders, modernRequest, readMessages } from "./stack-fixture.ts";
 
 /**
  * A task the gateway runs for a 2026-07-28 client whose server needs input while it runs
@@ -31,38 +24,21 @@ type Task = {
 };
 
 describe.each(["2025-11-25", "2026-07-28"])("a task's input, server spoken to at %s", (version) => {
-  let configDir: string;
-  let fixture: FixtureBackend;
+  let running: FixtureStack;
   let stack: EmbeddedStack;
   let env: Record<string, string>;
 
   beforeAll(async () => {
-    configDir = await mkdtemp(join(tmpdir(), "mcp-gateway-task-input-"));
-    fixture = await prepareFixtureBackend("streamable-http", configDir);
-    const toolsPath = join(configDir, "tools.yaml");
-    const tools = parse(await readFile(toolsPath, "utf8")) as {
-      scopes: Record<string, { mcp_server: Record<string, unknown> }>;
-    };
-    tools.scopes[FIXTURE_SCOPE]!.mcp_server.protocol_version = version;
-    await writeFile(toolsPath, stringify(tools));
-    env = {
-      NODE_ENV: "test",
-      LOG_LEVEL: "silent",
-      HOST: "127.0.0.1",
-      PORT: "0",
-      EXT_AUTHZ_PORT: "0",
-      CONFIG_DIR: configDir,
-      JWT_SECRET_KEY: "e2e-jwt-secret-key-0123456789abcdefghijklmnop",
-      GATEWAY_VERDICT_KEY: "e2e-verdict-key-0123456789abcdefghijklmnopqrs",
-      TOOL_GATEWAY_SHARED_SECRET: "e2e-tool-secret-0123456789abcdefghijklmnopqr",
-    };
-    stack = await startEmbeddedStack({ env, inMemoryDatabase: true, logger: quietLogger });
+    running = await startFixtureStack({
+      scope: (scope) => {
+        scope.mcp_server.protocol_version = version;
+      },
+    });
+    ({ stack, env } = running);
   }, 120_000);
 
   afterAll(async () => {
-    await stack?.close();
-    await fixture?.close();
-    if (configDir !== undefined) await rm(configDir, { recursive: true, force: true });
+    await running?.close();
   });
 
   async function post(method: string, params: Record<string, unknown>, name?: string) {
