@@ -33,6 +33,12 @@ export const ToolEntrySchema = z.strictObject({
   name: ToolNameSchema,
   enabled: z.boolean().default(true),
   task_support: TaskSupportSchema.optional(),
+  /**
+   * MCP servers spoken to at 2025-11-25 or earlier: the tool asks for input before its work
+   * begins, so a 2026-07-28 client is asked synchronously (InputRequiredResult of tools/call) and
+   * given the task only once it has answered (SEP-2663 with SEP-2322).
+   */
+  input_before_task: z.boolean().optional(),
   timeout_ms: positiveInt.optional(),
 });
 export type ToolEntry = z.infer<typeof ToolEntrySchema>;
@@ -174,6 +180,16 @@ export const ScopeSchema = z
       });
     }
     if (scope.tools === "discover") return;
+    if (scope.mcp_server === undefined) {
+      scope.tools.forEach((tool, index) => {
+        if (tool.input_before_task === undefined) return;
+        ctx.addIssue({
+          code: "custom",
+          path: ["tools", index, "input_before_task"],
+          message: "input_before_task applies to tools of an mcp_server scope only",
+        });
+      });
+    }
     const firstIndex = new Map<string, number>();
     scope.tools.forEach((tool, index) => {
       const previous = firstIndex.get(tool.name);
@@ -224,6 +240,11 @@ export const TasksConfigSchema = z
     poll_interval_ms: positiveInt.default(1000),
     /** Longest a task's backend call may run, however long the task itself is kept. */
     max_run_ms: positiveInt.default(900_000),
+    /**
+     * A task call that may gather input first (docs/backends.md) waits this long for the
+     * server's first move before the gateway announces the task.
+     */
+    input_window_ms: z.number().int().min(0).max(60_000).default(1000),
   })
   .refine((tasks) => tasks.default_ttl_ms <= tasks.max_ttl_ms, {
     path: ["default_ttl_ms"],
@@ -243,6 +264,7 @@ export const ToolsConfigSchema = z.strictObject({
     max_result_bytes: 4_194_304,
     poll_interval_ms: 1000,
     max_run_ms: 900_000,
+    input_window_ms: 1000,
   }),
   scopes: z
     .record(ScopeNameSchema, ScopeSchema)

@@ -76,6 +76,43 @@ describe("shipped configuration", () => {
 });
 
 describe("defaults", () => {
+  it("takes input_before_task for tools of MCP servers only, and a bounded input window", async () => {
+    const toolsYaml = `${await fixture("tools-minimal.yaml")}
+  tickets:
+    mcp_server: { transport: stdio, command: tickets-mcp }
+    tools:
+      - { name: triage, task_support: required, input_before_task: true }
+`;
+    const policyYaml = await fixture("policy-minimal.yaml");
+    const result = parseConfigText({ toolsYaml, policyYaml, env: {} });
+    expect(result.ok ? [] : result.errors).toEqual([]);
+    if (result.ok) {
+      expect(toolEntry(result.config.tools.scopes.tickets, "triage")?.input_before_task).toBe(true);
+    }
+
+    const onToolServer = parseConfigText({
+      toolsYaml: toolsYaml.replace(
+        "- { name: exact_calculate }",
+        "- { name: exact_calculate, input_before_task: true }",
+      ),
+      policyYaml,
+      env: {},
+    });
+    expect(onToolServer.ok ? [] : onToolServer.errors).toEqual([
+      expect.stringMatching(
+        /^tools\.yaml: scopes\.calculator\.tools\[0\]\.input_before_task: input_before_task applies to tools of an mcp_server scope only \(line 6\)$/,
+      ),
+    ]);
+    const tooLong = parseConfigText({
+      toolsYaml: toolsYaml.replace("version: 1", "version: 1\ntasks: { input_window_ms: 600000 }"),
+      policyYaml,
+      env: {},
+    });
+    expect(tooLong.ok ? [] : tooLong.errors).toEqual([
+      expect.stringMatching(/^tools\.yaml: tasks\.input_window_ms: /),
+    ]);
+  });
+
   it("fills optional fields", async () => {
     const result = parseConfigText({
       toolsYaml: await fixture("tools-minimal.yaml"),
@@ -87,6 +124,7 @@ describe("defaults", () => {
     expect(tools.definition_changes).toBe("pin");
     expect(tools.audit.arguments).toBe("digest");
     expect(tools.tasks.default_ttl_ms).toBe(3_600_000);
+    expect(tools.tasks.input_window_ms).toBe(1000);
     expect(tools.scopes.calculator?.timeout_ms).toBe(30_000);
     expect(tools.scopes.calculator?.tools[0]?.enabled).toBe(true);
     expect(tools.scopes.calculator?.tools[1]?.enabled).toBe(false);

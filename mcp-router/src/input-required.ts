@@ -39,7 +39,8 @@ export function requestCapabilities(
   return RELAYABLE_CLIENT_CAPABILITIES.filter((name) => isRecord(declared[name]));
 }
 
-function ownerOf(call: McpCall, method: string, target: string) {
+/** Who a round belongs to: the user, and the request it was opened for. */
+export function roundOwner(call: McpCall, method: string, target: string) {
   return {
     subject: call.verdict.subject,
     tenant: call.verdict.tenant,
@@ -58,14 +59,21 @@ export function resumeInputRound(
   params: Record<string, unknown> | undefined,
 ): McpAnswer | undefined {
   if (call.era !== "stateless" || params?.requestState === undefined) return undefined;
-  if (hasStatelessUpstream(ctx.config.tools.scopes[call.scope])) return undefined;
+  // A 2026-07-28 server's own state goes back to it; the gateway's only while a task's
+  // announcement is held (tasks/announce-after-input.ts).
+  if (
+    hasStatelessUpstream(ctx.config.tools.scopes[call.scope]) &&
+    (typeof params.requestState !== "string" || !ctx.inputRounds.holds(params.requestState))
+  ) {
+    return undefined;
+  }
   if (typeof params.requestState !== "string") {
     return failure("GW_INVALID_PARAMS", { detail: "params.requestState must be a string" });
   }
   const items = createChannel<StreamItem>();
   const resumed = ctx.inputRounds.resume(
     params.requestState,
-    ownerOf(call, method, target),
+    roundOwner(call, method, target),
     params.inputResponses,
     items,
     call.signal,
@@ -94,7 +102,7 @@ export function startInputRound(
   const capabilities = requestCapabilities(params);
   if (capabilities.length === 0) return undefined;
   const round = ctx.inputRounds.start(
-    ownerOf(call, method, target),
+    roundOwner(call, method, target),
     items,
     call.signal,
     scopeConfig.timeout_ms,

@@ -8,7 +8,9 @@ import type { ServerRequest, ServerRequestAnswer } from "./server-requests.ts";
  * over a stream; instead the answer to its call is an InputRequiredResult naming what the server
  * asks (`inputRequests`), and the client calls again with `inputResponses` and the `requestState`
  * it was given. The gateway speaks a 2025 revision to the server, which asks with real requests in
- * the middle of the call: a round keeps that call running between the client's attempts, holds
+ * the middle of the call (or, while a task's announcement is held, a 2026-07-28 server whose rounds
+ * the upstream client turns into such requests): a round keeps that call running between the
+ * client's attempts, holds
  * the server's requests until the client answers them, and hands the call's end to whichever
  * attempt is waiting. The state is an unguessable id of a round in this replica's memory, bound to
  * the user, scope and request it was issued for and replaced at every round; anything else (an
@@ -68,6 +70,8 @@ export type InputRounds = {
     sink: RoundSink,
     clientSignal: AbortSignal,
   ): ResumeOutcome;
+  /** Whether `requestState` names a round of this replica (else it may be a server's own). */
+  holds(requestState: string): boolean;
   size(): number;
   closeAll(): void;
 };
@@ -150,8 +154,11 @@ export function createInputRounds(options: { maxRounds?: number } = {}): InputRo
       if (this.#controller.signal.aborted) {
         return Promise.resolve({ error: { code: -32603, message: "The request has ended" } });
       }
+      // A 2026-07-28 server's own key when it named one, so the client sees what the server asks.
+      let key = request.key ?? `input-${this.#nextKey++}`;
+      while (this.#outstanding.has(key)) key = `input-${this.#nextKey++}`;
       return new Promise((resolve) => {
-        this.#outstanding.set(`input-${this.#nextKey++}`, { request, resolve });
+        this.#outstanding.set(key, { request, resolve });
         this.#gather ??= setTimeout(() => {
           this.#gather = undefined;
           this.#flush();
@@ -274,6 +281,7 @@ export function createInputRounds(options: { maxRounds?: number } = {}): InputRo
       round.attach(sink, clientSignal);
       return { ok: true };
     },
+    holds: (requestState) => byState.has(requestState),
     size: () => live.size,
     closeAll() {
       for (const round of [...live]) round.end();

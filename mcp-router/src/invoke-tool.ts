@@ -48,6 +48,7 @@ export type InvokeRequest = {
   /** MCP-server scopes: what the client can be asked while the call runs, and how. */
   clientCapabilities?: BackendCall["clientCapabilities"];
   onServerRequest?: BackendCall["onServerRequest"];
+  onServerTask?: BackendCall["onServerTask"];
   relayInputRequired?: BackendCall["relayInputRequired"];
   /**
    * A 2026-07-28 server's input round continued by a 2026-07-28 client (`inputResponses`,
@@ -276,6 +277,7 @@ export function createToolInvoker(deps: {
       ...(request.onServerRequest === undefined
         ? {}
         : { onServerRequest: request.onServerRequest }),
+      ...(request.onServerTask === undefined ? {} : { onServerTask: request.onServerTask }),
       ...(request.relayInputRequired === true ? { relayInputRequired: true } : {}),
       ...(request.logLevel === undefined ? {} : { logLevel: request.logLevel }),
       ...(hasStatelessUpstream(scopeConfig)

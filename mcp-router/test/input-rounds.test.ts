@@ -50,6 +50,35 @@ function inputRequired(answer: FinalAnswer) {
 }
 
 describe("input rounds", () => {
+  it("keeps a server's own keys, and knows the states it issued", async () => {
+    const rounds = createInputRounds();
+    const first = attempt();
+    const round = rounds.start(owner, first.sink, first.signal, 60_000)!;
+    const named = round.ask({ method: "elicitation/create", params: {}, key: "user_name" });
+    const twice = round.ask({ method: "elicitation/create", params: {}, key: "user_name" });
+    const unnamed = round.ask({ method: "roots/list", params: undefined });
+    await first.done;
+    const asked = inputRequired(first.final());
+    expect(Object.keys(asked.inputRequests).sort()).toEqual(["input-1", "input-2", "user_name"]);
+    expect(rounds.holds(asked.requestState)).toBe(true);
+    expect(rounds.holds("a-state-some-server-issued")).toBe(false);
+
+    const second = attempt();
+    const answers = { user_name: { n: 1 }, "input-1": { n: 2 }, "input-2": { n: 3 } };
+    expect(rounds.resume(asked.requestState, owner, answers, second.sink, second.signal)).toEqual({
+      ok: true,
+    });
+    // The state was claimed by this attempt.
+    expect(rounds.holds(asked.requestState)).toBe(false);
+    expect(await Promise.all([named, twice, unnamed])).toEqual([
+      { result: { n: 1 } },
+      { result: { n: 2 } },
+      { result: { n: 3 } },
+    ]);
+    round.finish(result({ done: true }));
+    await second.done;
+  });
+
   it("asks the server's requests in one InputRequiredResult and answers them from the next attempt", async () => {
     const rounds = createInputRounds();
     const first = attempt();

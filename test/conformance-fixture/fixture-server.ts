@@ -71,6 +71,13 @@ export const FIXTURE_TASK_SUPPORT = {
   test_tool_with_task: "required",
 } as const satisfies Record<string, "optional" | "required">;
 
+/**
+ * The tools that ask for input before their task begins (SEP-2663 with SEP-2322): a 2026-07-28
+ * client sees this in the fixture's answers; over 2025-11-25, where the server's requests look
+ * the same either way, a gateway is told (`input_before_task` in tools.yaml).
+ */
+export const FIXTURE_INPUT_BEFORE_TASK: readonly string[] = ["test_tool_with_task"];
+
 /** State shared by every server instance of one fixture (sessions and per-request instances). */
 export interface FixtureState {
   tasks: TaskStore;

@@ -19,7 +19,12 @@ import { serveStdio } from "@modelcontextprotocol/server/stdio";
 import { createFixtureServer, createFixtureState } from "./fixture-server.ts";
 import { startFixtureHttp } from "./http.ts";
 
-export { FIXTURE_NAME, FIXTURE_TASK_SUPPORT, FIXTURE_VERSION } from "./fixture-server.ts";
+export {
+  FIXTURE_INPUT_BEFORE_TASK,
+  FIXTURE_NAME,
+  FIXTURE_TASK_SUPPORT,
+  FIXTURE_VERSION,
+} from "./fixture-server.ts";
 
 export interface ConformanceFixtureOptions {
   /** TCP port; 0 (the default) lets the OS choose. */

@@ -12,6 +12,7 @@ import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import { parse, stringify } from "yaml";
 import {
+  FIXTURE_INPUT_BEFORE_TASK,
   FIXTURE_TASK_SUPPORT,
   startConformanceFixture,
   type ConformanceFixture,
@@ -25,7 +26,11 @@ const FIXTURE_SERVER = join(REPO, "test", "conformance-fixture", "server.ts");
 export const FIXTURE_SCOPE = "conformance";
 export type FixtureTransport = "streamable-http" | "stdio";
 
-export type FixtureTool = { name: string; task_support?: "optional" | "required" };
+export type FixtureTool = {
+  name: string;
+  task_support?: "optional" | "required";
+  input_before_task?: true;
+};
 
 /**
  * The fixture's tools as its own `tools/list` gives them (a 2025-11-25 session, as the router
@@ -45,7 +50,11 @@ export async function listFixtureTools(url: string): Promise<FixtureTool[]> {
     const taskSupport: Readonly<Record<string, "optional" | "required">> = FIXTURE_TASK_SUPPORT;
     return names.map((name) => {
       const mode = taskSupport[name];
-      return mode === undefined ? { name } : { name, task_support: mode };
+      return {
+        name,
+        ...(mode === undefined ? {} : { task_support: mode }),
+        ...(FIXTURE_INPUT_BEFORE_TASK.includes(name) ? { input_before_task: true as const } : {}),
+      };
     });
   } finally {
     await client.close();

@@ -228,14 +228,6 @@ export const FIXTURE_EXPECTED_FAILURES: readonly Expectation[] = [
     checks: ["sep-2322-elicitation-incomplete"],
     reason: serverChosenKeys,
   },
-
-  // The tasks extension (SEP-2663): the gateway runs the call as a task of its own.
-  {
-    scenario: "tasks-mrtr-composition",
-    checks: ["sep-2663-mrtr-synchronous-before-task-creation"],
-    reason:
-      "the gateway answers CreateTaskResult before the server runs, so the tool's synchronous first-round input request cannot come back as an InputRequiredResult: it becomes the task's input request (status input_required) instead",
-  },
 ];
 
 /**

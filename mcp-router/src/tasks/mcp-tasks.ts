@@ -13,10 +13,11 @@ import {
   type StreamItem,
 } from "../mcp-answer.ts";
 import { httpStatusOf } from "../mcp-encoding.ts";
-import { requestCapabilities } from "../input-required.ts";
+import { requestCapabilities, resumeInputRound } from "../input-required.ts";
 import { handleToolsCall } from "../mcp-tools.ts";
 import type { RouterContext } from "../router-context.ts";
-import type { WaitOutcome } from "./task-service.ts";
+import { inputFirst, startTaskAfterInput } from "./announce-after-input.ts";
+import type { StartTaskInput, WaitOutcome } from "./task-service.ts";
 import { checkTaskEligibility } from "./task-support.ts";
 import {
   isRecord,
@@ -76,6 +77,15 @@ export async function handleToolsCallWithTasks(
         declaresExtension(params, TASKS_EXTENSION_ID)
         ? { kind: "task" }
         : { kind: "none" };
+  // A later attempt of a round whose task is not announced yet (announce-after-input.ts).
+  const resumed = resumeInputRound(
+    ctx,
+    call,
+    "tools/call",
+    typeof params?.name === "string" ? params.name : "",
+    params,
+  );
+  if (resumed !== undefined) return resumed;
   if (request.kind === "invalid") {
     return failure("GW_INVALID_PARAMS", {
       detail: "params.task must be an object with an optional non-negative integer ttl",
@@ -114,7 +124,8 @@ export async function handleToolsCallWithTasks(
     return handleToolsCall(ctx, call, id, params);
   }
 
-  const started = await ctx.tasks.start({
+  const capabilities = call.era === "stateless" ? requestCapabilities(params) : [];
+  const input: StartTaskInput = {
     scope: call.scope,
     tool,
     arguments: params?.arguments as Record<string, unknown> | undefined,
@@ -122,11 +133,15 @@ export async function handleToolsCallWithTasks(
     allowedTools: call.verdict.tools,
     requestId: call.requestId,
     // 2026-07-28: what the server asks while the task runs waits for tasks/update.
-    ...(call.era === "stateless" ? { clientCapabilities: requestCapabilities(params) } : {}),
+    ...(call.era === "stateless" ? { clientCapabilities: capabilities } : {}),
     ...(request.ttlMs === undefined ? {} : { requestedTtlMs: request.ttlMs }),
     via: "mcp",
     logger: call.logger,
-  });
+  };
+  const first = inputFirst(ctx, call.scope, tool, capabilities);
+  const held = first === undefined ? undefined : startTaskAfterInput(ctx, call, input, first);
+  if (held !== undefined) return held;
+  const started = await ctx.tasks.start(input);
   if (!started.ok) return failure(started.error);
   if (call.era === "session") return result({ task: legacyTask(started.task) });
   return result(modernTask(started.task), { resultType: "task" });

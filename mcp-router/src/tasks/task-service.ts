@@ -47,8 +47,29 @@ export type StartTaskInput = {
    * while the task runs wait as the task's input requests (status input_required) for tasks/update.
    */
   clientCapabilities?: readonly ClientCapability[];
+  /** The task's CreateTaskResult is held back while the server's first input is gathered. */
+  heldAnnouncement?: HeldAnnouncement;
   /** Already bound to requestId and scope. */
   logger?: Logger;
+};
+
+/**
+ * A task the client has not been told about yet (announce-after-input.ts): the server's requests
+ * go to the client synchronously until the announcement, and a client that can no longer learn of
+ * the task (it left, or its round expired) stops it.
+ */
+export type HeldAnnouncement = {
+  /** Aborted when the client will never learn of the task. */
+  readonly signal: AbortSignal;
+  /** Asks the client synchronously; undefined once the task is announced. */
+  ask(request: ServerRequest): Promise<ServerRequestAnswer> | undefined;
+  /** The server runs the call as a task of its own: time to announce ours. */
+  serverTaskStarted(): void;
+  /**
+   * The task's run is over: announced with its row if it was not yet (undefined when the row
+   * could not be read).
+   */
+  ended(task: TaskRow | undefined): void;
 };
 
 export type AnswerInputResult = { ok: true } | { ok: false; reason: "not_found" | "no_input" };
@@ -121,6 +142,7 @@ export type TaskServiceOptions = {
 const LIST_PAGE_SIZE = 50;
 const MIN_TTL_MS = 1_000;
 const LOCAL_WAIT_FALLBACK_MS = 5_000;
+const ABANDONED = "The client left before it was told of this task";
 
 export function newTaskId(): string {
   // 192 random bits, URL-safe (also a valid REST job id).
@@ -231,6 +253,9 @@ export function createTaskService(options: TaskServiceOptions): TaskService {
     const requestLogger =
       input.logger ?? logger.child({ requestId: input.requestId, scope: input.scope });
     const log = requestLogger.child({ taskId: task.id });
+    const held = input.heldAnnouncement;
+    const abandon = () => controller.abort();
+    held?.signal.addEventListener("abort", abandon, { once: true });
     let result: InvokeResult;
     try {
       result = await options.invokeTool({
@@ -252,14 +277,17 @@ export function createTaskService(options: TaskServiceOptions): TaskService {
           : {
               clientCapabilities: input.clientCapabilities,
               onServerRequest: (request: ServerRequest) =>
-                askInput(task.id, request, controller.signal),
+                held?.ask(request) ?? askInput(task.id, request, controller.signal),
             }),
+        ...(held === undefined ? {} : { onServerTask: () => held.serverTaskStarted() }),
         logger: log,
       });
     } catch (error) {
       log.error({ err: error }, "task invocation threw");
       result = { ok: false, outcome: "upstream_error", error: "GW_INTERNAL", latencyMs: 0 };
     }
+    held?.signal.removeEventListener("abort", abandon);
+    const abandoned = held?.signal.aborted === true;
     inputs.forget(task.id);
     const shutdown = running.get(task.id)?.shutdown === true;
     let finished: TaskRow | undefined;
@@ -273,6 +301,11 @@ export function createTaskService(options: TaskServiceOptions): TaskService {
         finished = await store.fail(task.id, {
           error: gatewayError("GW_INTERNAL", "The gateway stopped while this task was running"),
           statusMessage: "The gateway stopped while this task was running",
+        });
+      } else if (result.outcome === "cancelled" && abandoned) {
+        finished = await store.fail(task.id, {
+          error: gatewayError("GW_UPSTREAM_UNAVAILABLE", ABANDONED),
+          statusMessage: ABANDONED,
         });
       } else {
         // After a cancel (or a lost lease) the row is already terminal and this is a no-op.
@@ -299,12 +332,16 @@ export function createTaskService(options: TaskServiceOptions): TaskService {
               : null
             : shutdown
               ? "shutdown"
-              : storedErrorCode(finished).replace(/^GW_/, "").toLowerCase(),
+              : abandoned
+                ? "abandoned"
+                : storedErrorCode(finished).replace(/^GW_/, "").toLowerCase(),
       });
       announce(finished);
+      held?.ended(finished);
     } else {
       const current = await store.getById(task.id).catch(() => undefined);
       if (current !== undefined) announce(current);
+      held?.ended(current);
     }
   }
 

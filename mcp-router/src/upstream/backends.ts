@@ -27,6 +27,7 @@ export type BackendCall = Omit<UpstreamCall, "backendUrl" | "scope" | "secret"> 
   /** The client can answer these server requests (relayed with onServerRequest). */
   clientCapabilities?: readonly ClientCapability[];
   onServerRequest?: SessionRequest["onServerRequest"];
+  onServerTask?: SessionRequest["onServerTask"];
   /** 2026-07-28 servers: the call's `Mcp-Param-*` headers. */
   headers?: SessionRequest["headers"];
   relayInputRequired?: boolean;
@@ -135,6 +136,7 @@ export function createBackends(options: {
           ...(call.signal === undefined ? {} : { signal: call.signal }),
           ...(call.onNotification === undefined ? {} : { onNotification: call.onNotification }),
           ...(call.onServerRequest === undefined ? {} : { onServerRequest: call.onServerRequest }),
+          ...(call.onServerTask === undefined ? {} : { onServerTask: call.onServerTask }),
           ...(call.headers === undefined ? {} : { headers: call.headers }),
           ...(call.relayInputRequired === true ? { relayInputRequired: true } : {}),
           ...(call.logLevel === undefined ? {} : { logLevel: call.logLevel }),

@@ -389,6 +389,7 @@ export function createStatelessMcpServerBackend(options: {
     for (let round = 0; ; round++) {
       const outcome = await post(request, params, signal);
       if (outcome.kind === "result" && outcome.result.resultType === "task") {
+        request.onServerTask?.();
         return awaitTask(request, outcome, declared, level, signal);
       }
       if (outcome.kind !== "result" || outcome.result.resultType !== "input_required") {

@@ -35,6 +35,8 @@ export type SessionRequest = {
   relayInputRequired?: boolean;
   /** Asks the client what the server asks while this request runs (sampling, elicitation, roots). */
   onServerRequest?: (request: ServerRequest) => Promise<ServerRequestAnswer>;
+  /** 2026-07-28 servers: the server chose to run this call as a task of its own (SEP-2663). */
+  onServerTask?: () => void;
 };
 
 /** The server request methods and the client capability each needs. */
