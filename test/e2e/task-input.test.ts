@@ -34,7 +34,7 @@ describe.each(["2025-11-25", "2026-07-28"])("a task's input, server spoken to at
       scope: (scope) => {
         scope.mcp_server.protocol_version = version;
         // How long a round waits for the client's next attempt: short, to see one expire.
-        scope.timeout_ms = 4_000;
+        scope.timeout_ms = 2_500;
         // A tool marked as asking first that does not ask: announced after the input window.
         const tools = scope.tools as { name: string; input_before_task?: boolean }[];
         tools.find((tool) => tool.name === "slow_compute")!.input_before_task = true;
