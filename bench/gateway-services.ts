@@ -144,8 +144,17 @@ function production(logLevel: LogLevel): Record<string, string> {
   return { NODE_ENV: "production", LOG_LEVEL: logLevel };
 }
 
+/**
+ * BENCH_CPU_PROF_DIR: every service writes a V8 CPU profile there when it exits (`node
+ * --cpu-prof`, which NODE_OPTIONS does not take), for docs/performance.md's profiles.
+ */
+function profileArgs(): string[] {
+  const dir = process.env.BENCH_CPU_PROF_DIR;
+  return dir === undefined || dir === "" ? [] : ["--cpu-prof", "--cpu-prof-dir", dir];
+}
+
 function startNode(name: string, main: string, env: Record<string, string>, cwd?: string): Child {
-  return startChild(name, process.execPath, [path.join(ROOT, main)], {
+  return startChild(name, process.execPath, [...profileArgs(), path.join(ROOT, main)], {
     env,
     ...(cwd === undefined ? {} : { cwd }),
   });

@@ -156,7 +156,7 @@ export async function startEmbeddedStack(
 
   try {
     // Off unless OTEL_EXPORTER_OTLP_(TRACES_)ENDPOINT is set; flushed last on close.
-    const tracing = setupTracing({ defaultServiceName: "mcp-gateway", env: rawEnv });
+    const tracing = await setupTracing({ defaultServiceName: "mcp-gateway", env: rawEnv });
     if (tracing !== undefined) cleanups.push(() => tracing.shutdown());
     const toolAuth = { secret: env.TOOL_GATEWAY_SHARED_SECRET };
     const backends: Record<string, string> = {};

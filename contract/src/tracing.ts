@@ -11,17 +11,8 @@ import {
   type TextMapSetter,
   type Tracer,
 } from "@opentelemetry/api";
-import { W3CTraceContextPropagator } from "@opentelemetry/core";
-import { OTLPTraceExporter } from "@opentelemetry/exporter-trace-otlp-http";
-import { defaultResource, envDetector, detectResources } from "@opentelemetry/resources";
-import { resourceFromAttributes } from "@opentelemetry/resources";
-import {
-  BasicTracerProvider,
-  BatchSpanProcessor,
-  SimpleSpanProcessor,
-  type SpanExporter,
-} from "@opentelemetry/sdk-trace-base";
-import { ATTR_SERVICE_NAME } from "@opentelemetry/semantic-conventions";
+import type { W3CTraceContextPropagator } from "@opentelemetry/core";
+import type { BasicTracerProvider, SpanExporter } from "@opentelemetry/sdk-trace-base";
 
 /**
  * OpenTelemetry tracing, off unless an OTLP endpoint is configured. A few spans are made by hand
@@ -70,12 +61,16 @@ export type Tracing = {
   shutdown(): Promise<void>;
 };
 
-type Active = { tracer: Tracer; provider: BasicTracerProvider; serviceName: string };
+type Active = {
+  tracer: Tracer;
+  provider: BasicTracerProvider;
+  propagator: W3CTraceContextPropagator;
+  serviceName: string;
+};
 
 /** Set once per process by setupTracing; undefined means off and is the only hot-path check. */
 let active: Active | undefined;
 const currentSpan = new AsyncLocalStorage<Span>();
-const propagator = new W3CTraceContextPropagator();
 
 type Headers = Readonly<Record<string, string | string[] | undefined>>;
 const headerGetter: TextMapGetter<Headers> = {
@@ -94,26 +89,45 @@ const headerSetter: TextMapSetter<Record<string, string>> = {
  * running setup (whose shutdown only flushes): all services of the embedded stack share one
  * provider.
  */
-export function setupTracing(options: TracingSetupOptions): Tracing | undefined {
+export async function setupTracing(options: TracingSetupOptions): Promise<Tracing | undefined> {
   const env = options.env ?? process.env;
   if (options.exporter === undefined && !tracingEnabled(env)) return undefined;
   if (active !== undefined) return sharedHandleOf(active);
+  // The SDK and the exporter (10–15 MB resident) are loaded only by a process that traces.
+  const [
+    { W3CTraceContextPropagator },
+    { defaultResource, envDetector, detectResources, resourceFromAttributes },
+    sdk,
+    semconv,
+  ] = await Promise.all([
+    import("@opentelemetry/core"),
+    import("@opentelemetry/resources"),
+    import("@opentelemetry/sdk-trace-base"),
+    import("@opentelemetry/semantic-conventions"),
+  ]);
+  const serviceNameKey = semconv.ATTR_SERVICE_NAME;
   const detected =
     options.exporter === undefined ? detectResources({ detectors: [envDetector] }) : undefined;
   let resource = defaultResource().merge(
-    resourceFromAttributes({ [ATTR_SERVICE_NAME]: options.defaultServiceName }),
+    resourceFromAttributes({ [serviceNameKey]: options.defaultServiceName }),
   );
   if (detected !== undefined) resource = resource.merge(detected);
-  const provider = new BasicTracerProvider({
-    resource,
-    spanProcessors: [
-      options.exporter === undefined
-        ? new BatchSpanProcessor(new OTLPTraceExporter())
-        : new SimpleSpanProcessor(options.exporter),
-    ],
-  });
-  const serviceName = String(resource.attributes[ATTR_SERVICE_NAME] ?? options.defaultServiceName);
-  active = { tracer: provider.getTracer("mcp-gateway"), provider, serviceName };
+  const processor =
+    options.exporter === undefined
+      ? new sdk.BatchSpanProcessor(
+          new (await import("@opentelemetry/exporter-trace-otlp-http")).OTLPTraceExporter(),
+        )
+      : new sdk.SimpleSpanProcessor(options.exporter);
+  // Another caller may have set tracing up while this one was loading the SDK.
+  if (active !== undefined) return sharedHandleOf(active);
+  const provider = new sdk.BasicTracerProvider({ resource, spanProcessors: [processor] });
+  const serviceName = String(resource.attributes[serviceNameKey] ?? options.defaultServiceName);
+  active = {
+    tracer: provider.getTracer("mcp-gateway"),
+    provider,
+    propagator: new W3CTraceContextPropagator(),
+    serviceName,
+  };
   return handleOf(active);
 }
 
@@ -160,7 +174,7 @@ export function withIncomingSpan<T>(
   options: SpanOptions = {},
 ): Promise<T> {
   if (active === undefined) return fn(undefined);
-  const parent = propagator.extract(ROOT_CONTEXT, headers, headerGetter);
+  const parent = active.propagator.extract(ROOT_CONTEXT, headers, headerGetter);
   return run(active, name, parent, fn, { kind: SpanKind.SERVER, ...options });
 }
 
@@ -229,6 +243,6 @@ export function traceHeaders(): Record<string, string> {
   const span = currentSpan.getStore();
   if (span === undefined) return {};
   const carrier: Record<string, string> = {};
-  propagator.inject(trace.setSpan(ROOT_CONTEXT, span), carrier, headerSetter);
+  active.propagator.inject(trace.setSpan(ROOT_CONTEXT, span), carrier, headerSetter);
   return carrier;
 }

@@ -31,8 +31,8 @@ describe("tracingEnabled (OTEL_* environment)", () => {
     expect(tracingEnabled(env)).toBe(expected);
   });
 
-  it("sets nothing up when the environment does not ask for it", () => {
-    expect(setupTracing({ defaultServiceName: "x", env: {} })).toBeUndefined();
+  it("sets nothing up when the environment does not ask for it", async () => {
+    expect(await setupTracing({ defaultServiceName: "x", env: {} })).toBeUndefined();
     expect(tracingOn()).toBe(false);
   });
 });
@@ -66,7 +66,7 @@ describe("with tracing on", () => {
   });
 
   it("continues a traceparent, nests children and propagates W3C headers", async () => {
-    tracing = setupTracing({ defaultServiceName: "unit", exporter });
+    tracing = await setupTracing({ defaultServiceName: "unit", exporter });
     expect(tracingOn()).toBe(true);
     const traceId = "0af7651916cd43dd8448eb211c80319c";
     const parentId = "b7ad6b7169203331";
@@ -87,7 +87,7 @@ describe("with tracing on", () => {
   });
 
   it("marks a span failed by the error's class, not its message", async () => {
-    tracing = setupTracing({ defaultServiceName: "unit", exporter });
+    tracing = await setupTracing({ defaultServiceName: "unit", exporter });
     await expect(
       withSpan("boom", () => Promise.reject(new TypeError("secret detail"))),
     ).rejects.toThrow(TypeError);
@@ -95,9 +95,21 @@ describe("with tracing on", () => {
     expect(span?.status).toEqual({ code: 2, message: "TypeError" });
   });
 
+  it("sets up one provider when two setups run at once", async () => {
+    const both = await Promise.all([
+      setupTracing({ defaultServiceName: "one", exporter }),
+      setupTracing({ defaultServiceName: "two", exporter }),
+    ]);
+    expect(both.map((handle) => handle?.serviceName)).toEqual(["one", "one"]);
+    // The second is the shared handle: its shutdown only flushes.
+    await both[1]?.shutdown();
+    expect(tracingOn()).toBe(true);
+    tracing = both[0];
+  });
+
   it("lets a second setup share the running provider without stopping it", async () => {
-    tracing = setupTracing({ defaultServiceName: "first", exporter });
-    const shared = setupTracing({ defaultServiceName: "second", exporter });
+    tracing = await setupTracing({ defaultServiceName: "first", exporter });
+    const shared = await setupTracing({ defaultServiceName: "second", exporter });
     expect(shared?.serviceName).toBe("first");
     await shared?.shutdown();
     expect(tracingOn()).toBe(true);
@@ -129,7 +141,7 @@ describe("the OTLP exporter (tracing from the environment)", () => {
     try {
       vi.stubEnv("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint);
       vi.stubEnv("OTEL_SERVICE_NAME", "from-env");
-      const tracing = setupTracing({ defaultServiceName: "default-name" });
+      const tracing = await setupTracing({ defaultServiceName: "default-name" });
       expect(tracing?.serviceName).toBe("from-env");
       await withSpan("exported", () => Promise.resolve());
       await tracing?.shutdown();

@@ -368,7 +368,7 @@ async function runCleanups(cleanups: (() => Promise<void>)[], logger: Logger): P
 
 async function runMain(): Promise<void> {
   let running: RunningExtAuthz;
-  const tracing = setupTracing({ defaultServiceName: "ext-authz" });
+  const tracing = await setupTracing({ defaultServiceName: "ext-authz" });
   try {
     running = await startExtAuthz({ reloadOnSighup: true });
   } catch (error) {

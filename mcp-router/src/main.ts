@@ -27,7 +27,7 @@ async function main(): Promise<void> {
     process.exit(2);
   }
   const logger = createLogger({ name: "mcp-router", level: logLevel(env) });
-  const tracing = setupTracing({ defaultServiceName: "mcp-router" });
+  const tracing = await setupTracing({ defaultServiceName: "mcp-router" });
 
   const dir = configDir(env.CONFIG_DIR === undefined ? {} : { dir: env.CONFIG_DIR });
   const loaded = await loadConfig({ dir });

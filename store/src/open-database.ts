@@ -1,7 +1,6 @@
 import { mkdir, readFile } from "node:fs/promises";
 import path from "node:path";
 import { Kysely, PostgresDialect } from "kysely";
-import { PGliteDialect } from "kysely-pglite-dialect";
 import pg from "pg";
 import { acquireDataDirLock } from "./data-dir-lock.ts";
 import { ensurePgliteCluster } from "./pglite-initdb.ts";
@@ -82,7 +81,10 @@ async function openPglite(dataDir: string | undefined): Promise<Database> {
   const lock = dataDir === undefined ? undefined : await acquireDataDirLock(dataDir);
   try {
     // Loaded here so that PostgreSQL deployments never load the WASM build.
-    const { PGlite } = await import("@electric-sql/pglite");
+    const [{ PGlite }, { PGliteDialect }] = await Promise.all([
+      import("@electric-sql/pglite"),
+      import("kysely-pglite-dialect"),
+    ]);
     const settings = ["-c", `shared_buffers=${PGLITE_SHARED_BUFFERS}`];
     const pgliteDir = dataDir === undefined ? undefined : path.join(dataDir, "pglite");
     if (pgliteDir !== undefined) await ensurePgliteCluster(pgliteDir, settings);

@@ -23,7 +23,7 @@ let tracing: Tracing | undefined;
 let e2e: E2eStack;
 
 beforeAll(async () => {
-  tracing = setupTracing({ defaultServiceName: "mcp-gateway-test", exporter });
+  tracing = await setupTracing({ defaultServiceName: "mcp-gateway-test", exporter });
   e2e = await startE2eStack();
 });
 afterAll(async () => {

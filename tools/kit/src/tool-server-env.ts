@@ -158,7 +158,9 @@ export async function serveUntilSignal(
   options: { port: number; host: string; logger: Logger; serviceName?: string },
 ): Promise<void> {
   // Off unless OTEL_EXPORTER_OTLP_(TRACES_)ENDPOINT is set (service name: OTEL_SERVICE_NAME).
-  const tracing = setupTracing({ defaultServiceName: options.serviceName ?? "mcp-tool-server" });
+  const tracing = await setupTracing({
+    defaultServiceName: options.serviceName ?? "mcp-tool-server",
+  });
   const { url } = await server.listen(options.port, options.host);
   options.logger.info({ url }, "tool server listening");
   let stopping = false;
