@@ -154,10 +154,15 @@ function profileArgs(): string[] {
 }
 
 function startNode(name: string, main: string, env: Record<string, string>, cwd?: string): Child {
-  return startChild(name, process.execPath, [...profileArgs(), path.join(ROOT, main)], {
-    env,
-    ...(cwd === undefined ? {} : { cwd }),
-  });
+  return startChild(
+    name,
+    process.execPath,
+    ["--expose-gc", ...profileArgs(), path.join(ROOT, main)],
+    {
+      env,
+      ...(cwd === undefined ? {} : { cwd }),
+    },
+  );
 }
 
 export async function startCalculator(options: {

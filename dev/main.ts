@@ -1,4 +1,5 @@
 import { EnvError } from "../config/src/env.ts";
+import { collectWhenIdle } from "../contract/src/idle-collect.ts";
 import { ConfigError } from "../config/src/load-config.ts";
 import { loadDotEnv } from "./dot-env.ts";
 import { startEmbeddedStack, type EmbeddedStack } from "./embedded-stack.ts";
@@ -23,6 +24,7 @@ try {
   throw error;
 }
 const running = stack;
+collectWhenIdle();
 process.stdout.write(startBanner(running, dotEnv, process.env));
 
 let stopping = false;

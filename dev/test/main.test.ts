@@ -18,14 +18,18 @@ const PACKAGE = JSON.parse(readFileSync(path.join(ROOT, "package.json"), "utf8")
 };
 
 /**
- * What `npm start` runs (node --enable-source-maps dist/dev/main.js, built by
+ * What `npm start` runs (node --enable-source-maps --expose-gc dist/dev/main.js, built by
  * test/global-setup.ts), with absolute paths so the working directory can be a scratch directory:
  * its `.env` is the one under test, and a developer's own `.env` in the repository never leaks in.
  */
 function startGateway(cwd: string, env: Record<string, string>): ChildProcessWithoutNullStreams {
   return spawn(
     process.execPath,
-    ["--enable-source-maps", fileURLToPath(new URL("../../dist/dev/main.js", import.meta.url))],
+    [
+      "--enable-source-maps",
+      "--expose-gc",
+      fileURLToPath(new URL("../../dist/dev/main.js", import.meta.url)),
+    ],
     {
       cwd,
       env: { PATH: process.env.PATH ?? "", ...env },
@@ -95,7 +99,7 @@ describe("npm start (dev/main.ts)", () => {
     child.stdout.on("data", (chunk: Buffer) => (stdout += chunk.toString("utf8")));
     const [code] = (await once(child, "exit")) as [number | null];
     expect(code).toBe(0);
-    expect(stdout).toBe(`${child.pid} --enable-source-maps dist/dev/main.js\n`);
+    expect(stdout).toBe(`${child.pid} --enable-source-maps --expose-gc dist/dev/main.js\n`);
   });
 
   it(

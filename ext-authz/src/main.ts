@@ -14,6 +14,7 @@ import {
   type ConfigConsumer,
   type ConfigReloadStatus,
 } from "../../config/src/config-reload.ts";
+import { collectWhenIdle } from "../../contract/src/idle-collect.ts";
 import { setupTracing } from "../../contract/src/tracing.ts";
 import { createConfigWatcher, type ConfigWatcher } from "../../config/src/config-watcher.ts";
 import {
@@ -369,6 +370,7 @@ async function runCleanups(cleanups: (() => Promise<void>)[], logger: Logger): P
 async function runMain(): Promise<void> {
   let running: RunningExtAuthz;
   const tracing = await setupTracing({ defaultServiceName: "ext-authz" });
+  collectWhenIdle();
   try {
     running = await startExtAuthz({ reloadOnSighup: true });
   } catch (error) {

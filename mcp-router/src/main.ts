@@ -1,4 +1,5 @@
 import { createLogger } from "../../contract/src/log.ts";
+import { collectWhenIdle } from "../../contract/src/idle-collect.ts";
 import { setupTracing } from "../../contract/src/tracing.ts";
 import { createConfigReloader } from "../../config/src/config-reload.ts";
 import { createConfigWatcher } from "../../config/src/config-watcher.ts";
@@ -28,6 +29,7 @@ async function main(): Promise<void> {
   }
   const logger = createLogger({ name: "mcp-router", level: logLevel(env) });
   const tracing = await setupTracing({ defaultServiceName: "mcp-router" });
+  collectWhenIdle();
 
   const dir = configDir(env.CONFIG_DIR === undefined ? {} : { dir: env.CONFIG_DIR });
   const loaded = await loadConfig({ dir });

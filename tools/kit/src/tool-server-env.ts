@@ -1,6 +1,7 @@
 import { z } from "zod";
 import type { Logger } from "pino";
 import { isGatewayAuthAudience } from "../../../contract/src/gateway-auth.ts";
+import { collectWhenIdle } from "../../../contract/src/idle-collect.ts";
 import { setupTracing } from "../../../contract/src/tracing.ts";
 import {
   devSecretDefault,
@@ -161,6 +162,7 @@ export async function serveUntilSignal(
   const tracing = await setupTracing({
     defaultServiceName: options.serviceName ?? "mcp-tool-server",
   });
+  collectWhenIdle();
   const { url } = await server.listen(options.port, options.host);
   options.logger.info({ url }, "tool server listening");
   let stopping = false;

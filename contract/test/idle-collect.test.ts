@@ -1,0 +1,60 @@
+import { afterEach, describe, expect, it, vi } from "vitest";
+import { collectWhenIdle } from "../src/idle-collect.ts";
+
+const MB = 1024 * 1024;
+
+describe("collectWhenIdle", () => {
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  it("collects once a grown heap has gone quiet, and not again until it grows again", () => {
+    vi.useFakeTimers();
+    let heap = 30 * MB;
+    let busy = 0.5;
+    const gc = vi.fn(() => {
+      heap = 31 * MB;
+    });
+    const collection = collectWhenIdle({
+      gc,
+      checkMs: 1000,
+      heapUsed: () => heap,
+      utilization: () => busy,
+    });
+
+    heap = 90 * MB;
+    vi.advanceTimersByTime(1000);
+    // Still busy: V8 collects as it goes.
+    expect(gc).not.toHaveBeenCalled();
+
+    busy = 0.001;
+    vi.advanceTimersByTime(1000);
+    // Twice: the second collection returns the pages the first one emptied.
+    expect(gc).toHaveBeenCalledTimes(2);
+
+    vi.advanceTimersByTime(5000);
+    expect(gc).toHaveBeenCalledTimes(2);
+
+    // Grown by less than the threshold: left to V8.
+    heap = 40 * MB;
+    vi.advanceTimersByTime(1000);
+    expect(gc).toHaveBeenCalledTimes(2);
+
+    heap = 80 * MB;
+    vi.advanceTimersByTime(1000);
+    expect(gc).toHaveBeenCalledTimes(4);
+
+    collection.stop();
+    heap = 200 * MB;
+    vi.advanceTimersByTime(10_000);
+    expect(gc).toHaveBeenCalledTimes(4);
+  });
+
+  it("does nothing when gc is not exposed", () => {
+    vi.useFakeTimers();
+    const heapUsed = vi.fn(() => 500 * MB);
+    collectWhenIdle({ gc: undefined, heapUsed, utilization: () => 0 }).stop();
+    vi.advanceTimersByTime(60_000);
+    expect(heapUsed).not.toHaveBeenCalled();
+  });
+});
