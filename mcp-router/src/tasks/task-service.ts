@@ -256,6 +256,7 @@ export function createTaskService(options: TaskServiceOptions): TaskService {
     const held = input.heldAnnouncement;
     const abandon = () => controller.abort();
     held?.signal.addEventListener("abort", abandon, { once: true });
+    if (held?.signal.aborted === true) abandon();
     let result: InvokeResult;
     try {
       result = await options.invokeTool({
