@@ -55,7 +55,7 @@ export function collectWhenIdle(
 }
 
 /** The event loop's utilization (0–1) since the previous call. */
-function eventLoopUtilizationSinceLast(): () => number {
+export function eventLoopUtilizationSinceLast(): () => number {
   let last = performance.eventLoopUtilization();
   return () => {
     const now = performance.eventLoopUtilization();

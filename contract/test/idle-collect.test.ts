@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it, vi } from "vitest";
-import { collectWhenIdle } from "../src/idle-collect.ts";
+import { collectWhenIdle, eventLoopUtilizationSinceLast } from "../src/idle-collect.ts";
 
 const MB = 1024 * 1024;
 
@@ -56,5 +56,33 @@ describe("collectWhenIdle", () => {
     collectWhenIdle({ gc: undefined, heapUsed, utilization: () => 0 }).stop();
     vi.advanceTimersByTime(60_000);
     expect(heapUsed).not.toHaveBeenCalled();
+  });
+
+  it("reads the real heap when told nothing else", () => {
+    vi.useFakeTimers();
+    const gc = vi.fn();
+    // Any heap counts as grown: one quiet check collects.
+    const collection = collectWhenIdle({
+      gc,
+      checkMs: 1000,
+      growthBytes: -Infinity,
+      utilization: () => 0,
+    });
+    vi.advanceTimersByTime(1000);
+    expect(gc).toHaveBeenCalledTimes(2);
+    collection.stop();
+  });
+
+  it("measures the event loop's utilization between calls", async () => {
+    const since = eventLoopUtilizationSinceLast();
+    const end = Date.now() + 30;
+    while (Date.now() < end) {
+      // Busy on purpose: the loop is not idle for these 30 ms.
+    }
+    const busy = since();
+    expect(busy).toBeGreaterThan(0.5);
+    expect(busy).toBeLessThanOrEqual(1);
+    await new Promise((resolve) => setTimeout(resolve, 30));
+    expect(since()).toBeLessThan(0.5);
   });
 });
