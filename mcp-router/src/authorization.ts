@@ -109,7 +109,13 @@ export function createAuthorizer(options: {
     return { ok: false, reason, response };
   };
   // A verdict is single-use: the same signed header presented twice is refused on this replica.
-  const seen = new LRUCache<string, true>({ max: 200_000, ttl: 600_000 });
+  // Bounded by count through maxSize, not max: lru-cache preallocates arrays for `max` entries
+  // (9 MB for these 200,000 with their ttl), where this way they grow with use.
+  const seen = new LRUCache<string, true>({
+    maxSize: 200_000,
+    sizeCalculation: () => 1,
+    ttl: 600_000,
+  });
 
   const inner: Authorizer = {
     async authorize({ request, body, scope, contextExtensions, surface = "mcp" }) {
