@@ -18,7 +18,7 @@ describe("collectWhenIdle", () => {
     const collection = collectWhenIdle({
       gc,
       checkMs: 1000,
-      heapUsed: () => heap,
+      heapSize: () => heap,
       utilization: () => busy,
     });
 
@@ -52,10 +52,10 @@ describe("collectWhenIdle", () => {
 
   it("does nothing when gc is not exposed", () => {
     vi.useFakeTimers();
-    const heapUsed = vi.fn(() => 500 * MB);
-    collectWhenIdle({ gc: undefined, heapUsed, utilization: () => 0 }).stop();
+    const heapSize = vi.fn(() => 500 * MB);
+    collectWhenIdle({ gc: undefined, heapSize, utilization: () => 0 }).stop();
     vi.advanceTimersByTime(60_000);
-    expect(heapUsed).not.toHaveBeenCalled();
+    expect(heapSize).not.toHaveBeenCalled();
   });
 
   it("reads the real heap when told nothing else", () => {
