@@ -62,6 +62,9 @@ export type Authorizer = {
   }): Promise<AuthorizeResult>;
 };
 
+/** How often the replay cache drops verdicts past their expiry (on the request path). */
+const SWEEP_MS = 5_000;
+
 export function createAuthorizer(options: {
   settings: AuthzSettings;
   verdictKey: string;
@@ -116,6 +119,7 @@ export function createAuthorizer(options: {
     sizeCalculation: () => 1,
     ttl: 600_000,
   });
+  let lastSweep = 0;
 
   const inner: Authorizer = {
     async authorize({ request, body, scope, contextExtensions, surface = "mcp" }) {
@@ -156,13 +160,22 @@ export function createAuthorizer(options: {
       if (!check.ok) {
         return refuse(request, surface, scope, `verdict_${check.reason}`, check.claims);
       }
-      const signature = (verdictHeader as string).slice(
-        (verdictHeader as string).lastIndexOf(".") + 1,
-      );
+      // Re-encoded rather than sliced: a slice keeps the whole header alive in the cache.
+      const signature = Buffer.from(
+        (verdictHeader as string).slice((verdictHeader as string).lastIndexOf(".") + 1),
+        "base64url",
+      ).toString("base64url");
       if (seen.has(signature)) {
         return refuse(request, surface, scope, "verdict_replayed", check.verdict);
       }
-      seen.set(signature, true, { ttl: Math.max(1, check.verdict.exp * 1000 - now() + 1000) });
+      const at = now();
+      seen.set(signature, true, { ttl: Math.max(1, check.verdict.exp * 1000 - at + 1000) });
+      // Expired entries are dropped only when touched or evicted; without this sweep the cache
+      // would fill to its bound with verdicts nobody can replay any more.
+      if (at - lastSweep >= SWEEP_MS) {
+        lastSweep = at;
+        seen.purgeStale();
+      }
       return {
         ok: true,
         verdict: check.verdict,
