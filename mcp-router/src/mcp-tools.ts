@@ -13,7 +13,7 @@ import {
 } from "./mcp-answer.ts";
 import { httpStatusOf } from "./mcp-encoding.ts";
 import { logLevelRelay, notificationFilter, serverRequestRelay } from "./mcp-relay.ts";
-import { resumeInputRound, roundContinuation, startInputRound } from "./input-required.ts";
+import { roundContinuation, startInputRound } from "./input-required.ts";
 import type { RouterContext } from "./router-context.ts";
 import { withTaskSupport } from "./tasks/task-support.ts";
 import { toolVisible } from "./verdict-access.ts";
@@ -104,9 +104,7 @@ export function handleToolsCall(
       : undefined;
 
   const target = typeof params?.name === "string" ? params.name : "";
-  const resumed = resumeInputRound(ctx, call, "tools/call", target, params);
-  if (resumed !== undefined) return resumed;
-
+  // A later attempt of an input round was resumed by handleToolsCallWithTasks, the one caller.
   const tracked = ctx.inFlight.start(inFlightKey(call.verdict.subject, call.sessionId, id));
   const items = createChannel<StreamItem>();
   // A 2026-07-28 client the server may ask things: the call outlives this attempt (SEP-2322).

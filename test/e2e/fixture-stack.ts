@@ -8,7 +8,7 @@ import {
   prepareFixtureBackend,
   type FixtureBackend,
 } from "../conformance/fixture-backend.ts";
-import { quietLogger } from "./stack-fixture.ts";
+import { embeddedTestEnv, quietLogger } from "./stack-fixture.ts";
 
 /**
  * The embedded stack (in-memory PGlite) with the conformance fixture over Streamable HTTP as scope
@@ -44,17 +44,7 @@ export async function startFixtureStack(
     await edit(join(configDir, "policy.yaml"), (policy) => {
       options.roles?.(policy.roles as Record<string, unknown>);
     });
-    const env: Record<string, string> = {
-      NODE_ENV: "test",
-      LOG_LEVEL: "silent",
-      HOST: "127.0.0.1",
-      PORT: "0",
-      EXT_AUTHZ_PORT: "0",
-      CONFIG_DIR: configDir,
-      JWT_SECRET_KEY: "e2e-jwt-secret-key-0123456789abcdefghijklmnop",
-      GATEWAY_VERDICT_KEY: "e2e-verdict-key-0123456789abcdefghijklmnopqrs",
-      TOOL_GATEWAY_SHARED_SECRET: "e2e-tool-secret-0123456789abcdefghijklmnopqr",
-    };
+    const env = embeddedTestEnv(configDir);
     const stack = await startEmbeddedStack({ env, inMemoryDatabase: true, logger: quietLogger });
     const running = fixture;
     return {

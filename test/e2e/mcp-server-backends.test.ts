@@ -24,6 +24,7 @@ import {
   quietLogger,
   readMessages,
   type LegacyConnection,
+  embeddedTestEnv,
 } from "./stack-fixture.ts";
 
 /**
@@ -131,18 +132,7 @@ beforeAll(async () => {
   };
   await writeFile(join(configDir, "tools.yaml"), stringify(tools));
   await writeFile(join(configDir, "policy.yaml"), stringify(policy));
-  env = {
-    NODE_ENV: "test",
-    LOG_LEVEL: "silent",
-    HOST: "127.0.0.1",
-    PORT: "0",
-    EXT_AUTHZ_PORT: "0",
-    CONFIG_DIR: configDir,
-    JWT_SECRET_KEY: "e2e-jwt-secret-key-0123456789abcdefghijklmnop",
-    GATEWAY_VERDICT_KEY: "e2e-verdict-key-0123456789abcdefghijklmnopqrs",
-    TOOL_GATEWAY_SHARED_SECRET: "e2e-tool-secret-0123456789abcdefghijklmnopqr",
-    E2E_BACKEND_TOKEN: BACKEND_SECRET,
-  };
+  env = embeddedTestEnv(configDir, { E2E_BACKEND_TOKEN: BACKEND_SECRET });
   stack = await startEmbeddedStack({ env, inMemoryDatabase: true, logger: quietLogger });
 }, 120_000);
 

@@ -95,21 +95,31 @@ async function writeTestConfig(dir: string, downPort: number): Promise<void> {
   await writeFile(join(dir, "policy.yaml"), stringify(policy));
 }
 
-export async function startE2eStack(overrides: Record<string, string> = {}): Promise<E2eStack> {
-  const configDir = await mkdtemp(join(tmpdir(), "mcp-gateway-e2e-"));
-  const env: Record<string, string> = {
+/** The embedded stack's environment for an e2e test: loopback, port 0, quiet, test secrets. */
+export function embeddedTestEnv(
+  configDir: string,
+  extra: Record<string, string> = {},
+): Record<string, string> {
+  return {
     NODE_ENV: "test",
     LOG_LEVEL: "silent",
     HOST: "127.0.0.1",
     PORT: "0",
     EXT_AUTHZ_PORT: "0",
     CONFIG_DIR: configDir,
-    MAX_REQUEST_BYTES: String(MAX_REQUEST_BYTES),
     JWT_SECRET_KEY: "e2e-jwt-secret-key-0123456789abcdefghijklmnop",
     GATEWAY_VERDICT_KEY: "e2e-verdict-key-0123456789abcdefghijklmnopqrs",
     TOOL_GATEWAY_SHARED_SECRET: "e2e-tool-secret-0123456789abcdefghijklmnopqr",
-    ...overrides,
+    ...extra,
   };
+}
+
+export async function startE2eStack(overrides: Record<string, string> = {}): Promise<E2eStack> {
+  const configDir = await mkdtemp(join(tmpdir(), "mcp-gateway-e2e-"));
+  const env = embeddedTestEnv(configDir, {
+    MAX_REQUEST_BYTES: String(MAX_REQUEST_BYTES),
+    ...overrides,
+  });
   await writeTestConfig(configDir, await closedPort());
 
   const slowEvents: SlowBackendEvents = new EventEmitter();

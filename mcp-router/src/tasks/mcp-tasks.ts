@@ -77,7 +77,8 @@ export async function handleToolsCallWithTasks(
         declaresExtension(params, TASKS_EXTENSION_ID)
         ? { kind: "task" }
         : { kind: "none" };
-  // A later attempt of a round whose task is not announced yet (announce-after-input.ts).
+  // A later attempt of an input round: a plain call's (input-required.ts) or a task's whose
+  // announcement is held (announce-after-input.ts).
   const resumed = resumeInputRound(
     ctx,
     call,
