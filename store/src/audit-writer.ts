@@ -239,6 +239,124 @@ export function toCallStartRow(
   };
 }
 
+/** Column → PostgreSQL type, for the columns that are not text. */
+const COLUMN_TYPES: Readonly<Record<string, string>> = {
+  time: "timestamptz",
+  roles: "text[]",
+  arguments: "jsonb",
+  status: "integer",
+  latency_ms: "integer",
+  request_bytes: "integer",
+  response_bytes: "integer",
+};
+
+const START_COLUMNS = [
+  "call_id",
+  "instance",
+  "time",
+  "request_id",
+  "source",
+  "kind",
+  "subject",
+  "tenant",
+  "roles",
+  "scope",
+  "method",
+  "tool",
+  "arguments_digest",
+  "arguments",
+  "task_id",
+] as const satisfies readonly (keyof NewAuditCallStartRow)[];
+
+const EVENT_COLUMNS = [
+  "time",
+  "request_id",
+  "source",
+  "kind",
+  "subject",
+  "tenant",
+  "roles",
+  "scope",
+  "method",
+  "tool",
+  "outcome",
+  "reason",
+  "status",
+  "latency_ms",
+  "request_bytes",
+  "response_bytes",
+  "arguments_digest",
+  "arguments",
+  "task_id",
+  "policy_rule",
+  "trace_id",
+] as const satisfies readonly (keyof NewAuditEventRow)[];
+
+/** A PostgreSQL array literal of text elements, each double-quoted with `\` and `"` escaped. */
+function textArrayLiteral(values: readonly string[]): string {
+  const quoted = values.map(
+    (value) => `"${value.replaceAll("\\", "\\\\").replaceAll('"', '\\"')}"`,
+  );
+  return `{${quoted.join(",")}}`;
+}
+
+/** One column of a batch, as the array its unnest() parameter takes. */
+function columnValues(rows: readonly Record<string, unknown>[], column: string): unknown[] {
+  return rows.map((row) => {
+    const value = row[column];
+    if (value === undefined || value === null) return null;
+    if (value instanceof Date) return value.toISOString();
+    // An array of arrays cannot be one parameter: each row's roles travel as their literal.
+    if (Array.isArray(value)) return textArrayLiteral(value as string[]);
+    return value;
+  });
+}
+
+/**
+ * `insert into <table> (<columns>) select … from unnest(<one array per column>)`: the same
+ * statement text for every batch size, so PostgreSQL parses a short statement instead of a
+ * VALUES list that grows with the batch, and nothing is built per row but the arrays.
+ */
+function insertUnnested(
+  table: string,
+  columns: readonly string[],
+  rows: readonly Record<string, unknown>[],
+) {
+  const typeOf = (column: string) => COLUMN_TYPES[column] ?? "text";
+  const names = sql.join(columns.map((column) => sql.id(column)));
+  const arrays = sql.join(
+    columns.map((column) => {
+      // roles travel as text literals (see columnValues) and are cast back per row.
+      const elementType = typeOf(column) === "text[]" ? "text" : typeOf(column);
+      return sql`${columnValues(rows, column)}::${sql.raw(elementType)}[]`;
+    }),
+  );
+  const selected = sql.join(
+    columns.map((column) =>
+      typeOf(column) === "text[]" ? sql`${sql.id(column)}::text[]` : sql.id(column),
+    ),
+  );
+  return sql`insert into ${sql.id(table)} (${names}) select ${selected} from unnest(${arrays}) as rows (${names})`;
+}
+
+/**
+ * One statement is one transaction and one round trip (PGlite runs each on the event loop). A
+ * retry after a commit whose answer was lost finds its start rows there already.
+ */
+function storeStatement(
+  starts: readonly NewAuditCallStartRow[],
+  completed: readonly string[],
+  events: readonly NewAuditEventRow[],
+) {
+  return sql`with started as (
+    ${insertUnnested("audit_call_starts", START_COLUMNS, starts)} on conflict (call_id) do nothing
+  ), completed as (
+    delete from audit_call_starts where call_id = any(${[...completed]}::text[])
+  ), recorded as (
+    ${insertUnnested("audit_events", EVENT_COLUMNS, events)}
+  ) select 1`;
+}
+
 const WAITED_ON_MAX_DELAY_MS = 200;
 
 type Waiter = { resolve: () => void; reject: (error: Error) => void };
@@ -410,28 +528,7 @@ export function createAuditWriter(options: AuditWriterOptions): AuditWriter {
         if (entry.completes !== undefined) completed.push(entry.completes);
       }
     }
-    if (starts.length === 0 && completed.length === 0) {
-      await db.insertInto("audit_events").values(events).execute();
-      return;
-    }
-    // One statement is one transaction and one round trip (PGlite runs each on the event loop).
-    const parts = [];
-    if (starts.length > 0) {
-      // A retry after a commit whose answer was lost finds its rows there already.
-      const insertStarts = db
-        .insertInto("audit_call_starts")
-        .values(starts)
-        .onConflict((conflict) => conflict.column("call_id").doNothing());
-      parts.push(sql`started as (${insertStarts})`);
-    }
-    if (completed.length > 0) {
-      const deleteStarts = db.deleteFrom("audit_call_starts").where("call_id", "in", completed);
-      parts.push(sql`completed as (${deleteStarts})`);
-    }
-    if (events.length > 0) {
-      parts.push(sql`recorded as (${db.insertInto("audit_events").values(events)})`);
-    }
-    await sql`with ${sql.join(parts)} select 1`.execute(db);
+    await storeStatement(starts, completed, events).execute(db);
   }
 
   /** Writes rows one by one after a permanent batch failure so one bad row cannot block the rest. */

@@ -362,6 +362,31 @@ describe.each(backends)("audit writer on $name", (backend) => {
     expect(rows[1]).toMatchObject({ request_id: `req-${r}2`, arguments: `${r}${r}` });
   });
 
+  it("stores roles and text that look like array-literal or JSON syntax exactly as given", async () => {
+    const writer = newWriter();
+    const roles = ['quote"d', "back\\slash", "com,ma", "{braces}", "NULL", "", " spaced "];
+    const tricky = 'a "b" \\c {d,e} NULL';
+    const call = { id: 'call-"1"', instance: "router-{a}" };
+    await writer.begin(event(1, { roles, subject: tricky, arguments: { k: tricky } }), call);
+    const [start] = await db.selectFrom("audit_call_starts").selectAll().execute();
+    expect(start).toMatchObject({
+      call_id: call.id,
+      instance: call.instance,
+      roles,
+      subject: tricky,
+    });
+    expect(start?.arguments).toEqual({ k: tricky });
+
+    await writer.commit(event(1, { roles, subject: tricky, reason: tricky }), {
+      completes: call.id,
+    });
+    const rows = await db.selectFrom("audit_events").selectAll().execute();
+    expect(rows).toEqual([
+      expect.objectContaining({ roles, subject: tricky, reason: tricky, status: 200 }),
+    ]);
+    expect(await db.selectFrom("audit_call_starts").selectAll().execute()).toEqual([]);
+  });
+
   it("when close gives up on a database that stays down, counts and logs what is lost", async () => {
     const writer = newWriter({ batchSize: 10 });
     spy.down = true;

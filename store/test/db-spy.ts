@@ -7,7 +7,39 @@ import type {
   RootOperationNode,
   UnknownRow,
 } from "kysely";
-import { ValuesNode } from "kysely";
+import { IdentifierNode, RawNode, ValueNode, type OperationNode } from "kysely";
+
+/** The audit_events rows a statement inserts (the writer's `insert into audit_events … unnest(…)`), if any. */
+function auditEventRows(node: OperationNode): number | undefined {
+  if (!RawNode.is(node)) return undefined;
+  // sql.id() wraps its IdentifierNode in a RawNode of its own.
+  const table = node.parameters[0];
+  const identifier = table !== undefined && RawNode.is(table) ? table.parameters[0] : table;
+  if (
+    node.sqlFragments[0]?.trim() === "insert into" &&
+    identifier !== undefined &&
+    IdentifierNode.is(identifier) &&
+    identifier.name === "audit_events"
+  ) {
+    return firstArrayLength(node);
+  }
+  for (const parameter of node.parameters) {
+    const rows = auditEventRows(parameter);
+    if (rows !== undefined) return rows;
+  }
+  return undefined;
+}
+
+/** The length of the first array value in the statement: one column of the batch. */
+function firstArrayLength(node: OperationNode): number | undefined {
+  if (ValueNode.is(node)) return Array.isArray(node.value) ? node.value.length : undefined;
+  if (!RawNode.is(node)) return undefined;
+  for (const parameter of node.parameters) {
+    const length = firstArrayLength(parameter);
+    if (length !== undefined) return length;
+  }
+  return undefined;
+}
 
 /**
  * A Kysely plugin for tests: records the row count of every audit insert, can make every query
@@ -29,14 +61,9 @@ export class DbSpy implements KyselyPlugin {
         code: "ECONNREFUSED",
       });
     }
-    const node = args.node;
-    if (node.kind === "InsertQueryNode" && node.into?.table.identifier.name === "audit_events") {
-      this.pendingInserts.set(
-        args.queryId,
-        node.values && ValuesNode.is(node.values) ? node.values.values.length : 0,
-      );
-    }
-    return node;
+    const rows = auditEventRows(args.node);
+    if (rows !== undefined && rows > 0) this.pendingInserts.set(args.queryId, rows);
+    return args.node;
   }
 
   async transformResult(args: PluginTransformResultArgs): Promise<QueryResult<UnknownRow>> {
