@@ -1,6 +1,5 @@
 import { z } from "zod";
 import { createLogger, type Logger } from "../contract/src/log.ts";
-import { createAuthzClient } from "../contract/src/authz-wire.ts";
 import { setupTracing } from "../contract/src/tracing.ts";
 import {
   auditEnvShape,
@@ -315,10 +314,8 @@ export async function startEmbeddedStack(
       throw error;
     }
     const extAuthzAddress = `${BACKEND_HOST}:${extAuthz.port}`;
-    // As the router sizes the client it creates itself: a Check carries the body, twice at most.
-    const authzClient = createAuthzClient(extAuthzAddress, {
-      maxSendBytes: env.MAX_REQUEST_BYTES * 2 + 65_536,
-    });
+    // The same messages as over gRPC, without a loopback HTTP/2 connection inside one process.
+    const authzClient = extAuthz.inProcessClient();
     authz.bind(authzClient);
     // Closed in reverse: the router drains first, then its client, then ext-authz.
     cleanups.splice(

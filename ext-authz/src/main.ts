@@ -4,6 +4,7 @@
  * they change (and on SIGHUP), see config/src/config-watcher.ts. `startExtAuthz` also lets the
  * embedded stack run it in-process (port 0 → ephemeral ports reported back).
  */
+import type { AuthzClient } from "../../contract/src/authz-wire.ts";
 import { randomUUID } from "node:crypto";
 import { setTimeout as delay } from "node:timers/promises";
 import { pathToFileURL } from "node:url";
@@ -83,6 +84,8 @@ export type RunningExtAuthz = {
   metrics: AuthzMetrics;
   tokens: TokenVerifier;
   setServing: (serving: boolean) => void;
+  /** A Check client for a router in this process (see in-process-client.ts). */
+  inProcessClient: () => AuthzClient;
   /** Deciding, but not as configured (e.g. Redis breaker open: quotas counted per replica). */
   degradation: () => Degradation;
   /** Applies a reloaded configuration (ConfigWatcher + createConfigReloader). */
@@ -234,6 +237,7 @@ export async function startExtAuthz(options: StartExtAuthzOptions = {}): Promise
       metrics,
       tokens,
       setServing: grpcServer.setServing,
+      inProcessClient: grpcServer.inProcessClient,
       degradation,
       configConsumer: authzConfig.consumer,
       configStatus: configReloads.status,

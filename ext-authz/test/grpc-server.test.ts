@@ -136,7 +136,16 @@ function statusNumber(code: unknown): number {
   return typeof code === "number" ? code : (STATUS[String(code)] ?? -1);
 }
 
-describe("ext-authz over gRPC", () => {
+// The embedded stack's router asks in-process: it must see what a gRPC client sees.
+const clients = [
+  {
+    name: "over gRPC",
+    connect: (server: RunningExtAuthz) => createAuthzClient(`127.0.0.1:${server.port}`),
+  },
+  { name: "in-process", connect: (server: RunningExtAuthz) => server.inProcessClient() },
+];
+
+describe.each(clients)("ext-authz $name", ({ connect }) => {
   let server: RunningExtAuthz;
   let client: AuthzClient;
   const audit = recordingAudit();
@@ -152,7 +161,7 @@ describe("ext-authz over gRPC", () => {
       logger: silentLogger,
       now: () => NOW_MS,
     });
-    client = createAuthzClient(`127.0.0.1:${server.port}`);
+    client = connect(server);
   });
   afterAll(async () => {
     client?.close();

@@ -13,6 +13,7 @@ import {
   type CheckResponse,
   type HealthCheckRequest,
   type HealthCheckResponse,
+  type AuthzClient,
   type ServingStatus,
 } from "../../../contract/src/authz-wire.ts";
 import { GATEWAY_ERRORS } from "../../../contract/src/errors.ts";
@@ -30,6 +31,7 @@ import type { AdminViewHeaders } from "../runtime/admin-views.ts";
 import type { AuthzMetrics } from "../runtime/metrics.ts";
 import { checkInputFromRequest } from "./check-input.ts";
 import { checkResponse } from "./check-response.ts";
+import { createInProcessAuthzClient, rpcError } from "./in-process-client.ts";
 import {
   decisionAttributes,
   traceCarrierOf,
@@ -193,6 +195,11 @@ export type RunningGrpcServer = {
   port: number;
   setServing: (serving: boolean) => void;
   isServing: () => boolean;
+  /**
+   * A Check client for a router in this same process (the embedded stack): the same encoded
+   * messages, limits and errors as over gRPC, without an HTTP/2 connection over loopback.
+   */
+  inProcessClient: () => AuthzClient;
   /** Stops accepting calls, lets in-flight ones finish for up to graceMs, then cancels the rest. */
   close(graceMs: number): Promise<void>;
 };
@@ -208,24 +215,26 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<Runni
   const watchers = new Set<grpc.ServerWritableStream<HealthCheckRequest, HealthCheckResponse>>();
   const statusOf = (): ServingStatus => (serving ? "SERVING" : "NOT_SERVING");
 
+  /** The Check's answer, or the INTERNAL error an internal fault becomes (logged and counted). */
+  const answer = (request: CheckRequest, trace: TraceCarrier | undefined) =>
+    options.check(request, trace).catch((error: unknown) => {
+      options.metrics?.internalErrors.inc();
+      options.logger.error(
+        { err: error instanceof Error ? { name: error.name, message: error.message } : "unknown" },
+        "check failed internally",
+      );
+      throw rpcError(grpc.status.INTERNAL, "internal error");
+    });
+  let closed = false;
+
   server.addService(authorizationService, {
     Check(
       call: grpc.ServerUnaryCall<CheckRequest, CheckResponse>,
       callback: grpc.sendUnaryData<CheckResponse>,
     ) {
-      options.check(call.request, tracingOn() ? traceCarrierOf(call.metadata) : undefined).then(
+      answer(call.request, tracingOn() ? traceCarrierOf(call.metadata) : undefined).then(
         (response) => callback(null, response),
-        (error: unknown) => {
-          options.metrics?.internalErrors.inc();
-          options.logger.error(
-            {
-              err:
-                error instanceof Error ? { name: error.name, message: error.message } : "unknown",
-            },
-            "check failed internally",
-          );
-          callback({ code: grpc.status.INTERNAL, details: "internal error" }, null);
-        },
+        (error: grpc.ServiceError) => callback(error, null),
       );
     },
   });
@@ -273,7 +282,15 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<Runni
     port,
     setServing,
     isServing: () => serving,
+    inProcessClient: () =>
+      createInProcessAuthzClient({
+        answer,
+        maxReceiveBytes: options.maxReceiveBytes,
+        status: (service) => (HEALTH_NAMES.has(service) ? statusOf() : undefined),
+        isClosed: () => closed,
+      }),
     async close(graceMs) {
+      closed = true;
       setServing(false);
       for (const call of watchers) call.end();
       watchers.clear();
