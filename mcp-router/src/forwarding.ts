@@ -118,10 +118,18 @@ async function callUpstreamUntraced(
   });
   const requestBytes = Buffer.byteLength(body);
   const url = mcpEndpointUrl(call.backendUrl);
-  const timeout = new AbortController();
-  const timer = setTimeout(() => timeout.abort(), call.timeoutMs);
-  const signal =
-    call.signal === undefined ? timeout.signal : AbortSignal.any([timeout.signal, call.signal]);
+  // One controller for both ends (the timeout and the caller's signal): AbortSignal.any costs a
+  // dependent-signal registry per call on the hot path.
+  const abort = new AbortController();
+  let timedOut = false;
+  const timer = setTimeout(() => {
+    timedOut = true;
+    abort.abort();
+  }, call.timeoutMs);
+  const cancel = () => abort.abort();
+  if (call.signal?.aborted === true) abort.abort();
+  else call.signal?.addEventListener("abort", cancel, { once: true });
+  const signal = abort.signal;
   let responseBytes = 0;
   const failure = (reason: UpstreamFailure, status?: number): UpstreamOutcome => ({
     kind: "failure",
@@ -131,7 +139,7 @@ async function callUpstreamUntraced(
     ...(status === undefined ? {} : { status }),
   });
   const abortReason = (): UpstreamFailure =>
-    timeout.signal.aborted ? "timeout" : call.signal?.aborted ? "cancelled" : "unavailable";
+    timedOut ? "timeout" : call.signal?.aborted ? "cancelled" : "unavailable";
 
   try {
     const response = await pools.pool(url.origin).request({
@@ -235,6 +243,7 @@ async function callUpstreamUntraced(
     return failure("unavailable");
   } finally {
     clearTimeout(timer);
+    call.signal?.removeEventListener("abort", cancel);
   }
 }
 

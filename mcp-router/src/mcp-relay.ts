@@ -19,6 +19,7 @@ import type { RouterContext } from "./router-context.ts";
 import { RELAYABLE_CLIENT_CAPABILITIES } from "./session.ts";
 import type { BackendCall } from "./upstream/backends.ts";
 import { itemVisible } from "./verdict-access.ts";
+import { linkedSignal } from "./linked-signal.ts";
 
 /**
  * Requests a scope served by a standard MCP server (`mcp_server` in tools.yaml) passes on to it
@@ -305,7 +306,8 @@ export function handleRelay(
   const list = Object.hasOwn(LISTS, method) ? LISTS[method] : undefined;
   // A 2026-07-28 client the server may ask things: the request outlives this attempt (SEP-2322).
   const input = startInputRound(ctx, call, method, target, params, items);
-  const signal = AbortSignal.any([tracked.signal, input?.round.signal ?? call.signal]);
+  const linked = linkedSignal([tracked.signal, input?.round.signal ?? call.signal]);
+  const signal = linked.signal;
   const wanted = notificationFilter(call.era, params);
 
   void ctx.backends
@@ -386,6 +388,7 @@ export function handleRelay(
     })
     .then((answer) => {
       tracked.done();
+      linked.release();
       if (input !== undefined) {
         input.round.finish(answer);
         return;

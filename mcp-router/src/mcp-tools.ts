@@ -17,6 +17,7 @@ import { roundContinuation, startInputRound } from "./input-required.ts";
 import type { RouterContext } from "./router-context.ts";
 import { withTaskSupport } from "./tasks/task-support.ts";
 import { toolVisible } from "./verdict-access.ts";
+import { linkedSignal } from "./linked-signal.ts";
 
 /** tools/list and tools/call, shared by every revision (content differs by `call.era`). */
 
@@ -109,7 +110,8 @@ export function handleToolsCall(
   const items = createChannel<StreamItem>();
   // A 2026-07-28 client the server may ask things: the call outlives this attempt (SEP-2322).
   const input = startInputRound(ctx, call, "tools/call", target, params, items);
-  const signal = AbortSignal.any([tracked.signal, input?.round.signal ?? call.signal]);
+  const linked = linkedSignal([tracked.signal, input?.round.signal ?? call.signal]);
+  const signal = linked.signal;
   const wanted = notificationFilter(call.era, params);
   const onNotification = (notification: JsonRpcNotificationMessage) => {
     if (!PASSTHROUGH_NOTIFICATIONS.has(notification.method) || !wanted(notification)) return;
@@ -158,6 +160,7 @@ export function handleToolsCall(
     )
     .then((answer) => {
       tracked.done();
+      linked.release();
       if (input !== undefined) {
         input.round.finish(answer);
         return;
