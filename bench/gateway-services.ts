@@ -140,8 +140,9 @@ export async function writeConfig(dir: string, calculatorUrl?: string): Promise<
   await writeFile(path.join(dir, "policy.yaml"), stringify(policy));
 }
 
+/** What the image sets too (docker/Dockerfile), besides the log level. */
 function production(logLevel: LogLevel): Record<string, string> {
-  return { NODE_ENV: "production", LOG_LEVEL: logLevel };
+  return { NODE_ENV: "production", LOG_LEVEL: logLevel, MALLOC_ARENA_MAX: "2" };
 }
 
 /**

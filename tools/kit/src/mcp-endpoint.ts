@@ -434,7 +434,9 @@ export async function runTool(
     );
     return errorResult(`Tool ${definition.name} failed with an internal error`);
   }
-  context.logger.info({ outcome: "ok", durationMs }, "tool call completed");
+  // At info the HTTP layer's one "mcp request" line per call (tool, status, duration) says it;
+  // a second line for every successful call was a tenth of a tool server's CPU under load.
+  context.logger.debug({ outcome: "ok", durationMs }, "tool call completed");
   const structuredContent = checked.data;
   return {
     content: [
