@@ -93,7 +93,10 @@ describe("the build output", () => {
     // The TypeScript, then the operators' console bundle (dist/console).
     expect(scripts["build"]).toBe("tsc -b tsconfig.build.json && tsx console/build.ts");
     expect(scripts["prestart"]).toBe("npm run build");
-    expect(scripts["start"]).toMatch(/^exec node (--\S+ )*dist\/dev\/main\.js$/);
+    // env execs node in turn: the process npm starts is still the gateway (SIGTERM reaches it).
+    expect(scripts["start"]).toMatch(
+      /^exec env MALLOC_ARENA_MAX=2 node (--\S+ )*dist\/dev\/main\.js$/,
+    );
   });
 
   it("is JavaScript only, with source maps, and cannot reach a TypeScript loader", async () => {

@@ -18,7 +18,8 @@ const PACKAGE = JSON.parse(readFileSync(path.join(ROOT, "package.json"), "utf8")
 };
 
 /**
- * What `npm start` runs (node --enable-source-maps --expose-gc dist/dev/main.js, built by
+ * What `npm start` runs (node --enable-source-maps --expose-gc dist/dev/main.js with
+ * MALLOC_ARENA_MAX=2, built by
  * test/global-setup.ts), with absolute paths so the working directory can be a scratch directory:
  * its `.env` is the one under test, and a developer's own `.env` in the repository never leaks in.
  */
@@ -89,7 +90,9 @@ describe("npm start (dev/main.ts)", () => {
   it("is one process: the shell npm runs the script in execs node, so npm's child is the gateway", async () => {
     // A stand-in `node` first on PATH reports its pid: with exec it is the shell's own.
     const bin = await scratch();
-    await writeFile(path.join(bin, "node"), '#!/bin/sh\necho "$$ $*"\n', { mode: 0o755 });
+    await writeFile(path.join(bin, "node"), '#!/bin/sh\necho "$$ $MALLOC_ARENA_MAX $*"\n', {
+      mode: 0o755,
+    });
     const script = PACKAGE.scripts["start"] ?? "";
     const child = spawn("sh", ["-c", script], {
       cwd: ROOT,
@@ -99,7 +102,7 @@ describe("npm start (dev/main.ts)", () => {
     child.stdout.on("data", (chunk: Buffer) => (stdout += chunk.toString("utf8")));
     const [code] = (await once(child, "exit")) as [number | null];
     expect(code).toBe(0);
-    expect(stdout).toBe(`${child.pid} --enable-source-maps --expose-gc dist/dev/main.js\n`);
+    expect(stdout).toBe(`${child.pid} 2 --enable-source-maps --expose-gc dist/dev/main.js\n`);
   });
 
   it(
