@@ -28,7 +28,10 @@ export function collectWhenIdle(
     gc?: Collector | undefined;
     checkMs?: number;
     growthBytes?: number;
+    /** What V8 holds, live or not (default: total_heap_size). */
     heapSize?: () => number;
+    /** What is live right after a collection (default: used_heap_size). */
+    liveSize?: () => number;
     utilization?: () => number;
   } = {},
 ): IdleCollection {
@@ -36,14 +39,19 @@ export function collectWhenIdle(
   if (gc === undefined) return { stop() {} };
   const growthBytes = options.growthBytes ?? GROWTH_BYTES;
   const heapSize = options.heapSize ?? (() => getHeapStatistics().total_heap_size);
+  const liveSize = options.liveSize ?? (() => getHeapStatistics().used_heap_size);
   const utilization = options.utilization ?? eventLoopUtilizationSinceLast();
   // Nothing kept yet: the first quiet moment after start-up collects too (start-up leaves the
   // same kind of garbage), and sets the mark at what is live.
   let kept = 0;
+  // What V8 still held right after the last collection: it gives pages back only seconds later,
+  // so until the heap has grown past this (or shrunk below it) there is nothing new to collect.
+  let heldAfter = 0;
   const timer = setInterval(() => {
     const busy = utilization();
     const size = heapSize();
-    if (busy >= IDLE_UTILIZATION || size - kept < growthBytes) {
+    heldAfter = Math.min(heldAfter, size);
+    if (busy >= IDLE_UTILIZATION || size - kept < growthBytes || size <= heldAfter) {
       // A heap that shrank by itself sets the mark lower.
       kept = Math.min(kept, size);
       return;
@@ -52,7 +60,10 @@ export function collectWhenIdle(
     // after one, 38 MB after two, resident 158 → 104 MB).
     gc();
     gc();
-    kept = heapSize();
+    // The live size, not what V8 still holds: measured at start-up, 68 MB held right after the
+    // collections and 28 MB a few seconds later; a mark at 68 let the next burst grow unseen.
+    kept = liveSize();
+    heldAfter = heapSize();
   }, options.checkMs ?? CHECK_MS);
   timer.unref();
   return { stop: () => clearInterval(timer) };

@@ -19,6 +19,7 @@ describe("collectWhenIdle", () => {
       gc,
       checkMs: 1000,
       heapSize: () => heap,
+      liveSize: () => heap,
       utilization: () => busy,
     });
 
@@ -48,6 +49,37 @@ describe("collectWhenIdle", () => {
     heap = 200 * MB;
     vi.advanceTimersByTime(10_000);
     expect(gc).toHaveBeenCalledTimes(4);
+  });
+
+  it("keeps the live size as its mark when V8 gives the pages back only later", () => {
+    vi.useFakeTimers();
+    // Right after the collections V8 still holds 68 MB, of which 20 MB are live.
+    let held = 68 * MB;
+    let busy = 0.001;
+    const gc = vi.fn();
+    const collection = collectWhenIdle({
+      gc,
+      checkMs: 1000,
+      heapSize: () => held,
+      liveSize: () => 20 * MB,
+      utilization: () => busy,
+    });
+    vi.advanceTimersByTime(1000);
+    expect(gc).toHaveBeenCalledTimes(2);
+
+    // Nothing new was allocated: the heap V8 has yet to shrink is not collected again.
+    vi.advanceTimersByTime(5000);
+    expect(gc).toHaveBeenCalledTimes(2);
+
+    // A burst before V8 shrank it: 90 MB held, 22 MB past the 68 MB a held-size mark would
+    // have kept, 70 MB past what was live.
+    busy = 0.5;
+    held = 90 * MB;
+    vi.advanceTimersByTime(1000);
+    busy = 0.001;
+    vi.advanceTimersByTime(1000);
+    expect(gc).toHaveBeenCalledTimes(4);
+    collection.stop();
   });
 
   it("does nothing when gc is not exposed", () => {
