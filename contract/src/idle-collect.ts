@@ -6,7 +6,7 @@ import { performance } from "node:perf_hooks";
  * idle ext-authz held 80 MB of heap (200 MB resident) of which 30 MB was live, and no collection
  * ran in the quiet minutes after. When `gc` is exposed (`node --expose-gc`, as the image and
  * `npm start` run the services), a process whose heap (what V8 holds, live or not) grew well past
- * what it held after the last collection, and whose event loop has since been nearly idle,
+ * what was live after the last collection, and whose event loop has since been nearly idle,
  * collects: the heap goes back to what is live and the pages are returned. A collection V8 ran by
  * itself frees objects but not pages, so the size held is what counts. Without `--expose-gc` this
  * does nothing.
