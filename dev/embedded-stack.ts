@@ -31,6 +31,7 @@ import { openDatabase, type Database } from "../store/src/open-database.ts";
 import { syncRegistry } from "../store/src/registry.ts";
 import { startExtAuthz, type RunningExtAuthz } from "../ext-authz/src/main.ts";
 import { startRouter, type RouterHandle } from "../mcp-router/src/router.ts";
+import type { InProcessBackend } from "../mcp-router/src/forwarding.ts";
 import { createToolServer, type ToolServer } from "../tools/kit/src/tool-server.ts";
 import {
   CALCULATOR_WORKER_POOL,
@@ -159,10 +160,14 @@ export async function startEmbeddedStack(
     if (tracing !== undefined) cleanups.push(() => tracing.shutdown());
     const toolAuth = { secret: env.TOOL_GATEWAY_SHARED_SECRET };
     const backends: Record<string, string> = {};
+    // The tool servers listen for anyone who calls them over HTTP; the router hands its calls to
+    // them in-process (same headers, X-Gateway-Auth checked), sparing both ends the HTTP exchange.
+    const inProcessBackends = new Map<string, InProcessBackend>();
     const serve = async (variable: string, server: ToolServer): Promise<void> => {
       const { url } = await server.listen(0, BACKEND_HOST);
       cleanups.push(() => server.close());
       backends[variable] = url;
+      inProcessBackends.set(new URL(url).origin, (request) => server.exchange(request));
     };
     const toolLogger = (name: string): Logger => logger.child({ component: name });
     await serve(
@@ -265,6 +270,7 @@ export async function startEmbeddedStack(
     const router = await startRouter({
       config,
       backendEnv: rawEnv,
+      inProcessBackends,
       configDigests: digests,
       db: database.db,
       audit,

@@ -8,23 +8,46 @@ import { CLIENT_SPAN, SpanStatusCode, traceHeaders, withSpan } from "../../contr
 
 /**
  * The router's only way to reach a tool server: one JSON-RPC request per HTTP POST to
- * `{backend_url}/mcp`, over a keep-alive undici Pool per backend origin. The body bytes signed in
- * X-Gateway-Auth are exactly the bytes sent.
+ * `{backend_url}/mcp`, over a keep-alive undici Pool per backend origin, or handed to a tool server
+ * in the same process (the embedded stack) with the same headers and body. The body bytes signed
+ * in X-Gateway-Auth are exactly the bytes sent.
  */
 
 /** Protocol revision the router speaks to its own backends (stateless Streamable HTTP). */
 export const UPSTREAM_PROTOCOL_VERSION = LATEST_SESSION_VERSION;
 
+/**
+ * A tool server running in this process: takes the POST /mcp the router would send (headers with
+ * X-Gateway-Auth, the signed body) and answers as its HTTP endpoint would, "cancelled" once
+ * `signal` aborted it. It checks X-Gateway-Auth as over HTTP: the contract does not depend on the
+ * transport.
+ */
+export type InProcessBackend = (request: {
+  headers: Readonly<Record<string, string>>;
+  body: string;
+  signal: AbortSignal;
+}) => Promise<
+  { status: number; headers: Readonly<Record<string, string>>; body: string } | "cancelled"
+>;
+
 export type BackendPools = {
   pool(origin: string): Pool;
+  /** The tool server serving `origin` in this process, if there is one. */
+  inProcess(origin: string): InProcessBackend | undefined;
   close(): Promise<void>;
 };
 
 export function createBackendPools(
-  options: { connections?: number; keepAliveTimeoutMs?: number } = {},
+  options: {
+    connections?: number;
+    keepAliveTimeoutMs?: number;
+    /** Tool servers in this process by origin (`http://127.0.0.1:port`): called without HTTP. */
+    inProcess?: ReadonlyMap<string, InProcessBackend>;
+  } = {},
 ): BackendPools {
   const pools = new Map<string, Pool>();
   return {
+    inProcess: (origin) => options.inProcess?.get(origin),
     pool(origin) {
       let pool = pools.get(origin);
       if (pool === undefined) {
@@ -142,25 +165,36 @@ async function callUpstreamUntraced(
     timedOut ? "timeout" : call.signal?.aborted ? "cancelled" : "unavailable";
 
   try {
+    const headers: Record<string, string> = {
+      "content-type": "application/json",
+      accept: "application/json, text/event-stream",
+      [HEADER.mcpProtocolVersion]: UPSTREAM_PROTOCOL_VERSION,
+      [HEADER.userId]: call.userId,
+      [HEADER.requestId]: call.requestId,
+      // W3C traceparent/tracestate when tracing is on; not covered by X-Gateway-Auth's MAC.
+      ...traceHeaders(),
+      [HEADER.gatewayAuth]: signGatewayAuth({
+        secret: call.secret,
+        audience: call.scope,
+        userId: call.userId,
+        requestId: call.requestId,
+        body,
+      }),
+    };
+    const inProcess = url.pathname === "/mcp" ? pools.inProcess(url.origin) : undefined;
+    if (inProcess !== undefined) {
+      const reply = await untilAborted(inProcess({ headers, body, signal }), signal);
+      if (reply === "cancelled") return failure(abortReason());
+      responseBytes = Buffer.byteLength(reply.body);
+      if (reply.status < 200 || reply.status >= 300) return failure("http_error", reply.status);
+      if (!isJsonContent(reply.headers["content-type"])) return failure("invalid_response");
+      if (responseBytes > call.maxResponseBytes) return failure("too_large");
+      return jsonOutcome(reply.body, requestBytes, responseBytes) ?? failure("invalid_response");
+    }
     const response = await pools.pool(url.origin).request({
       path: `${url.pathname}${url.search}`,
       method: "POST",
-      headers: {
-        "content-type": "application/json",
-        accept: "application/json, text/event-stream",
-        [HEADER.mcpProtocolVersion]: UPSTREAM_PROTOCOL_VERSION,
-        [HEADER.userId]: call.userId,
-        [HEADER.requestId]: call.requestId,
-        // W3C traceparent/tracestate when tracing is on; not covered by X-Gateway-Auth's MAC.
-        ...traceHeaders(),
-        [HEADER.gatewayAuth]: signGatewayAuth({
-          secret: call.secret,
-          audience: call.scope,
-          userId: call.userId,
-          requestId: call.requestId,
-          body,
-        }),
-      },
+      headers,
       body,
       signal,
     });
@@ -222,7 +256,7 @@ async function callUpstreamUntraced(
       return failure("invalid_response");
     }
 
-    if (!contentType.startsWith("application/json")) {
+    if (!isJsonContent(contentType)) {
       await response.body.dump({ limit: 64 * 1024 }).catch(() => undefined);
       return failure("invalid_response");
     }
@@ -235,9 +269,8 @@ async function callUpstreamUntraced(
       }
       chunks.push(chunk as Buffer);
     }
-    const classified = classifyMessage(parseJson(Buffer.concat(chunks).toString("utf8")));
-    if (classified.kind !== "response") return failure("invalid_response");
-    return { ...classified.outcome, requestBytes, responseBytes };
+    const text = Buffer.concat(chunks).toString("utf8");
+    return jsonOutcome(text, requestBytes, responseBytes) ?? failure("invalid_response");
   } catch {
     if (signal.aborted) return failure(abortReason());
     return failure("unavailable");
@@ -245,6 +278,31 @@ async function callUpstreamUntraced(
     clearTimeout(timer);
     call.signal?.removeEventListener("abort", cancel);
   }
+}
+
+function isJsonContent(contentType: string | undefined): boolean {
+  return (contentType ?? "").toLowerCase().startsWith("application/json");
+}
+
+/** The response of a JSON answer; undefined when it is not one to our request. */
+function jsonOutcome(
+  text: string,
+  requestBytes: number,
+  responseBytes: number,
+): UpstreamOutcome | undefined {
+  const classified = classifyMessage(parseJson(text));
+  if (classified.kind !== "response") return undefined;
+  return { ...classified.outcome, requestBytes, responseBytes };
+}
+
+/** `work`'s value, or "cancelled" as soon as `signal` aborts (the work is told by the same signal). */
+function untilAborted<T>(work: Promise<T>, signal: AbortSignal): Promise<T | "cancelled"> {
+  if (signal.aborted) return Promise.resolve("cancelled");
+  return new Promise((resolve, reject) => {
+    const onAbort = () => resolve("cancelled");
+    signal.addEventListener("abort", onAbort, { once: true });
+    work.finally(() => signal.removeEventListener("abort", onAbort)).then(resolve, reject);
+  });
 }
 
 /**

@@ -34,7 +34,7 @@ import { createInputRounds } from "./input-rounds.ts";
 import { createListenStreams } from "./listen-streams.ts";
 import { createServerRequests } from "./server-requests.ts";
 import { createBackends } from "./upstream/backends.ts";
-import { createBackendPools } from "./forwarding.ts";
+import { createBackendPools, type InProcessBackend } from "./forwarding.ts";
 import { listen } from "./http-server.ts";
 import {
   rpcErrorResponse,
@@ -84,6 +84,11 @@ export type StartRouterOptions = {
   verdictKey: string;
   /** TOOL_GATEWAY_SHARED_SECRET, shared with the tool servers. */
   toolSecret: string;
+  /**
+   * Tool servers running in this process, by origin (the embedded stack): calls to a backend URL
+   * with that origin are handed over without HTTP, with the same headers and X-Gateway-Auth.
+   */
+  inProcessBackends?: ReadonlyMap<string, InProcessBackend>;
   /** Where MCP servers' `from_env` credentials are read; default process.env. */
   backendEnv?: Readonly<Record<string, string | undefined>>;
   /** Default 1048576. */
@@ -172,7 +177,9 @@ export async function startRouter(options: StartRouterOptions): Promise<RouterHa
     audit: options.audit,
     configReloads,
   });
-  const pools = createBackendPools();
+  const pools = createBackendPools(
+    options.inProcessBackends === undefined ? {} : { inProcess: options.inProcessBackends },
+  );
   const sseStreams = createSseStreams();
   const listenStreams = createListenStreams();
   const inputRounds = createInputRounds();

@@ -5,6 +5,8 @@ import { verifyGatewayAuth } from "../../contract/src/gateway-auth.ts";
 import {
   callUpstream,
   createBackendPools,
+  UPSTREAM_PROTOCOL_VERSION,
+  type InProcessBackend,
   type JsonRpcNotificationMessage,
   type UpstreamCall,
 } from "../src/forwarding.ts";
@@ -190,5 +192,145 @@ describe("callUpstream", () => {
       kind: "failure",
       reason: "unavailable",
     });
+  });
+});
+
+describe("callUpstream to a tool server in this process", () => {
+  type Reply = Awaited<ReturnType<InProcessBackend>>;
+  const handed: { headers: Readonly<Record<string, string>>; body: string; signal: AbortSignal }[] =
+    [];
+  let answer: (request: (typeof handed)[number]) => Promise<Reply> = () =>
+    Promise.resolve({ status: 200, headers: JSON_TYPE, body: JSON.stringify(RESULT) });
+  const JSON_TYPE = { "content-type": "application/json" };
+  const origin = "http://127.0.0.1:1";
+  const local = createBackendPools({
+    inProcess: new Map<string, InProcessBackend>([
+      [
+        origin,
+        (request) => {
+          handed.push(request);
+          return answer(request);
+        },
+      ],
+    ]),
+  });
+  afterAll(() => local.close());
+
+  function callLocal(overrides: Partial<UpstreamCall> = {}) {
+    handed.length = 0;
+    return callUpstream(local, {
+      backendUrl: origin,
+      scope: "calculator",
+      method: "tools/call",
+      params: { name: "exact_calculate", arguments: { operator: "add", operands: ["1", "2"] } },
+      userId: "alice",
+      requestId: "req-local",
+      secret: SECRET,
+      timeoutMs: 5_000,
+      maxResponseBytes: 64 * 1024,
+      ...overrides,
+    });
+  }
+
+  function replying(reply: Reply) {
+    answer = () => Promise.resolve(reply);
+  }
+
+  it("hands over the headers and signed body HTTP would carry, and reads the answer", async () => {
+    replying({ status: 200, headers: JSON_TYPE, body: JSON.stringify(RESULT) });
+    const outcome = await callLocal();
+    expect(outcome).toMatchObject({ kind: "result", result: RESULT.result });
+    const [seen] = handed;
+    expect(seen!.headers["x-user-id"]).toBe("alice");
+    expect(seen!.headers["x-request-id"]).toBe("req-local");
+    expect(seen!.headers["mcp-protocol-version"]).toBe(UPSTREAM_PROTOCOL_VERSION);
+    const check = verifyGatewayAuth(seen!.headers["x-gateway-auth"], {
+      secret: SECRET,
+      audience: "calculator",
+      userId: "alice",
+      requestId: "req-local",
+      body: seen!.body,
+    });
+    expect(check.ok).toBe(true);
+    expect(outcome.requestBytes).toBe(Buffer.byteLength(seen!.body));
+    expect(outcome.responseBytes).toBe(JSON.stringify(RESULT).length);
+  });
+
+  it("classifies the answer as over HTTP", async () => {
+    const failures: [string, Reply, Record<string, unknown>][] = [
+      [
+        "a refusal",
+        { status: 401, headers: JSON_TYPE, body: "{}" },
+        { reason: "http_error", status: 401 },
+      ],
+      [
+        "a body that is not JSON",
+        { status: 200, headers: JSON_TYPE, body: "{" },
+        { reason: "invalid_response" },
+      ],
+      [
+        "another content type",
+        { status: 200, headers: { "content-type": "text/plain" }, body: JSON.stringify(RESULT) },
+        { reason: "invalid_response" },
+      ],
+      [
+        "an answer over the limit",
+        {
+          status: 200,
+          headers: JSON_TYPE,
+          body: JSON.stringify({ ...RESULT, pad: "x".repeat(2048) }),
+        },
+        { reason: "too_large" },
+      ],
+    ];
+    for (const [label, reply, expected] of failures) {
+      replying(reply);
+      const outcome = await callLocal({ maxResponseBytes: 1024 });
+      expect({ label, outcome }).toMatchObject({
+        label,
+        outcome: { kind: "failure", ...expected },
+      });
+    }
+    replying({
+      status: 200,
+      headers: JSON_TYPE,
+      body: JSON.stringify({ jsonrpc: "2.0", id: 1, error: { code: -32602, message: "bad" } }),
+    });
+    expect(await callLocal()).toMatchObject({
+      kind: "rpc_error",
+      error: { code: -32602, message: "bad" },
+    });
+  });
+
+  it("stops waiting at its timeout or the caller's cancellation, and tells the tool server", async () => {
+    answer = (request) =>
+      new Promise((resolve) =>
+        request.signal.addEventListener("abort", () => resolve("cancelled"), { once: true }),
+      );
+    expect(await callLocal({ timeoutMs: 50 })).toMatchObject({
+      kind: "failure",
+      reason: "timeout",
+    });
+    expect(handed[0]!.signal.aborted).toBe(true);
+
+    // A tool server that never settles: the caller is answered all the same.
+    answer = () => new Promise(() => undefined);
+    const cancel = new AbortController();
+    const cancelled = callLocal({ signal: cancel.signal });
+    setImmediate(() => cancel.abort());
+    expect(await cancelled).toMatchObject({ kind: "failure", reason: "cancelled" });
+    expect(handed[0]!.signal.aborted).toBe(true);
+  });
+
+  it("reports a tool server that is closing or failing as unavailable", async () => {
+    answer = () => Promise.reject(new Error("tool server calculator is closing"));
+    expect(await callLocal()).toMatchObject({ kind: "failure", reason: "unavailable" });
+  });
+
+  it("goes over HTTP for a URL of the same origin that is not /mcp there", async () => {
+    const outcome = await callLocal({ backendUrl: `${origin}/prefix` });
+    expect(handed).toEqual([]);
+    // Nothing listens on port 1.
+    expect(outcome).toMatchObject({ kind: "failure", reason: "unavailable" });
   });
 });

@@ -182,6 +182,7 @@ describe("refresh while a backend is slow or down", () => {
         counter.calls++;
         return real.pool(origin);
       },
+      inProcess: () => undefined,
       close: () => real.close(),
     };
     return { pools, counter };

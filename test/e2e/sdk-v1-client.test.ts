@@ -224,6 +224,8 @@ describe("tools/call", () => {
         setTimeout(() => reject(new Error("backend never saw the abort")), 5_000).unref(),
       ),
     ]);
+    // In-process: the embedded router reached its tool server without HTTP, abort included.
+    expect(e2e.slowHttpRequests()).toBe(0);
 
     const rows = await e2e.auditRows(alice.lastRequestId("tools/call"));
     expect(rows).toHaveLength(1);

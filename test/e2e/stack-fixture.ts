@@ -45,6 +45,8 @@ export type E2eStack = {
   stack: EmbeddedStack;
   env: Record<string, string>;
   slowEvents: SlowBackendEvents;
+  /** Requests that reached the `slow` server over HTTP (the router hands its calls over in-process). */
+  slowHttpRequests(): number;
   token(user: User, ttlSeconds?: number): Promise<string>;
   endpoint(scope: string): string;
   /** Audit rows of one request id (both ext-authz and router), oldest first. */
@@ -132,6 +134,11 @@ export async function startE2eStack(overrides: Record<string, string> = {}): Pro
     logger: quietLogger,
   });
 
+  let slowHttpRequests = 0;
+  slowServer.httpServer.on("request", () => {
+    slowHttpRequests += 1;
+  });
+
   let stack: EmbeddedStack;
   try {
     stack = await startEmbeddedStack({
@@ -149,6 +156,7 @@ export async function startE2eStack(overrides: Record<string, string> = {}): Pro
     stack,
     env,
     slowEvents,
+    slowHttpRequests: () => slowHttpRequests,
     token: (user, ttlSeconds = 600) =>
       signDevToken({ user: user.user, roles: user.roles, tenant: user.tenant, ttlSeconds }, env),
     endpoint: (scope) => `${stack.url}/${scope}/mcp`,

@@ -1,8 +1,3 @@
-import {
-  getDefaultEnvironment,
-  StdioClientTransport,
-} from "@modelcontextprotocol/sdk/client/stdio.js";
-import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import type { Transport } from "@modelcontextprotocol/sdk/shared/transport.js";
 import type { Logger } from "../../../contract/src/log.ts";
 import type { McpServerConfig } from "../../../config/src/tools-schema.ts";
@@ -79,8 +74,12 @@ export function createMcpServerBackend(options: McpServerBackendOptions): McpSer
   const sessions = new Map<string, Promise<UpstreamSession>>();
   let closed = false;
 
-  function newTransport(): Transport {
+  // The SDK's client transports are loaded by the first session only: a router whose tools are
+  // all gateway tool servers never holds them (about 6 MB of heap).
+  async function newTransport(): Promise<Transport> {
     if (config.transport === "streamable-http") {
+      const { StreamableHTTPClientTransport } =
+        await import("@modelcontextprotocol/sdk/client/streamableHttp.js");
       return new StreamableHTTPClientTransport(new URL(config.url), {
         fetch: credentialedFetch({ headers: config.headers, tokens, env: options.env }),
         // A stream that ends before its answer, after an event id, is resumed with a GET and
@@ -94,6 +93,8 @@ export function createMcpServerBackend(options: McpServerBackendOptions): McpSer
         },
       });
     }
+    const { getDefaultEnvironment, StdioClientTransport } =
+      await import("@modelcontextprotocol/sdk/client/stdio.js");
     const transport = new StdioClientTransport({
       command: config.command,
       args: config.args,
@@ -124,7 +125,7 @@ export function createMcpServerBackend(options: McpServerBackendOptions): McpSer
 
   async function open({ key, user, declared }: SessionKey): Promise<UpstreamSession> {
     const session = await UpstreamSession.open(
-      newTransport(),
+      await newTransport(),
       {
         protocolVersion:
           config.transport === "streamable-http" ? config.protocol_version : "2025-11-25",

@@ -1,6 +1,9 @@
 export {
   createToolServer,
   DEFAULT_MAX_REQUEST_BYTES,
+  ToolServerClosedError,
+  type InProcessRequest,
+  type ToolReply,
   type ToolServer,
   type ToolServerAuth,
   type ToolServerOptions,

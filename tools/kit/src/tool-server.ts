@@ -1,5 +1,6 @@
 import {
   createServer,
+  type IncomingHttpHeaders,
   type IncomingMessage,
   type Server as HttpServer,
   type ServerResponse,
@@ -14,7 +15,7 @@ import {
 import { isGatewayAuthAudience, verifyGatewayAuth } from "../../../contract/src/gateway-auth.ts";
 import { setSpanAttributes, tracingOn, withIncomingSpan } from "../../../contract/src/tracing.ts";
 import { HEADER } from "../../../contract/src/headers.ts";
-import { createMcpEndpoint, type McpAnswer } from "./mcp-endpoint.ts";
+import { createMcpEndpoint } from "./mcp-endpoint.ts";
 import { createReplayCache } from "./replay-cache.ts";
 import { readBodyWithLimit } from "./request-body.ts";
 import { compileTools, type ToolDefinition } from "./tool-definition.ts";
@@ -65,6 +66,32 @@ export interface ToolServerOptions {
   workers?: WorkerPoolSettings;
 }
 
+/** A POST /mcp handed over by a gateway in the same process (the embedded stack). */
+export interface InProcessRequest {
+  /** The headers the router would send over HTTP, X-Gateway-Auth among them. */
+  headers: Readonly<Record<string, string>>;
+  /** The exact body X-Gateway-Auth was computed over. */
+  body: string;
+  /** Aborted when the caller stops waiting (its timeout, its client gone). */
+  signal: AbortSignal;
+}
+
+/** What the server answers to a POST /mcp, whichever way it came. */
+export interface ToolReply {
+  status: number;
+  headers: Readonly<Record<string, string>>;
+  /** "" for a 202 without a body. */
+  body: string;
+}
+
+/** An in-process call after close() began: over HTTP the connection would have been refused. */
+export class ToolServerClosedError extends Error {
+  override name = "ToolServerClosedError";
+  constructor(server: string) {
+    super(`tool server ${server} is closing`);
+  }
+}
+
 export interface ToolServer {
   listen(port: number, host?: string): Promise<{ port: number; url: string }>;
   /** Stops accepting, lets in-flight requests finish for up to `graceMs`, then cuts the rest. */
@@ -73,7 +100,23 @@ export interface ToolServer {
   readonly httpServer: HttpServer;
   /** The worker pool, when a tool declares `worker`. */
   readonly workers: ToolWorkerPool | undefined;
+  /**
+   * POST /mcp without HTTP: the same checks (X-Gateway-Auth, identity, size) and answers; "cancelled"
+   * when `signal` aborted the call. Rejects with ToolServerClosedError once close() has begun.
+   */
+  exchange(request: InProcessRequest): Promise<ToolReply | "cancelled">;
 }
+
+type Caller = {
+  userId: string | undefined;
+  requestId: string | undefined;
+  authHeader: string | undefined;
+  logger: Logger;
+};
+
+type CallSummary = { rpcMethod?: string; toolName?: string };
+
+const JSON_CONTENT: Readonly<Record<string, string>> = { "content-type": "application/json" };
 
 export function createToolServer(options: ToolServerOptions): ToolServer {
   if (options.auth.secret === "")
@@ -101,6 +144,8 @@ export function createToolServer(options: ToolServerOptions): ToolServer {
           preload: [...new Set(offloaded)],
         });
   const endpoint = createMcpEndpoint({ info, tools, logger: options.logger, workers });
+  /** In-process calls running, with what ends each. */
+  const inProcess = new Map<Promise<unknown>, AbortController>();
   let closing = false;
 
   const httpServer = createServer((req, res) => {
@@ -110,7 +155,7 @@ export function createToolServer(options: ToolServerOptions): ToolServer {
     });
     handle(req, res).catch((error: unknown) => {
       options.logger.error({ err: error }, "unhandled error in tool server");
-      if (!res.headersSent) sendError(res, "GW_INTERNAL");
+      if (!res.headersSent) writeReply(res, errorReply("GW_INTERNAL"));
       else res.destroy();
     });
   });
@@ -119,14 +164,16 @@ export function createToolServer(options: ToolServerOptions): ToolServer {
     const path = (req.url ?? "/").split("?")[0];
     if (path === "/health") {
       if (req.method !== "GET" && req.method !== "HEAD")
-        return sendError(res, "GW_METHOD_NOT_ALLOWED", "GET");
+        return writeReply(res, errorReply("GW_METHOD_NOT_ALLOWED", { allow: "GET" }));
       res.writeHead(200, { "content-type": "application/json" });
       res.end(JSON.stringify({ status: "ok", name: info.name, version: info.version }));
       return;
     }
-    if (path !== "/mcp") return sendError(res, "GW_NOT_FOUND");
+    if (path !== "/mcp") return writeReply(res, errorReply("GW_NOT_FOUND"));
     // Stateless server: there is no server→client stream and no session to delete.
-    if (req.method !== "POST") return sendError(res, "GW_METHOD_NOT_ALLOWED", "POST");
+    if (req.method !== "POST") {
+      return writeReply(res, errorReply("GW_METHOD_NOT_ALLOWED", { allow: "POST" }));
+    }
     // Continues the router's traceparent (sent beside X-Gateway-Auth, outside its MAC).
     await withIncomingSpan("tool_server.request", req.headers, async (span) => {
       span?.setAttribute("gateway.tool_server", info.name);
@@ -137,23 +184,116 @@ export function createToolServer(options: ToolServerOptions): ToolServer {
 
   async function handleMcpPost(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const started = performance.now();
-    const userId = singleHeader(req, HEADER.userId);
-    const requestId = singleHeader(req, HEADER.requestId);
-    const authHeader = singleHeader(req, HEADER.gatewayAuth);
-    const logger = options.logger.child({ requestId: requestId ?? null, userId: userId ?? null });
-
-    if (authHeader === undefined) {
-      logger.warn({ reason: "missing" }, "tool call refused: no X-Gateway-Auth");
-      return sendUnauthorized(res);
+    const caller = identify(req.headers);
+    if (caller.authHeader === undefined) {
+      caller.logger.warn({ reason: "missing" }, "tool call refused: no X-Gateway-Auth");
+      return writeReply(res, unauthorized());
     }
     const read = await readBodyWithLimit(req, maxRequestBytes);
     if (!read.ok) {
-      if (read.reason === "too_large") {
-        logger.warn({ limit: maxRequestBytes }, "tool call refused: body too large");
-        return sendError(res, "GW_PAYLOAD_TOO_LARGE", undefined, true);
-      }
+      if (read.reason === "too_large") return writeReply(res, tooLarge(caller));
       return void res.destroy();
     }
+    const callerLeft = new AbortController();
+    let summary: CallSummary | undefined;
+    res.on("close", () => {
+      // Once answered there is nothing left to cancel, and abort() would allocate an AbortError.
+      if (!res.writableEnded) callerLeft.abort();
+      if (summary !== undefined) logExchange(caller, summary, res.statusCode, started);
+    });
+    const reply = await answerPost(
+      caller,
+      caller.authHeader,
+      req.headers,
+      read.body,
+      callerLeft.signal,
+      (parsed) => {
+        summary = parsed;
+      },
+    );
+    if (reply === "cancelled") return void res.destroy();
+    writeReply(res, reply);
+  }
+
+  /** A POST /mcp from this process: the same checks and answer as over HTTP, without a socket. */
+  async function exchange(request: InProcessRequest): Promise<ToolReply | "cancelled"> {
+    if (closing) throw new ToolServerClosedError(info.name);
+    const headers = lowerCaseNames(request.headers);
+    // Ended by the caller, or by close() once its grace period is over (over HTTP, closing the
+    // connection does both).
+    const ended = new AbortController();
+    const callerLeft = () => ended.abort();
+    if (request.signal.aborted) ended.abort();
+    else request.signal.addEventListener("abort", callerLeft, { once: true });
+    const running = withIncomingSpan("tool_server.request", headers, async (span) => {
+      span?.setAttribute("gateway.tool_server", info.name);
+      const reply = await exchangeUntraced(headers, request.body, ended.signal).catch(
+        (error: unknown) => {
+          options.logger.error({ err: error }, "unhandled error in tool server");
+          return errorReply("GW_INTERNAL");
+        },
+      );
+      span?.setAttribute("http.response.status_code", reply === "cancelled" ? 499 : reply.status);
+      return reply;
+    });
+    inProcess.set(running, ended);
+    try {
+      return await running;
+    } finally {
+      inProcess.delete(running);
+      request.signal.removeEventListener("abort", callerLeft);
+    }
+  }
+
+  async function exchangeUntraced(
+    headers: IncomingHttpHeaders,
+    body: string,
+    signal: AbortSignal,
+  ): Promise<ToolReply | "cancelled"> {
+    const started = performance.now();
+    const caller = identify(headers);
+    if (caller.authHeader === undefined) {
+      caller.logger.warn({ reason: "missing" }, "tool call refused: no X-Gateway-Auth");
+      return unauthorized();
+    }
+    if (Buffer.byteLength(body) > maxRequestBytes) return tooLarge(caller);
+    let summary: CallSummary | undefined;
+    const reply = await answerPost(caller, caller.authHeader, headers, body, signal, (parsed) => {
+      summary = parsed;
+    });
+    // 499: the status access logs give a request whose caller went away before the answer.
+    if (summary !== undefined) {
+      logExchange(caller, summary, reply === "cancelled" ? 499 : reply.status, started);
+    }
+    return reply;
+  }
+
+  function identify(headers: IncomingHttpHeaders): Caller {
+    const userId = singleHeader(headers, HEADER.userId);
+    const requestId = singleHeader(headers, HEADER.requestId);
+    return {
+      userId,
+      requestId,
+      authHeader: singleHeader(headers, HEADER.gatewayAuth),
+      logger: options.logger.child({ requestId: requestId ?? null, userId: userId ?? null }),
+    };
+  }
+
+  function tooLarge(caller: Caller): ToolReply {
+    caller.logger.warn({ limit: maxRequestBytes }, "tool call refused: body too large");
+    return errorReply("GW_PAYLOAD_TOO_LARGE", { closeConnection: true });
+  }
+
+  /** Identity headers, X-Gateway-Auth over the exact body, the JSON, then the endpoint. */
+  async function answerPost(
+    caller: Caller,
+    authHeader: string,
+    headers: IncomingHttpHeaders,
+    body: string | Buffer,
+    signal: AbortSignal,
+    onParsed: (summary: CallSummary) => void,
+  ): Promise<ToolReply | "cancelled"> {
+    const { userId, requestId, logger } = caller;
     if (
       userId === undefined ||
       requestId === undefined ||
@@ -164,7 +304,7 @@ export function createToolServer(options: ToolServerOptions): ToolServer {
         { reason: "identity_headers" },
         "tool call refused: X-User-ID or x-request-id missing",
       );
-      return sendUnauthorized(res);
+      return unauthorized();
     }
     const check = verifyGatewayAuth(authHeader, {
       secret: options.auth.secret,
@@ -175,45 +315,52 @@ export function createToolServer(options: ToolServerOptions): ToolServer {
       audience,
       userId,
       requestId,
-      body: read.body,
+      body,
       now: options.now?.(),
     });
     if (!check.ok) {
       logger.warn({ reason: check.reason }, "tool call refused: X-Gateway-Auth rejected");
-      return sendUnauthorized(res);
+      return unauthorized();
     }
 
     let message: unknown;
     try {
-      message = JSON.parse(read.body.toString("utf8"));
+      message = JSON.parse(typeof body === "string" ? body : body.toString("utf8"));
     } catch {
-      return sendError(res, "GW_PARSE_ERROR");
+      return errorReply("GW_PARSE_ERROR");
     }
     const summary = summarize(message);
     if (tracingOn()) {
       setSpanAttributes({ "rpc.method": summary.rpcMethod, "gateway.tool": summary.toolName });
     }
-    const exchange = new AbortController();
-    res.on("close", () => {
-      // Once answered there is nothing left to cancel, and abort() would allocate an AbortError.
-      if (!res.writableEnded) exchange.abort();
-      logger.info(
-        { ...summary, status: res.statusCode, durationMs: Math.round(performance.now() - started) },
-        "mcp request",
-      );
-    });
+    onParsed(summary);
     const answer = await endpoint.handle({
-      headers: req.headers,
+      headers,
       message,
       identity: { userId, requestId, logger },
-      signal: exchange.signal,
+      signal,
     });
-    writeAnswer(res, answer);
+    switch (answer.kind) {
+      case "json":
+        return { status: answer.status, headers: JSON_CONTENT, body: answer.body };
+      case "accepted":
+        return { status: 202, headers: {}, body: "" };
+      case "cancelled":
+        return "cancelled";
+    }
+  }
+
+  function logExchange(caller: Caller, summary: CallSummary, status: number, started: number) {
+    caller.logger.info(
+      { ...summary, status, durationMs: Math.round(performance.now() - started) },
+      "mcp request",
+    );
   }
 
   return {
     httpServer,
     workers,
+    exchange,
     listen(port, host = "127.0.0.1") {
       return new Promise((resolve, reject) => {
         httpServer.once("error", reject);
@@ -237,6 +384,10 @@ export function createToolServer(options: ToolServerOptions): ToolServer {
         });
         httpServer.closeIdleConnections();
       });
+      // In-process calls get the same grace as HTTP ones (closing refuses new ones).
+      closing = true;
+      await settledWithin([...inProcess.keys()], graceMs);
+      for (const ended of inProcess.values()) ended.abort();
       // After the listener: calls that finished within the grace period have had their answers.
       await endpoint.close();
       await workers?.close();
@@ -244,14 +395,14 @@ export function createToolServer(options: ToolServerOptions): ToolServer {
   };
 }
 
-function singleHeader(req: IncomingMessage, name: string): string | undefined {
-  const value = req.headers[name];
+function singleHeader(headers: IncomingHttpHeaders, name: string): string | undefined {
+  const value = headers[name];
   if (typeof value !== "string" || value === "") return undefined;
   return value;
 }
 
 /** Method and tool name for the access log; never the arguments. */
-function summarize(message: unknown): { rpcMethod?: string; toolName?: string } {
+function summarize(message: unknown): CallSummary {
   if (message === null || typeof message !== "object" || Array.isArray(message)) return {};
   const record = message as { method?: unknown; params?: { name?: unknown } };
   const rpcMethod = typeof record.method === "string" ? record.method.slice(0, 64) : undefined;
@@ -261,43 +412,56 @@ function summarize(message: unknown): { rpcMethod?: string; toolName?: string } 
   return { rpcMethod, toolName };
 }
 
-function writeAnswer(res: ServerResponse, answer: McpAnswer): void {
+function lowerCaseNames(headers: Readonly<Record<string, string>>): IncomingHttpHeaders {
+  const lower: IncomingHttpHeaders = {};
+  for (const name in headers) lower[name.toLowerCase()] = headers[name];
+  return lower;
+}
+
+function writeReply(res: ServerResponse, reply: ToolReply): void {
   if (res.writableEnded || res.destroyed) return;
-  switch (answer.kind) {
-    case "json":
-      res.writeHead(answer.status, {
-        "content-type": "application/json",
-        "content-length": Buffer.byteLength(answer.body),
-      });
-      res.end(answer.body);
-      return;
-    case "accepted":
-      res.writeHead(202);
-      res.end();
-      return;
-    case "cancelled":
-      // Only reached once the exchange is over; nothing is left to answer.
-      res.destroy();
-      return;
+  if (reply.body === "") {
+    res.writeHead(reply.status, reply.headers);
+    res.end();
+    return;
   }
+  res.writeHead(reply.status, {
+    ...reply.headers,
+    "content-length": Buffer.byteLength(reply.body),
+  });
+  res.end(reply.body);
 }
 
-function sendUnauthorized(res: ServerResponse): void {
+/** Waits for `running` to settle, for at most `ms`. */
+async function settledWithin(running: readonly Promise<unknown>[], ms: number): Promise<void> {
+  if (running.length === 0) return;
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([
+    Promise.allSettled(running),
+    new Promise((resolve) => {
+      timer = setTimeout(resolve, ms);
+    }),
+  ]);
+  clearTimeout(timer);
+}
+
+function unauthorized(): ToolReply {
   // One message for every reason: the caller learns nothing about which check failed.
-  sendError(res, "GW_TOKEN_INVALID", undefined, false, "Request is not signed by the gateway");
+  return errorReply("GW_TOKEN_INVALID", { detail: "Request is not signed by the gateway" });
 }
 
-function sendError(
-  res: ServerResponse,
+function errorReply(
   code: GatewayErrorCode,
-  allow?: string,
-  closeConnection = false,
-  detail?: string,
-): void {
-  const status = GATEWAY_ERRORS[code].httpStatus;
+  options: { allow?: string; closeConnection?: boolean; detail?: string } = {},
+): ToolReply {
   const headers: Record<string, string> = { "content-type": "application/json" };
-  if (allow !== undefined) headers.allow = allow;
-  if (closeConnection) headers.connection = "close";
-  res.writeHead(status, headers);
-  res.end(JSON.stringify(jsonRpcErrorBody(code, null, detail === undefined ? {} : { detail })));
+  if (options.allow !== undefined) headers.allow = options.allow;
+  if (options.closeConnection === true) headers.connection = "close";
+  return {
+    status: GATEWAY_ERRORS[code].httpStatus,
+    headers,
+    body: JSON.stringify(
+      jsonRpcErrorBody(code, null, options.detail === undefined ? {} : { detail: options.detail }),
+    ),
+  };
 }
