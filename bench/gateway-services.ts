@@ -154,11 +154,20 @@ function profileArgs(): string[] {
   return dir === undefined || dir === "" ? [] : ["--cpu-prof", "--cpu-prof-dir", dir];
 }
 
-function startNode(name: string, main: string, env: Record<string, string>, cwd?: string): Child {
+/** The V8 flags `npm start` passes (package.json) besides --expose-gc and source maps. */
+const EMBEDDED_FLAGS = ["--wasm-num-compilation-tasks=1"];
+
+function startNode(
+  name: string,
+  main: string,
+  env: Record<string, string>,
+  cwd?: string,
+  flags: readonly string[] = [],
+): Child {
   return startChild(
     name,
     process.execPath,
-    ["--expose-gc", ...profileArgs(), path.join(ROOT, main)],
+    ["--expose-gc", ...flags, ...profileArgs(), path.join(ROOT, main)],
     {
       env,
       ...(cwd === undefined ? {} : { cwd }),
@@ -270,6 +279,7 @@ export async function startEmbedded(options: {
       DRAIN_TIMEOUT_MS: "2000",
     },
     options.dir,
+    EMBEDDED_FLAGS,
   );
   const address = `http://127.0.0.1:${port}`;
   await waitUntilOk(child, `${address}/ready`);

@@ -18,8 +18,8 @@ const PACKAGE = JSON.parse(readFileSync(path.join(ROOT, "package.json"), "utf8")
 };
 
 /**
- * What `npm start` runs (node --enable-source-maps --expose-gc dist/dev/main.js with
- * MALLOC_ARENA_MAX=2, built by
+ * What `npm start` runs (node --enable-source-maps --expose-gc --wasm-num-compilation-tasks=1
+ * dist/dev/main.js with MALLOC_ARENA_MAX=2, built by
  * test/global-setup.ts), with absolute paths so the working directory can be a scratch directory:
  * its `.env` is the one under test, and a developer's own `.env` in the repository never leaks in.
  */
@@ -29,6 +29,7 @@ function startGateway(cwd: string, env: Record<string, string>): ChildProcessWit
     [
       "--enable-source-maps",
       "--expose-gc",
+      "--wasm-num-compilation-tasks=1",
       fileURLToPath(new URL("../../dist/dev/main.js", import.meta.url)),
     ],
     {
@@ -102,7 +103,9 @@ describe("npm start (dev/main.ts)", () => {
     child.stdout.on("data", (chunk: Buffer) => (stdout += chunk.toString("utf8")));
     const [code] = (await once(child, "exit")) as [number | null];
     expect(code).toBe(0);
-    expect(stdout).toBe(`${child.pid} 2 --enable-source-maps --expose-gc dist/dev/main.js\n`);
+    expect(stdout).toBe(
+      `${child.pid} 2 --enable-source-maps --expose-gc --wasm-num-compilation-tasks=1 dist/dev/main.js\n`,
+    );
   });
 
   it(
