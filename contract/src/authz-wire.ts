@@ -285,7 +285,8 @@ export type AuthzClient = {
  * restarted ext-authz ~12 s late; capped at 1 s it finds it within about a second. Keepalive pings
  * notice a connection that died without a FIN or RST (host gone, network partition) instead of
  * letting Checks wait on it until their deadline. ext-authz is a grpc-js server, which does not
- * refuse frequent pings.
+ * refuse frequent pings. Channelz (per-call counters and timestamps for a debugging service the
+ * gateway does not serve) is off.
  */
 export const AUTHZ_CHANNEL_OPTIONS = {
   "grpc.initial_reconnect_backoff_ms": 100,
@@ -293,6 +294,7 @@ export const AUTHZ_CHANNEL_OPTIONS = {
   "grpc.keepalive_time_ms": 10_000,
   "grpc.keepalive_timeout_ms": 5_000,
   "grpc.keepalive_permit_without_calls": 1,
+  "grpc.enable_channelz": 0,
 } as const satisfies grpc.ChannelOptions;
 
 const AuthorizationClient = grpc.makeClientConstructor(authorizationService, "Authorization");

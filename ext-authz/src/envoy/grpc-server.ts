@@ -210,6 +210,8 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<Runni
   const server = new grpc.Server({
     "grpc.max_receive_message_length": options.maxReceiveBytes,
     "grpc.max_send_message_length": options.maxReceiveBytes,
+    // Per-call channelz counters feed a debugging service this server does not register.
+    "grpc.enable_channelz": 0,
   });
   let serving = false;
   const watchers = new Set<grpc.ServerWritableStream<HealthCheckRequest, HealthCheckResponse>>();
