@@ -7,36 +7,25 @@ import type {
   RootOperationNode,
   UnknownRow,
 } from "kysely";
-import { IdentifierNode, RawNode, ValueNode, type OperationNode } from "kysely";
+import { RawNode, ValueNode, type OperationNode } from "kysely";
 
-/** The audit_events rows a statement inserts (the writer's `insert into audit_events … unnest(…)`), if any. */
+/** The audit_events rows a statement inserts (the writer's `insert into "audit_events" … unnest(…)`), if any. */
 function auditEventRows(node: OperationNode): number | undefined {
   if (!RawNode.is(node)) return undefined;
-  // sql.id() wraps its IdentifierNode in a RawNode of its own.
-  const table = node.parameters[0];
-  const identifier = table !== undefined && RawNode.is(table) ? table.parameters[0] : table;
-  if (
-    node.sqlFragments[0]?.trim() === "insert into" &&
-    identifier !== undefined &&
-    IdentifierNode.is(identifier) &&
-    identifier.name === "audit_events"
-  ) {
-    return firstArrayLength(node);
+  // The writer's statement is one raw node cut at its parameters: the fragment that opens the
+  // audit_events insert is followed by its first column's array.
+  const at = node.sqlFragments.findIndex((fragment) =>
+    fragment.includes('insert into "audit_events"'),
+  );
+  if (at >= 0) {
+    const column = node.parameters[at];
+    return column !== undefined && ValueNode.is(column) && Array.isArray(column.value)
+      ? column.value.length
+      : undefined;
   }
   for (const parameter of node.parameters) {
     const rows = auditEventRows(parameter);
     if (rows !== undefined) return rows;
-  }
-  return undefined;
-}
-
-/** The length of the first array value in the statement: one column of the batch. */
-function firstArrayLength(node: OperationNode): number | undefined {
-  if (ValueNode.is(node)) return Array.isArray(node.value) ? node.value.length : undefined;
-  if (!RawNode.is(node)) return undefined;
-  for (const parameter of node.parameters) {
-    const length = firstArrayLength(parameter);
-    if (length !== undefined) return length;
   }
   return undefined;
 }
