@@ -31,7 +31,7 @@ import { openDatabase, type Database } from "../store/src/open-database.ts";
 import { syncRegistry } from "../store/src/registry.ts";
 import { startExtAuthz, type RunningExtAuthz } from "../ext-authz/src/main.ts";
 import { startRouter, type RouterHandle } from "../mcp-router/src/router.ts";
-import type { InProcessBackend } from "../mcp-router/src/forwarding.ts";
+import type { InProcessHandler } from "../contract/src/in-process-mcp.ts";
 import { createToolServer, type ToolServer } from "../tools/kit/src/tool-server.ts";
 import {
   CALCULATOR_WORKER_POOL,
@@ -162,7 +162,7 @@ export async function startEmbeddedStack(
     const backends: Record<string, string> = {};
     // The tool servers listen for anyone who calls them over HTTP; the router hands its calls to
     // them in-process (same headers, X-Gateway-Auth checked), sparing both ends the HTTP exchange.
-    const inProcessBackends = new Map<string, InProcessBackend>();
+    const inProcessBackends = new Map<string, InProcessHandler>();
     const serve = async (variable: string, server: ToolServer): Promise<void> => {
       const { url } = await server.listen(0, BACKEND_HOST);
       cleanups.push(() => server.close());

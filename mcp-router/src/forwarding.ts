@@ -4,6 +4,7 @@ import { createParser } from "eventsource-parser";
 import { Pool, type Dispatcher } from "undici";
 import { signGatewayAuth } from "../../contract/src/gateway-auth.ts";
 import { HEADER } from "../../contract/src/headers.ts";
+import type { InProcessHandler } from "../../contract/src/in-process-mcp.ts";
 import { CLIENT_SPAN, SpanStatusCode, traceHeaders, withSpan } from "../../contract/src/tracing.ts";
 
 /**
@@ -16,24 +17,10 @@ import { CLIENT_SPAN, SpanStatusCode, traceHeaders, withSpan } from "../../contr
 /** Protocol revision the router speaks to its own backends (stateless Streamable HTTP). */
 export const UPSTREAM_PROTOCOL_VERSION = LATEST_SESSION_VERSION;
 
-/**
- * A tool server running in this process: takes the POST /mcp the router would send (headers with
- * X-Gateway-Auth, the signed body) and answers as its HTTP endpoint would, "cancelled" once
- * `signal` aborted it. It checks X-Gateway-Auth as over HTTP: the contract does not depend on the
- * transport.
- */
-export type InProcessBackend = (request: {
-  headers: Readonly<Record<string, string>>;
-  body: string;
-  signal: AbortSignal;
-}) => Promise<
-  { status: number; headers: Readonly<Record<string, string>>; body: string } | "cancelled"
->;
-
 export type BackendPools = {
   pool(origin: string): Pool;
   /** The tool server serving `origin` in this process, if there is one. */
-  inProcess(origin: string): InProcessBackend | undefined;
+  inProcess(origin: string): InProcessHandler | undefined;
   close(): Promise<void>;
 };
 
@@ -42,7 +29,7 @@ export function createBackendPools(
     connections?: number;
     keepAliveTimeoutMs?: number;
     /** Tool servers in this process by origin (`http://127.0.0.1:port`): called without HTTP. */
-    inProcess?: ReadonlyMap<string, InProcessBackend>;
+    inProcess?: ReadonlyMap<string, InProcessHandler>;
   } = {},
 ): BackendPools {
   const pools = new Map<string, Pool>();

@@ -34,7 +34,8 @@ import { createInputRounds } from "./input-rounds.ts";
 import { createListenStreams } from "./listen-streams.ts";
 import { createServerRequests } from "./server-requests.ts";
 import { createBackends } from "./upstream/backends.ts";
-import { createBackendPools, type InProcessBackend } from "./forwarding.ts";
+import type { InProcessHandler } from "../../contract/src/in-process-mcp.ts";
+import { createBackendPools } from "./forwarding.ts";
 import { listen } from "./http-server.ts";
 import {
   rpcErrorResponse,
@@ -88,7 +89,7 @@ export type StartRouterOptions = {
    * Tool servers running in this process, by origin (the embedded stack): calls to a backend URL
    * with that origin are handed over without HTTP, with the same headers and X-Gateway-Auth.
    */
-  inProcessBackends?: ReadonlyMap<string, InProcessBackend>;
+  inProcessBackends?: ReadonlyMap<string, InProcessHandler>;
   /** Where MCP servers' `from_env` credentials are read; default process.env. */
   backendEnv?: Readonly<Record<string, string | undefined>>;
   /** Default 1048576. */

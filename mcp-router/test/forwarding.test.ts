@@ -2,11 +2,11 @@ import { createServer, type IncomingMessage, type ServerResponse } from "node:ht
 import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { verifyGatewayAuth } from "../../contract/src/gateway-auth.ts";
+import type { InProcessHandler } from "../../contract/src/in-process-mcp.ts";
 import {
   callUpstream,
   createBackendPools,
   UPSTREAM_PROTOCOL_VERSION,
-  type InProcessBackend,
   type JsonRpcNotificationMessage,
   type UpstreamCall,
 } from "../src/forwarding.ts";
@@ -196,7 +196,7 @@ describe("callUpstream", () => {
 });
 
 describe("callUpstream to a tool server in this process", () => {
-  type Reply = Awaited<ReturnType<InProcessBackend>>;
+  type Reply = Awaited<ReturnType<InProcessHandler>>;
   const handed: { headers: Readonly<Record<string, string>>; body: string; signal: AbortSignal }[] =
     [];
   let answer: (request: (typeof handed)[number]) => Promise<Reply> = () =>
@@ -204,7 +204,7 @@ describe("callUpstream to a tool server in this process", () => {
   const JSON_TYPE = { "content-type": "application/json" };
   const origin = "http://127.0.0.1:1";
   const local = createBackendPools({
-    inProcess: new Map<string, InProcessBackend>([
+    inProcess: new Map<string, InProcessHandler>([
       [
         origin,
         (request) => {

@@ -329,7 +329,7 @@ function elementType(column: string): string {
  * the event loop); a retry after a commit whose answer was lost finds its start rows there
  * already. Its text is the same for every batch, so PostgreSQL parses a short statement instead of
  * a VALUES list that grows with the batch; it is cut once here, and a batch only builds its arrays
- * (building and compiling the statement per batch cost about 75 µs).
+ * (building and compiling the statement per batch cost 75–90 µs).
  */
 const STORE_FRAGMENTS: readonly string[] = (() => {
   const fragments: string[] = [];

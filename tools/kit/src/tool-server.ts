@@ -15,6 +15,11 @@ import {
 import { isGatewayAuthAudience, verifyGatewayAuth } from "../../../contract/src/gateway-auth.ts";
 import { setSpanAttributes, tracingOn, withIncomingSpan } from "../../../contract/src/tracing.ts";
 import { HEADER } from "../../../contract/src/headers.ts";
+import type {
+  InProcessHandler,
+  InProcessReply,
+  InProcessRequest,
+} from "../../../contract/src/in-process-mcp.ts";
 import { createMcpEndpoint } from "./mcp-endpoint.ts";
 import { createReplayCache } from "./replay-cache.ts";
 import { readBodyWithLimit } from "./request-body.ts";
@@ -66,23 +71,10 @@ export interface ToolServerOptions {
   workers?: WorkerPoolSettings;
 }
 
-/** A POST /mcp handed over by a gateway in the same process (the embedded stack). */
-export interface InProcessRequest {
-  /** The headers the router would send over HTTP, X-Gateway-Auth among them. */
-  headers: Readonly<Record<string, string>>;
-  /** The exact body X-Gateway-Auth was computed over. */
-  body: string;
-  /** Aborted when the caller stops waiting (its timeout, its client gone). */
-  signal: AbortSignal;
-}
+export type { InProcessRequest } from "../../../contract/src/in-process-mcp.ts";
 
 /** What the server answers to a POST /mcp, whichever way it came. */
-export interface ToolReply {
-  status: number;
-  headers: Readonly<Record<string, string>>;
-  /** "" for a 202 without a body. */
-  body: string;
-}
+export type ToolReply = InProcessReply;
 
 /** An in-process call after close() began: over HTTP the connection would have been refused. */
 export class ToolServerClosedError extends Error {
@@ -104,7 +96,7 @@ export interface ToolServer {
    * POST /mcp without HTTP: the same checks (X-Gateway-Auth, identity, size) and answers; "cancelled"
    * when `signal` aborted the call. Rejects with ToolServerClosedError once close() has begun.
    */
-  exchange(request: InProcessRequest): Promise<ToolReply | "cancelled">;
+  exchange: InProcessHandler;
 }
 
 type Caller = {
@@ -373,9 +365,10 @@ export function createToolServer(options: ToolServerOptions): ToolServer {
       });
     },
     async close({ graceMs = 10_000 } = {}) {
-      await new Promise<void>((resolve) => {
+      // Refuses new in-process calls; HTTP ones and in-process ones get the same grace, side by side.
+      closing = true;
+      const httpClosed = new Promise<void>((resolve) => {
         if (!httpServer.listening) return resolve();
-        closing = true;
         const timer = setTimeout(() => httpServer.closeAllConnections(), graceMs);
         timer.unref();
         httpServer.close(() => {
@@ -384,9 +377,7 @@ export function createToolServer(options: ToolServerOptions): ToolServer {
         });
         httpServer.closeIdleConnections();
       });
-      // In-process calls get the same grace as HTTP ones (closing refuses new ones).
-      closing = true;
-      await settledWithin([...inProcess.keys()], graceMs);
+      await Promise.all([httpClosed, settledWithin([...inProcess.keys()], graceMs)]);
       for (const ended of inProcess.values()) ended.abort();
       // After the listener: calls that finished within the grace period have had their answers.
       await endpoint.close();
