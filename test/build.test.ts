@@ -110,6 +110,28 @@ describe("the build output", () => {
     expect(() => require.resolve("typescript")).toThrow();
   });
 
+  it("keeps gRPC out of a router behind Envoy; direct mode loads it with its Check client", async () => {
+    // Which CommonJS packages importing a module loaded (ESM imports of them fill require.cache).
+    const loadedBy = async (module: string) => {
+      const script = [
+        'import { createRequire } from "node:module";',
+        `await import(${JSON.stringify(`./dist/${module}`)});`,
+        "const cache = createRequire(process.cwd() + '/').cache;",
+        "const names = Object.keys(cache).map((file) => /node_modules\\/((@[^/]+\\/)?[^/]+)/.exec(file)?.[1]);",
+        "console.log(JSON.stringify([...new Set(names.filter(Boolean))]));",
+      ].join("\n");
+      const { stdout } = await run(process.execPath, ["--input-type=module", "-e", script], {
+        cwd: image,
+      });
+      return JSON.parse(stdout) as string[];
+    };
+    const router = await loadedBy("mcp-router/src/router.js");
+    expect(router).toContain("undici");
+    expect(router).not.toContain("@grpc/grpc-js");
+    expect(router).not.toContain("protobufjs");
+    expect(await loadedBy("contract/src/authz-wire.js")).toContain("@grpc/grpc-js");
+  });
+
   it("migrates a PGlite DATA_DIR with plain node", { timeout: START_TIMEOUT_MS }, async () => {
     const env = { PATH: process.env.PATH ?? "", DATA_DIR: path.join(image, "migrate-data") };
     const cli = path.join("dist", "store", "src", "migrate-cli.js");

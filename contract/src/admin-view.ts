@@ -1,6 +1,6 @@
 import { deflateRawSync, inflateRawSync } from "node:zlib";
 import { z } from "zod";
-import { constantTimeEqual, hmacSha256 } from "./digest.ts";
+import { hmacSha256, macEqual } from "./digest.ts";
 
 /**
  * `x-gateway-admin-view`: what only ext-authz knows, for the operators' API the router serves.
@@ -173,7 +173,7 @@ export function verifyAdminView<K extends AdminViewKind>(
   if (match === null) return { ok: false, reason: "malformed" };
   const [, sentKind = "", payload = "", signature = ""] = match;
   if (sentKind !== kind) return { ok: false, reason: "wrong_kind" };
-  if (!constantTimeEqual(signature, mac(key, requestId, kind, payload))) {
+  if (!macEqual(signature, mac(key, requestId, kind, payload))) {
     return { ok: false, reason: "bad_signature" };
   }
   let decoded: unknown;

@@ -15,6 +15,17 @@ export function constantTimeEqual(a: string | Uint8Array, b: string | Uint8Array
   return timingSafeEqual(left, right);
 }
 
+/**
+ * Compares a MAC or digest with the one computed here, in constant time. Its length is public
+ * (fixed by the algorithm and encoding), so values of unequal length are simply unequal and
+ * nothing needs hashing first; compare secrets with constantTimeEqual, which hides their length.
+ */
+export function macEqual(received: string, computed: string): boolean {
+  const left = Buffer.from(received);
+  const right = Buffer.from(computed);
+  return left.length === right.length && timingSafeEqual(left, right);
+}
+
 /** JSON with object keys sorted at every depth, so equal values always give equal bytes. */
 export function canonicalJson(value: unknown): string {
   return JSON.stringify(sortKeys(value)) ?? "null";

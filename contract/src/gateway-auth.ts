@@ -1,5 +1,5 @@
 import { randomFillSync } from "node:crypto";
-import { constantTimeEqual, hmacSha256, sha256Hex } from "./digest.ts";
+import { constantTimeEqual, hmacSha256, macEqual, sha256Hex } from "./digest.ts";
 
 /**
  * `X-Gateway-Auth`: the router's proof to one tool server that a call came through the gateway.
@@ -122,7 +122,7 @@ export function verifyGatewayAuth(
   const futureSkew = input.futureSkewSeconds ?? DEFAULT_GATEWAY_AUTH_FUTURE_SKEW_SECONDS;
   if (nowSeconds - timestamp > window) return { ok: false, reason: "stale" };
   if (timestamp - nowSeconds > futureSkew) return { ok: false, reason: "future" };
-  if (!constantTimeEqual(mac(input, timestamp, nonce), signature)) {
+  if (!macEqual(signature, mac(input, timestamp, nonce))) {
     return { ok: false, reason: "bad_signature" };
   }
   // Only a header the router really minted is remembered, so a flood of forgeries cannot fill

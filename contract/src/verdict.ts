@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { constantTimeEqual, hmacSha256 } from "./digest.ts";
+import { hmacSha256, macEqual } from "./digest.ts";
 
 /**
  * `x-gateway-verdict`: ext-authz's signed statement that one request, with one body, was allowed.
@@ -60,7 +60,7 @@ export function verifyVerdict(
   if (parts.length !== 3 || parts[0] !== VERDICT_VERSION) return { ok: false, reason: "malformed" };
   const [version, segment, signature] = parts as [string, string, string];
   const computed = hmacSha256(expected.key, `${version}.${segment}`).toString("base64url");
-  if (!constantTimeEqual(computed, signature)) return { ok: false, reason: "bad_signature" };
+  if (!macEqual(signature, computed)) return { ok: false, reason: "bad_signature" };
 
   let decoded: unknown;
   try {
@@ -74,7 +74,7 @@ export function verifyVerdict(
 
   const nowSeconds = Math.floor((expected.now ?? Date.now()) / 1000);
   if (claims.exp <= nowSeconds) return { ok: false, reason: "expired", claims };
-  if (!constantTimeEqual(claims.bodyDigest, expected.bodyDigest)) {
+  if (!macEqual(claims.bodyDigest, expected.bodyDigest)) {
     return { ok: false, reason: "body_mismatch", claims };
   }
   if (expected.scope !== undefined && claims.scope !== expected.scope) {

@@ -1,6 +1,6 @@
 import { Writable } from "node:stream";
 import { describe, expect, it } from "vitest";
-import { canonicalJson, constantTimeEqual, digestJson } from "../src/digest.ts";
+import { canonicalJson, constantTimeEqual, digestJson, macEqual } from "../src/digest.ts";
 import {
   GATEWAY_ERRORS,
   jsonRpcErrorBody,
@@ -21,6 +21,19 @@ describe("canonical JSON", () => {
   it("compares secrets of different lengths", () => {
     expect(constantTimeEqual("abc", "abc")).toBe(true);
     expect(constantTimeEqual("abc", "abcd")).toBe(false);
+  });
+
+  it("compares MACs: equal, one byte off, shorter, longer, empty, multi-byte characters", () => {
+    const mac = "a".repeat(63) + "f";
+    expect(macEqual(mac, mac)).toBe(true);
+    expect(macEqual("a".repeat(63) + "e", mac)).toBe(false);
+    expect(macEqual("e" + "a".repeat(62) + "f", mac)).toBe(false);
+    expect(macEqual(mac.slice(0, 63), mac)).toBe(false);
+    expect(macEqual(mac + "0", mac)).toBe(false);
+    expect(macEqual("", mac)).toBe(false);
+    expect(macEqual("", "")).toBe(true);
+    // Same number of UTF-16 units, not of bytes: compared as bytes.
+    expect(macEqual("é", "e")).toBe(false);
   });
 });
 

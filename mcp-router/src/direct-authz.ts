@@ -3,7 +3,7 @@ import type {
   CheckResponse,
   HeaderValueOption,
 } from "../../contract/src/authz-wire.ts";
-import { httpStatusNumber } from "../../contract/src/authz-wire.ts";
+import { httpStatusNumber } from "../../contract/src/envoy-http-status.ts";
 import { GATEWAY_HEADER_PREFIX, HEADER } from "../../contract/src/headers.ts";
 import { traceHeaders } from "../../contract/src/tracing.ts";
 import type { ResponseHeaders, RouterRequest, RouterResponse } from "./http-types.ts";

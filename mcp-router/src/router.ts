@@ -2,7 +2,7 @@ import { randomUUID } from "node:crypto";
 import { createRequire } from "node:module";
 import { join } from "node:path";
 import { sql, type Kysely } from "kysely";
-import { createAuthzClient, type AuthzClient } from "../../contract/src/authz-wire.ts";
+import type { AuthzClient } from "../../contract/src/authz-wire.ts";
 import type { Logger } from "../../contract/src/log.ts";
 import { PACKAGE_ROOT } from "../../contract/src/package-root.ts";
 import {
@@ -153,9 +153,14 @@ const VERSION = (
 export async function startRouter(options: StartRouterOptions): Promise<RouterHandle> {
   const logger = options.logger;
   const maxRequestBytes = options.maxRequestBytes ?? 1_048_576;
+  // gRPC and the ext_authz protos (about 20 MB resident) are loaded only to make the Check: a
+  // router behind Envoy never does.
   const ownedAuthzClient =
     options.authz.mode === "direct" && options.authz.client === undefined
-      ? createAuthzClient(options.authz.address, { maxSendBytes: maxRequestBytes * 2 + 65_536 })
+      ? (await import("../../contract/src/authz-wire.ts")).createAuthzClient(
+          options.authz.address,
+          { maxSendBytes: maxRequestBytes * 2 + 65_536 },
+        )
       : undefined;
   const authzClient =
     options.authz.mode === "direct" ? (options.authz.client ?? ownedAuthzClient) : undefined;

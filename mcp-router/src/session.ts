@@ -1,6 +1,6 @@
 import { hkdfSync, randomBytes } from "node:crypto";
 import { z } from "zod";
-import { constantTimeEqual, hmacSha256, sha256Hex } from "../../contract/src/digest.ts";
+import { hmacSha256, macEqual, sha256Hex } from "../../contract/src/digest.ts";
 
 /**
  * MCP session ids of the 2025 revisions. Stateless by design so any replica can accept them:
@@ -93,7 +93,7 @@ export function createSessionCodec(options: {
       const parts = id.split(".");
       if (parts.length !== 3 || parts[0] !== PREFIX) return { ok: false, reason: "malformed" };
       const [, segment, signature] = parts as [string, string, string];
-      if (!constantTimeEqual(sign(segment), signature))
+      if (!macEqual(signature, sign(segment)))
         return { ok: false, reason: "bad_signature" };
       let decoded: unknown;
       try {
@@ -104,7 +104,7 @@ export function createSessionCodec(options: {
       const parsed = SessionClaimsSchema.safeParse(decoded);
       if (!parsed.success) return { ok: false, reason: "malformed" };
       if (parsed.data.exp <= now()) return { ok: false, reason: "expired" };
-      if (!constantTimeEqual(parsed.data.bind, bindingDigest(binding))) {
+      if (!macEqual(parsed.data.bind, bindingDigest(binding))) {
         return { ok: false, reason: "wrong_binding" };
       }
       return { ok: true, claims: parsed.data };
