@@ -1,10 +1,12 @@
 import type { IncomingHttpHeaders } from "node:http";
+import { setTimeout as sleep } from "node:timers/promises";
 import autocannon from "autocannon";
+import { Pool } from "undici";
 
 /**
- * Closed-loop (fixed connections) or open-loop (fixed overall rate) HTTP load from autocannon,
- * with latencies kept at full precision: autocannon's own histogram rounds to whole milliseconds,
- * too coarse for an added latency of a millisecond or two.
+ * HTTP load: closed-loop (fixed connections, as fast as they go) from autocannon, with latencies
+ * kept at full precision (autocannon's own histogram rounds to whole milliseconds, too coarse for
+ * an added latency of a millisecond or two); open-loop at a fixed rate paced here (runPacedLoad).
  */
 
 export type LoadTarget = {
@@ -18,7 +20,7 @@ export type LoadTarget = {
 export type LoadOptions = {
   connections: number;
   durationS: number;
-  /** Requests per second over all connections; unset = as fast as the connections go. */
+  /** Requests per second over all connections, evenly paced; unset = as fast as the connections go. */
   rate?: number;
   /** Sees every answer's status and headers (costs the load generator a little per request). */
   onAnswer?: (status: number, headers: Readonly<Record<string, unknown>>) => void;
@@ -43,6 +45,7 @@ export type LoadResult = {
 };
 
 export async function runLoad(target: LoadTarget, options: LoadOptions): Promise<LoadResult> {
+  if (options.rate !== undefined) return runPacedLoad(target, { ...options, rate: options.rate });
   const latencies: number[] = [];
   const refused = new Map<number, number>();
   let answered = 0;
@@ -57,7 +60,6 @@ export async function runLoad(target: LoadTarget, options: LoadOptions): Promise
         connections: options.connections,
         duration: options.durationS,
         timeout: 30,
-        ...(options.rate === undefined ? {} : { overallRate: options.rate }),
         ...(options.onAnswer === undefined && target.perRequestHeaders === undefined
           ? {}
           : {
@@ -143,4 +145,85 @@ export function problems(result: LoadResult): string {
 
 function toError(error: unknown): Error {
   return error instanceof Error ? error : new Error(String(error));
+}
+
+/**
+ * Open-loop load at a fixed rate: request i is due at start + i / rate seconds and leaves then,
+ * whatever earlier answers do, on a free keep-alive connection (at most `connections`; when all
+ * are busy it waits for one). Its latency counts from the instant it was due, so a slow answer
+ * that holds the next requests back shows in their latency too (no coordinated omission).
+ *
+ * autocannon's rate options do not pace: each connection sends its share of a second back to back
+ * at the start of that second, then waits for the next one, so "200 req/s over 10 connections" is
+ * a burst of 10 concurrent streams a third of each second.
+ */
+export async function runPacedLoad(
+  target: LoadTarget,
+  options: {
+    connections: number;
+    durationS: number;
+    rate: number;
+    onAnswer?: (status: number, headers: Readonly<Record<string, unknown>>) => void;
+  },
+): Promise<LoadResult> {
+  const url = new URL(target.url);
+  const pool = new Pool(url.origin, { connections: options.connections, pipelining: 1 });
+  const intervalMs = 1000 / options.rate;
+  const total = Math.max(1, Math.round(options.rate * options.durationS));
+  const latencies: number[] = [];
+  const refused = new Map<number, number>();
+  let answered = 0;
+  let errors = 0;
+  const pending = new Set<Promise<void>>();
+
+  const send = (due: number) => {
+    const request = pool
+      .request({
+        path: `${url.pathname}${url.search}`,
+        method: "POST",
+        headers: { ...target.headers, ...target.perRequestHeaders?.() },
+        body: target.body,
+        headersTimeout: 30_000,
+        bodyTimeout: 30_000,
+      })
+      .then(async (response) => {
+        await response.body.text();
+        const latency = performance.now() - due;
+        answered += 1;
+        if (response.statusCode >= 200 && response.statusCode < 300) latencies.push(latency);
+        else refused.set(response.statusCode, (refused.get(response.statusCode) ?? 0) + 1);
+        options.onAnswer?.(response.statusCode, response.headers);
+      })
+      .catch(() => {
+        errors += 1;
+      })
+      .finally(() => pending.delete(request));
+    pending.add(request);
+  };
+
+  const started = performance.now();
+  try {
+    for (let i = 0; i < total; i += 1) {
+      const due = started + i * intervalMs;
+      const wait = due - performance.now();
+      if (wait >= 1) await sleep(wait);
+      send(due);
+    }
+    await Promise.all(pending);
+  } finally {
+    await pool.close();
+  }
+  const seconds = (performance.now() - started) / 1000;
+  latencies.sort((a, b) => a - b);
+  return {
+    sent: total,
+    answered,
+    ok: latencies.length,
+    refused,
+    errors,
+    seconds,
+    rps: latencies.length / seconds,
+    p50: percentile(latencies, 0.5),
+    p99: percentile(latencies, 0.99),
+  };
 }

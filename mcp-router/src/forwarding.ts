@@ -247,17 +247,10 @@ async function callUpstreamUntraced(
       await response.body.dump({ limit: 64 * 1024 }).catch(() => undefined);
       return failure("invalid_response");
     }
-    const chunks: Buffer[] = [];
-    for await (const chunk of response.body) {
-      responseBytes += (chunk as Buffer).length;
-      if (responseBytes > call.maxResponseBytes) {
-        response.body.destroy();
-        return failure("too_large");
-      }
-      chunks.push(chunk as Buffer);
-    }
-    const text = Buffer.concat(chunks).toString("utf8");
-    return jsonOutcome(text, requestBytes, responseBytes) ?? failure("invalid_response");
+    const read = await readLimited(response.body, call.maxResponseBytes);
+    responseBytes = read.bytes;
+    if (read.text === undefined) return failure("too_large");
+    return jsonOutcome(read.text, requestBytes, responseBytes) ?? failure("invalid_response");
   } catch {
     if (signal.aborted) return failure(abortReason());
     return failure("unavailable");
@@ -265,6 +258,33 @@ async function callUpstreamUntraced(
     clearTimeout(timer);
     call.signal?.removeEventListener("abort", cancel);
   }
+}
+
+/**
+ * The body as text, or no text once it passes `limit` bytes (it is then destroyed, unread). Read
+ * from its events: an async iterator costs a promise per chunk on every call.
+ */
+function readLimited(
+  body: Dispatcher.ResponseData["body"],
+  limit: number,
+): Promise<{ text?: string; bytes: number }> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let bytes = 0;
+    body.on("data", (chunk: Buffer) => {
+      bytes += chunk.length;
+      if (bytes > limit) {
+        body.destroy();
+        resolve({ bytes });
+        return;
+      }
+      chunks.push(chunk);
+    });
+    body.on("end", () => resolve({ text: Buffer.concat(chunks, bytes).toString("utf8"), bytes }));
+    body.on("error", reject);
+    // Destroyed without an error (the caller's signal aborted the request): nothing more comes.
+    body.on("close", () => reject(new Error("response body closed before its end")));
+  });
 }
 
 function isJsonContent(contentType: string | undefined): boolean {

@@ -19,7 +19,6 @@ import type { RouterContext } from "./router-context.ts";
 import { RELAYABLE_CLIENT_CAPABILITIES } from "./session.ts";
 import type { BackendCall } from "./upstream/backends.ts";
 import { itemVisible } from "./verdict-access.ts";
-import { linkedSignal } from "./linked-signal.ts";
 
 /**
  * Requests a scope served by a standard MCP server (`mcp_server` in tools.yaml) passes on to it
@@ -301,13 +300,15 @@ export function handleRelay(
   if (resumed !== undefined) return resumed;
 
   const started = performance.now();
-  const tracked = ctx.inFlight.start(inFlightKey(call.verdict.subject, call.sessionId, id));
   const items = createChannel<StreamItem>();
   const list = Object.hasOwn(LISTS, method) ? LISTS[method] : undefined;
   // A 2026-07-28 client the server may ask things: the request outlives this attempt (SEP-2322).
   const input = startInputRound(ctx, call, method, target, params, items);
-  const linked = linkedSignal([tracked.signal, input?.round.signal ?? call.signal]);
-  const signal = linked.signal;
+  const tracked = ctx.inFlight.start(
+    inFlightKey(call.verdict.subject, call.sessionId, id),
+    input?.round.signal ?? call.signal,
+  );
+  const signal = tracked.signal;
   const wanted = notificationFilter(call.era, params);
 
   void ctx.backends
@@ -379,7 +380,7 @@ export function handleRelay(
         return failure("GW_AUDIT_UNAVAILABLE");
       }
       // A request the client cancelled is not answered (its id is forgotten).
-      if (audited === "cancelled" && tracked.signal.aborted) return NO_ANSWER;
+      if (audited === "cancelled" && tracked.cancelled) return NO_ANSWER;
       return audited === "cancelled" ? failure("GW_UPSTREAM_UNAVAILABLE") : answer;
     })
     .catch((error: unknown): FinalAnswer => {
@@ -388,7 +389,6 @@ export function handleRelay(
     })
     .then((answer) => {
       tracked.done();
-      linked.release();
       if (input !== undefined) {
         input.round.finish(answer);
         return;

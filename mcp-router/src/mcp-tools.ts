@@ -17,7 +17,6 @@ import { roundContinuation, startInputRound } from "./input-required.ts";
 import type { RouterContext } from "./router-context.ts";
 import { withTaskSupport } from "./tasks/task-support.ts";
 import { toolVisible } from "./verdict-access.ts";
-import { linkedSignal } from "./linked-signal.ts";
 
 /** tools/list and tools/call, shared by every revision (content differs by `call.era`). */
 
@@ -106,12 +105,14 @@ export function handleToolsCall(
 
   const target = typeof params?.name === "string" ? params.name : "";
   // A later attempt of an input round was resumed by handleToolsCallWithTasks, the one caller.
-  const tracked = ctx.inFlight.start(inFlightKey(call.verdict.subject, call.sessionId, id));
   const items = createChannel<StreamItem>();
   // A 2026-07-28 client the server may ask things: the call outlives this attempt (SEP-2322).
   const input = startInputRound(ctx, call, "tools/call", target, params, items);
-  const linked = linkedSignal([tracked.signal, input?.round.signal ?? call.signal]);
-  const signal = linked.signal;
+  const tracked = ctx.inFlight.start(
+    inFlightKey(call.verdict.subject, call.sessionId, id),
+    input?.round.signal ?? call.signal,
+  );
+  const signal = tracked.signal;
   const wanted = notificationFilter(call.era, params);
   const onNotification = (notification: JsonRpcNotificationMessage) => {
     if (!PASSTHROUGH_NOTIFICATIONS.has(notification.method) || !wanted(notification)) return;
@@ -143,7 +144,7 @@ export function handleToolsCall(
       (outcome): FinalAnswer => {
         // The spec says a cancelled request SHOULD NOT be answered, and the client has already
         // forgotten its id (the SDK clients report a response for an unknown id as an error).
-        if (outcome.outcome === "cancelled" && tracked.signal.aborted) return NO_ANSWER;
+        if (outcome.outcome === "cancelled" && tracked.cancelled) return NO_ANSWER;
         if (outcome.ok) return result(outcome.result);
         if (outcome.serverError !== undefined) {
           return { kind: "stored_error", error: outcome.serverError };
@@ -160,7 +161,6 @@ export function handleToolsCall(
     )
     .then((answer) => {
       tracked.done();
-      linked.release();
       if (input !== undefined) {
         input.round.finish(answer);
         return;

@@ -93,8 +93,7 @@ export function createSessionCodec(options: {
       const parts = id.split(".");
       if (parts.length !== 3 || parts[0] !== PREFIX) return { ok: false, reason: "malformed" };
       const [, segment, signature] = parts as [string, string, string];
-      if (!macEqual(signature, sign(segment)))
-        return { ok: false, reason: "bad_signature" };
+      if (!macEqual(signature, sign(segment))) return { ok: false, reason: "bad_signature" };
       let decoded: unknown;
       try {
         decoded = JSON.parse(Buffer.from(segment, "base64url").toString("utf8"));

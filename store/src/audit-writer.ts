@@ -383,7 +383,8 @@ type Entry = NewEntry & {
   inFlight: boolean;
   /** The caller's deadline passed while the row was in flight. */
   expired: boolean;
-  waiter?: Waiter & { timer: NodeJS.Timeout };
+  /** `deadline`: performance.now() at which the caller stops waiting. */
+  waiter?: Waiter & { deadline: number };
 };
 
 type SpaceWaiter = Waiter & { entry: NewEntry; timer: NodeJS.Timeout };
@@ -428,6 +429,7 @@ export function createAuditWriter(options: AuditWriterOptions): AuditWriter {
   let closing = false;
   let abandoned = false;
   let wakeBackoff: (() => void) | undefined;
+  let deadlineTimer: NodeJS.Timeout | undefined;
 
   function hasRoom(): boolean {
     return queue.length < maxQueue;
@@ -437,10 +439,28 @@ export function createAuditWriter(options: AuditWriterOptions): AuditWriter {
     lastSeq += 1;
     const queued = { ...entry, seq: lastSeq, inFlight: false, expired: false } as Entry;
     if (waiter !== undefined) {
-      queued.waiter = { ...waiter, timer: setTimeout(() => expire(queued), waitTimeoutMs) };
+      queued.waiter = { ...waiter, deadline: performance.now() + waitTimeoutMs };
+      deadlineTimer ??= setTimeout(expireOverdue, waitTimeoutMs);
     }
     queue.push(queued);
     kick();
+  }
+
+  /**
+   * One timer for all waited-on rows instead of one per row: rows are queued in order and all wait
+   * the same time, so the oldest waiting row is always the next to expire.
+   */
+  function expireOverdue(): void {
+    deadlineTimer = undefined;
+    const now = performance.now();
+    for (const entry of [...queue]) {
+      if (entry.waiter === undefined || entry.expired) continue;
+      if (entry.waiter.deadline > now) {
+        deadlineTimer = setTimeout(expireOverdue, Math.ceil(entry.waiter.deadline - now));
+        return;
+      }
+      expire(entry);
+    }
   }
 
   function kick(): void {
@@ -470,10 +490,7 @@ export function createAuditWriter(options: AuditWriterOptions): AuditWriter {
       { event: summary(entry), queued: queue.length },
       "audit row not stored in time; request must fail closed",
     );
-    if (entry.waiter) {
-      clearTimeout(entry.waiter.timer);
-      entry.waiter.reject(error);
-    }
+    entry.waiter?.reject(error);
     afterRemoval();
   }
 
@@ -481,7 +498,6 @@ export function createAuditWriter(options: AuditWriterOptions): AuditWriter {
   function settle(count: number, error?: Error): void {
     for (const entry of queue.splice(0, count)) {
       if (!entry.waiter) continue;
-      clearTimeout(entry.waiter.timer);
       if (error === undefined) entry.waiter.resolve();
       else entry.waiter.reject(error);
     }
@@ -489,6 +505,10 @@ export function createAuditWriter(options: AuditWriterOptions): AuditWriter {
   }
 
   function afterRemoval(): void {
+    if (queue.length === 0 && deadlineTimer !== undefined) {
+      clearTimeout(deadlineTimer);
+      deadlineTimer = undefined;
+    }
     const head = queue[0]?.seq ?? Infinity;
     while (flushWaiters[0] && flushWaiters[0].seq < head) flushWaiters.shift()?.resolve();
     while (spaceWaiters.length > 0 && hasRoom()) {

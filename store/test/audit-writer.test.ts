@@ -212,6 +212,30 @@ describe.each(backends)("audit writer on $name", (backend) => {
     expect(await storedRequestIds(db)).toEqual(["req-2"]);
   });
 
+  it("refuses callers queued at different times each at their own deadline", async () => {
+    const waitMs = 150;
+    const writer = newWriter({ waitTimeoutMs: waitMs });
+    spy.down = true;
+    const refusedAt = (promise: Promise<void>) =>
+      promise.then(
+        () => Number.NaN,
+        (error: unknown) => {
+          expect(error).toMatchObject({ name: "AuditNotStoredError", reason: "timeout" });
+          return performance.now();
+        },
+      );
+    const firstAt = performance.now();
+    const first = refusedAt(writer.commit(event(1)));
+    await spy.until(() => performance.now() - firstAt >= waitMs / 2);
+    const secondAt = performance.now();
+    const second = refusedAt(writer.commit(event(2)));
+    const [firstRefused, secondRefused] = await Promise.all([first, second]);
+    // Never before its own deadline; the second row does not expire with the first.
+    expect(firstRefused - firstAt).toBeGreaterThanOrEqual(waitMs - 1);
+    expect(secondRefused - secondAt).toBeGreaterThanOrEqual(waitMs - 1);
+    expect(writer.stats()).toMatchObject({ queued: 0, rejected: 2 });
+  });
+
   it("commit() with a full queue is refused at once", async () => {
     const writer = newWriter({ maxQueue: 2, waitTimeoutMs: 10_000 });
     spy.down = true;
