@@ -153,8 +153,8 @@ const VERSION = (
 export async function startRouter(options: StartRouterOptions): Promise<RouterHandle> {
   const logger = options.logger;
   const maxRequestBytes = options.maxRequestBytes ?? 1_048_576;
-  // gRPC and the ext_authz protos (about 20 MB resident) are loaded only to make the Check: a
-  // router behind Envoy never does.
+  // gRPC and the ext_authz protos are loaded only to make the Check: a router behind Envoy never
+  // does.
   const ownedAuthzClient =
     options.authz.mode === "direct" && options.authz.client === undefined
       ? (await import("../../contract/src/authz-wire.ts")).createAuthzClient(
