@@ -91,7 +91,7 @@ type Settings = {
 } & ServiceSettings;
 
 const CONNECTIONS = [10, 50] as const;
-/** How many times longer the gateway is warmed up than the direct call before its throughput. */
+/** How many times longer a router is warmed up than the direct call before it is measured. */
 const GATEWAY_WARM_FACTOR = 3;
 const SATURATE_CONNECTIONS = 50;
 const FIXED_RATE = 200;
@@ -131,7 +131,7 @@ function settingsFromArgs(): Settings {
  */
 function boundMs(settings: Settings): number {
   const waits = 3 * settings.settleS + 2 * settings.settleAfterLoadS;
-  const warmUps = (9 + GATEWAY_WARM_FACTOR) * settings.warmS;
+  const warmUps = (6 + 2 * GATEWAY_WARM_FACTOR) * settings.warmS;
   return (13 * settings.durationS + 2 * settings.saturateS + waits + warmUps + 150) * 1000;
 }
 
@@ -522,7 +522,10 @@ async function routerBehindEnvoy(
     await sleep(settings.settleS);
     const idle = await rssMb(router.pid);
     const pids = { "mcp-router": router.pid, calculator: gateway.calculator.pid };
-    await runLoad(target, { connections: SATURATE_CONNECTIONS, durationS: settings.warmS });
+    await runLoad(target, {
+      connections: SATURATE_CONNECTIONS,
+      durationS: GATEWAY_WARM_FACTOR * settings.warmS,
+    });
     const run = await measureCpu(pids, () =>
       runLoad(target, { connections: SATURATE_CONNECTIONS, durationS: settings.durationS }),
     );
