@@ -1,7 +1,8 @@
 import { randomUUID } from "node:crypto";
 import type { CheckResponse } from "../contract/src/authz-wire.ts";
 import { HEADER } from "../contract/src/headers.ts";
-import { signVerdict, VerdictClaimsSchema } from "../contract/src/verdict.ts";
+import { sha256Hex } from "../contract/src/digest.ts";
+import { signVerdict, verifyVerdict } from "../contract/src/verdict.ts";
 import { applyCheckResponse } from "../mcp-router/src/direct-authz.ts";
 import type { LoadTarget } from "./http-load.ts";
 
@@ -22,11 +23,14 @@ export function behindEnvoyCall(
   for (const [name, value] of Object.entries(call.headers)) headers[name.toLowerCase()] = value;
   const applied = applyCheckResponse(allowed, headers);
   if (applied.kind !== "allow") throw new Error(`the Check was denied (${applied.status})`);
-  const claims = VerdictClaimsSchema.parse(
-    JSON.parse(
-      Buffer.from(verdictSegment(applied.headers[HEADER.verdict]), "base64url").toString(),
-    ),
-  );
+  // Read back as the router reads it: the claims ext-authz signed for this body.
+  const checked = verifyVerdict(applied.headers[HEADER.verdict], {
+    key: verdictKey,
+    bodyDigest: sha256Hex(call.body),
+  });
+  if (!checked.ok)
+    throw new Error(`the allow answer carries no usable verdict (${checked.reason})`);
+  const claims = checked.verdict;
   const lifetimeS = claims.exp - Math.floor(Date.now() / 1000);
   return {
     url: call.url,
@@ -41,10 +45,4 @@ export function behindEnvoyCall(
       return { [HEADER.requestId]: requestId, [HEADER.verdict]: verdict };
     },
   };
-}
-
-function verdictSegment(header: string | undefined): string {
-  const segment = header?.split(".")[1];
-  if (segment === undefined) throw new Error("the allow answer carries no verdict");
-  return segment;
 }
