@@ -1,4 +1,4 @@
-import { readFile } from "node:fs/promises";
+import { readdir, readFile } from "node:fs/promises";
 
 /** CPU time and resident memory of a process, read from /proc (Linux only). */
 
@@ -20,6 +20,36 @@ export async function cpuTimes(pid: number): Promise<{ user: number; system: num
 export async function cpuMs(pid: number): Promise<number> {
   const { user, system } = await cpuTimes(pid);
   return user + system;
+}
+
+/**
+ * CPU time of the whole machine (every core) since boot, from /proc/stat, in ms: `busy` is all
+ * but idle and I/O wait, `total` everything (guest time is already inside user time).
+ */
+export async function machineCpuMs(): Promise<{ busy: number; total: number }> {
+  const stat = await readFile("/proc/stat", "utf8");
+  const ticks = stat.slice(0, stat.indexOf("\n")).trim().split(/\s+/).slice(1, 9).map(Number);
+  const total = ticks.reduce((sum, value) => sum + value, 0);
+  const idle = ticks[3]! + ticks[4]!;
+  return { busy: ((total - idle) * 1000) / CLOCK_TICKS, total: (total * 1000) / CLOCK_TICKS };
+}
+
+/**
+ * CPU of the whole process (every thread) in ms, to the nanosecond: the scheduler's run time from
+ * /proc/<pid>/task/<tid>/schedstat, where /proc/<pid>/stat counts whole 10 ms ticks.
+ */
+export async function schedCpuMs(pid: number): Promise<number> {
+  // A kernel without scheduler statistics has no schedstat files: fall back to whole ticks.
+  const available = await readFile(`/proc/${pid}/task/${pid}/schedstat`, "utf8").then(
+    () => true,
+    () => false,
+  );
+  if (!available) return cpuMs(pid);
+  const tasks = await readdir(`/proc/${pid}/task`);
+  const each = await Promise.all(
+    tasks.map((tid) => readFile(`/proc/${pid}/task/${tid}/schedstat`, "utf8").catch(() => "0")),
+  );
+  return each.reduce((sum, line) => sum + Number(line.split(" ")[0]) / 1e6, 0);
 }
 
 /** Resident set size in MB; 0 when the process is gone. */

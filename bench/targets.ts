@@ -4,6 +4,9 @@
  *   npm run build && npx tsx bench/targets.ts [--quick] [--duration 10] [--saturate 30]
  *        [--log-level info] [--database-url postgres://…] [--redis redis://…]
  *
+ * The run starts with what one hop between two processes costs on this machine (hop-cost.ts):
+ * calls spread out pay about that once per process they wake, so it tells machines apart.
+ *
  * Every service runs from the compiled build (`dist/`, run `npm run build` first) on plain `node`
  * with NODE_ENV=production and LOG_LEVEL=info (the production default; --log-level changes it), its
  * log lines discarded. Load comes from autocannon in this process; the gateway call is a stateless
@@ -14,7 +17,9 @@
  *   separate processes (calculator, ext-authz, mcp-router in AUTHZ_MODE=direct; PostgreSQL +
  *   Redis) at 10 and 50 connections, with the CPU each process spends per request sent
  *   (/proc utime+stime, all threads; nginx's workers included);
- * - the added latency at a fixed 200 req/s (gateway minus direct, p50 and p99);
+ * - the added latency at a fixed 200 req/s (gateway minus direct, p50 and p99), with the CPU per
+ *   call of every process on the way (PostgreSQL's backends, a private Redis and this process, the
+ *   load generator, included) and how many cores the machine kept busy;
  * - ext-authz Check against a bare grpc-js unary server with the same message sizes, 100 in flight;
  * - a saturating run (50 connections, --saturate seconds): CPU per call of each service, resident
  *   memory idle, at the end of the load and settled, and every answered call's x-request-id looked
@@ -34,14 +39,15 @@
  */
 import { randomUUID } from "node:crypto";
 import { mkdtemp, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { cpus, tmpdir } from "node:os";
 import path from "node:path";
 import { decodeCheckResponse, CHECK_PATH } from "../contract/src/authz-wire.ts";
 import { measureAuditWriter } from "./audit-writer-rate.ts";
 import { freshDatabase, type BenchDatabase } from "./bench-database.ts";
-import { openBenchRedis } from "./bench-redis.ts";
+import { openBenchRedis, type BenchRedis } from "./bench-redis.ts";
 import { behindEnvoyCall } from "./behind-envoy.ts";
 import { encodedCheckRequest } from "./check-request.ts";
+import { HOP_SPREAD_MS, measureHopCost } from "./hop-cost.ts";
 import { runBounded, type Child } from "./child-processes.ts";
 import { exitWithUsage, numberOption, parseOptions, UsageError } from "./cli-options.ts";
 import {
@@ -62,7 +68,15 @@ import {
 import { callUnary, startEchoServer, unaryClient, unaryLoad } from "./grpc-unary-load.ts";
 import { problems, runLoad, type LoadResult, type LoadTarget } from "./http-load.ts";
 import { startNginxProxy, type NginxProxy } from "./nginx-proxy.ts";
-import { measureCpu, rssMb, treeRssMb } from "./proc-stats.ts";
+import {
+  cpuMs,
+  cpuOfEach,
+  machineCpuMs,
+  measureCpu,
+  rssMb,
+  treeCpuMs,
+  treeRssMb,
+} from "./proc-stats.ts";
 import {
   atLeast,
   atMost,
@@ -146,6 +160,12 @@ async function main(settings: Settings): Promise<void> {
       `${settings.saturateS} s at ${SATURATE_CONNECTIONS} connections\n` +
       `start: ${loadAverage()}\n`,
   );
+  const hop = await measureHopCost();
+  process.stdout.write(
+    `one hop between two processes (64-byte loopback TCP round trip): the answering process ` +
+      `spends ${fixed(hop.spreadServerUs, 0)} µs of CPU per round trip when they are ${HOP_SPREAD_MS} ms apart, ` +
+      `${fixed(hop.busyServerUs, 0)} µs back to back; spread-out p50 ${fixed(hop.spreadP50Us, 0)} µs\n`,
+  );
   const dir = await mkdtemp(path.join(tmpdir(), "mcp-bench-targets-"));
   const verdicts: Verdict[] = [];
   try {
@@ -153,7 +173,7 @@ async function main(settings: Settings): Promise<void> {
     const redis = await openBenchRedis(dir, settings.redisUrl);
     process.stdout.write(`PostgreSQL database ${database.name}; Redis: ${redis.description}\n`);
     try {
-      verdicts.push(...(await separateProcesses(settings, dir, database, redis.url)));
+      verdicts.push(...(await separateProcesses(settings, dir, database, redis)));
       verdicts.push(...(await auditWriterAlone(settings, database)));
       verdicts.push(...(await embeddedStack(settings, dir)));
     } finally {
@@ -179,7 +199,7 @@ async function separateProcesses(
   settings: Settings,
   dir: string,
   database: BenchDatabase,
-  redisUrl: string,
+  redis: BenchRedis,
 ): Promise<Verdict[]> {
   const secrets = newSecrets();
   const calculator = await startCalculator({ secrets, logLevel: settings.logLevel });
@@ -190,7 +210,7 @@ async function separateProcesses(
     logLevel: settings.logLevel,
     configDir,
     databaseUrl: database.url,
-    redisUrl,
+    redisUrl: redis.url,
     rateLimitKeyPrefix: `bench:${randomUUID()}`,
   });
   const router = await startRouter({
@@ -226,7 +246,7 @@ async function separateProcesses(
     if (baseline) await callOnce(baseline.target());
     else process.stdout.write("\nnote: /usr/sbin/nginx not installed: no nginx baseline\n");
     verdicts.push(...(await throughput(settings, gateway, { direct, viaGateway, baseline })));
-    verdicts.push(...(await fixedRate(settings, direct, viaGateway)));
+    verdicts.push(...(await fixedRate(settings, gateway, { database, redis }, direct, viaGateway)));
   } finally {
     await nginx?.stop();
   }
@@ -319,8 +339,13 @@ async function throughput(
   return verdicts;
 }
 
+/** The stores every gateway call reaches, for their CPU. */
+type SharedStores = { database: BenchDatabase; redis: BenchRedis };
+
 async function fixedRate(
   settings: Settings,
+  gateway: Gateway,
+  stores: SharedStores,
   direct: () => LoadTarget,
   viaGateway: () => LoadTarget,
 ): Promise<Verdict[]> {
@@ -329,35 +354,105 @@ async function fixedRate(
     durationS: settings.durationS,
     rate: FIXED_RATE,
   };
-  const directRun = await runLoad(direct(), options);
-  const gatewayRun = await runLoad(viaGateway(), options);
-  const addedP50 = gatewayRun.p50 - directRun.p50;
-  const addedP99 = gatewayRun.p99 - directRun.p99;
+  const directRun = await cpuPerCall({ calculator: gateway.calculator.pid }, stores, () =>
+    runLoad(direct(), options),
+  );
+  const gatewayRun = await cpuPerCall(
+    {
+      calculator: gateway.calculator.pid,
+      "mcp-router": gateway.router.pid,
+      "ext-authz": gateway.extAuthz.pid,
+    },
+    stores,
+    () => runLoad(viaGateway(), options),
+  );
+  const addedP50 = gatewayRun.result.p50 - directRun.result.p50;
+  const addedP99 = gatewayRun.result.p99 - directRun.result.p99;
   printTable(
     `Latency at a fixed ${FIXED_RATE} req/s (${FIXED_RATE_CONNECTIONS} connections, ${settings.durationS} s each)`,
     ["path", "req/s", "p50 ms", "p99 ms", "non-2xx"],
     [
       [
         "direct",
-        fixed(directRun.rps, 0),
-        fixed(directRun.p50, 2),
-        fixed(directRun.p99, 2),
-        problems(directRun),
+        fixed(directRun.result.rps, 0),
+        fixed(directRun.result.p50, 2),
+        fixed(directRun.result.p99, 2),
+        problems(directRun.result),
       ],
       [
         "gateway",
-        fixed(gatewayRun.rps, 0),
-        fixed(gatewayRun.p50, 2),
-        fixed(gatewayRun.p99, 2),
-        problems(gatewayRun),
+        fixed(gatewayRun.result.rps, 0),
+        fixed(gatewayRun.result.p50, 2),
+        fixed(gatewayRun.result.p99, 2),
+        problems(gatewayRun.result),
       ],
       ["added by the gateway", "", fixed(addedP50, 2), fixed(addedP99, 2), ""],
+    ],
+  );
+  const names = Object.keys(gatewayRun.perCall);
+  printTable(
+    `CPU per call in those windows (ms): calls ${fixed(1000 / FIXED_RATE, 0)} ms apart wake each ` +
+      "process they pass through; the machine's share busy is what queues the calls",
+    ["process", "direct", "gateway"],
+    [
+      ...names.map((name) => [
+        name,
+        fixed(directRun.perCall[name] ?? NaN, 3),
+        fixed(gatewayRun.perCall[name]!, 3),
+      ]),
+      [
+        `cores busy (of ${cpus().length})`,
+        fixed(directRun.coresBusy, 2),
+        fixed(gatewayRun.coresBusy, 2),
+      ],
     ],
   );
   return [
     atMost(`added p50 at ${FIXED_RATE} req/s`, addedP50, 2, "ms"),
     atMost(`added p99 at ${FIXED_RATE} req/s`, addedP99, 10, "ms"),
   ];
+}
+
+/**
+ * CPU per request sent during `work`: of each service, of PostgreSQL's backends and the private
+ * Redis (when there is one), of this process (the load generator) and of the whole machine; and
+ * how many cores the machine kept busy on average.
+ */
+async function cpuPerCall(
+  services: Readonly<Record<string, number>>,
+  stores: SharedStores,
+  work: () => Promise<LoadResult>,
+): Promise<{ result: LoadResult; perCall: Record<string, number>; coresBusy: number }> {
+  const sample = async () => ({
+    services: Object.fromEntries(
+      await Promise.all(
+        Object.entries(services).map(async ([name, pid]) => [name, await treeCpuMs(pid)] as const),
+      ),
+    ),
+    postgres: await cpuOfEach(await stores.database.backendPids()),
+    redis: stores.redis.pid === undefined ? NaN : await cpuMs(stores.redis.pid),
+    generator: await cpuMs(process.pid),
+    machine: await machineCpuMs(),
+  });
+  const before = await sample();
+  const started = performance.now();
+  const result = await work();
+  // Requests cut off at the end still finish on the servers: count them too.
+  await sleep(0.3);
+  const after = await sample();
+  const sampledMs = performance.now() - started;
+  let postgres = 0;
+  for (const [pid, ms] of after.postgres) postgres += ms - (before.postgres.get(pid) ?? 0);
+  const sent = Math.max(result.sent, 1);
+  const perCall: Record<string, number> = {};
+  for (const name of Object.keys(services)) {
+    perCall[name] = (after.services[name]! - before.services[name]!) / sent;
+  }
+  perCall.PostgreSQL = postgres / sent;
+  perCall.Redis = (after.redis - before.redis) / sent;
+  perCall["load generator"] = (after.generator - before.generator) / sent;
+  perCall["whole machine"] = (after.machine.busy - before.machine.busy) / sent;
+  return { result, perCall, coresBusy: (after.machine.busy - before.machine.busy) / sampledMs };
 }
 
 async function checkVersusEcho(settings: Settings, gateway: Gateway): Promise<Verdict[]> {
