@@ -1,7 +1,8 @@
 import { randomBytes } from "node:crypto";
 import { sql } from "kysely";
 import pg from "pg";
-import { afterAll, it } from "vitest";
+import { it } from "vitest";
+import { whenFileEnds } from "./file-end.ts";
 import { migrateToLatest } from "../src/migrate.ts";
 import { openDatabase, type Database } from "../src/open-database.ts";
 
@@ -37,12 +38,6 @@ export function requirePostgresInCi(): void {
   });
 }
 
-/** Closed (and its PostgreSQL database dropped) once the test file is done. */
-const cleanups: (() => Promise<void>)[] = [];
-afterAll(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
-});
-
 type Shared = { database: TestDatabase; tables: string[]; inUse: boolean };
 
 /**
@@ -60,7 +55,9 @@ async function migratedTables(database: TestDatabase): Promise<string[]> {
 
 /**
  * One migrated database per test file (from `open`), lent to one user at a time and emptied for
- * each; while it is lent, the next user gets a private one from `open`, closed by that user.
+ * each; while it is lent, the next user gets a private one from `open`, closed by that user. The
+ * shared one is closed (on PostgreSQL, dropped) when the file is done, and the next file that asks
+ * gets a new one.
  */
 function sharedMigrated(open: () => Promise<TestDatabase>): () => Promise<TestDatabase> {
   const migrated = async () => {
@@ -76,7 +73,10 @@ function sharedMigrated(open: () => Promise<TestDatabase>): () => Promise<TestDa
   let shared: Promise<Shared> | undefined;
   return async () => {
     shared ??= migrated().then(async (database) => {
-      cleanups.push(() => database.close());
+      whenFileEnds(async () => {
+        shared = undefined;
+        await database.close();
+      });
       return { database, tables: await migratedTables(database), inUse: false };
     });
     const lent = await shared;
