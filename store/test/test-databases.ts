@@ -72,13 +72,20 @@ function sharedMigrated(open: () => Promise<TestDatabase>): () => Promise<TestDa
   };
   let shared: Promise<Shared> | undefined;
   return async () => {
-    shared ??= migrated().then(async (database) => {
-      whenFileEnds(async () => {
+    shared ??= migrated().then(
+      async (database) => {
+        whenFileEnds(async () => {
+          shared = undefined;
+          await database.close();
+        });
+        return { database, tables: await migratedTables(database), inUse: false };
+      },
+      (error: unknown) => {
+        // The files after this one in the worker try again instead of inheriting the failure.
         shared = undefined;
-        await database.close();
-      });
-      return { database, tables: await migratedTables(database), inUse: false };
-    });
+        throw error;
+      },
+    );
     const lent = await shared;
     if (lent.inUse) return migrated();
     lent.inUse = true;
