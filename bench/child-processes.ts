@@ -1,5 +1,7 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { once } from "node:events";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
 
 /**
  * The processes a benchmark starts, stopped together whatever ends the run: its normal end, an
@@ -61,6 +63,23 @@ export function startChild(
       await exited;
     },
   };
+}
+
+/**
+ * One of the bench's own TypeScript servers (a file next to this one, e.g. "grpc-echo-server.ts")
+ * in a process of its own, run through tsx with `args`.
+ */
+export function startBenchScript(name: string, file: string, args: readonly string[]): Child {
+  const script = fileURLToPath(new URL(file, import.meta.url));
+  return startChild(
+    name,
+    process.execPath,
+    ["--import", import.meta.resolve("tsx"), script, ...args],
+    {
+      env: {},
+      cwd: path.dirname(script),
+    },
+  );
 }
 
 /** Stops every child still running (SIGTERM, SIGKILL after the grace period). */

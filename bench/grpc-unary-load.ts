@@ -1,7 +1,5 @@
-import path from "node:path";
-import { fileURLToPath } from "node:url";
 import * as grpc from "@grpc/grpc-js";
-import { startChild, type Child } from "./child-processes.ts";
+import { startBenchScript, type Child } from "./child-processes.ts";
 import { freePort } from "./free-port.ts";
 import { ECHO_PATH } from "./grpc-echo-server.ts";
 import { percentile } from "./http-load.ts";
@@ -80,13 +78,10 @@ export async function startEchoServer(
   responseBytes: number,
 ): Promise<Child & { address: string; method: string }> {
   const port = await freePort();
-  const script = fileURLToPath(new URL("grpc-echo-server.ts", import.meta.url));
-  const child = startChild(
-    "grpc echo",
-    process.execPath,
-    ["--import", import.meta.resolve("tsx"), script, String(port), String(responseBytes)],
-    { env: {}, cwd: path.dirname(script) },
-  );
+  const child = startBenchScript("grpc echo", "grpc-echo-server.ts", [
+    String(port),
+    String(responseBytes),
+  ]);
   const address = `127.0.0.1:${port}`;
   const client = unaryClient(address);
   try {

@@ -1,8 +1,6 @@
 import { once } from "node:events";
 import { connect, type Socket } from "node:net";
-import path from "node:path";
-import { fileURLToPath } from "node:url";
-import { startChild } from "./child-processes.ts";
+import { startBenchScript } from "./child-processes.ts";
 import { freePort } from "./free-port.ts";
 import { percentile } from "./http-load.ts";
 import { schedCpuMs } from "./proc-stats.ts";
@@ -35,13 +33,7 @@ export async function measureHopCost(
   const busyCount = options.busyCount ?? 20_000;
   const inFlight = options.inFlight ?? 16;
   const port = await freePort();
-  const script = fileURLToPath(new URL("tcp-echo-server.ts", import.meta.url));
-  const server = startChild(
-    "tcp echo",
-    process.execPath,
-    ["--import", import.meta.resolve("tsx"), script, String(port)],
-    { env: {}, cwd: path.dirname(script) },
-  );
+  const server = startBenchScript("tcp echo", "tcp-echo-server.ts", [String(port)]);
   const sockets: Socket[] = [];
   try {
     for (let i = 0; i < inFlight; i += 1)

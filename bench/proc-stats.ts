@@ -39,17 +39,18 @@ export async function machineCpuMs(): Promise<{ busy: number; total: number }> {
  * /proc/<pid>/task/<tid>/schedstat, where /proc/<pid>/stat counts whole 10 ms ticks.
  */
 export async function schedCpuMs(pid: number): Promise<number> {
-  // A kernel without scheduler statistics has no schedstat files: fall back to whole ticks.
-  const available = await readFile(`/proc/${pid}/task/${pid}/schedstat`, "utf8").then(
-    () => true,
-    () => false,
-  );
-  if (!available) return cpuMs(pid);
   const tasks = await readdir(`/proc/${pid}/task`);
   const each = await Promise.all(
-    tasks.map((tid) => readFile(`/proc/${pid}/task/${tid}/schedstat`, "utf8").catch(() => "0")),
+    tasks.map((tid) =>
+      readFile(`/proc/${pid}/task/${tid}/schedstat`, "utf8").then(
+        (line) => Number(line.split(" ")[0]) / 1e6,
+        () => undefined,
+      ),
+    ),
   );
-  return each.reduce((sum, line) => sum + Number(line.split(" ")[0]) / 1e6, 0);
+  // A kernel without scheduler statistics has no schedstat files: fall back to whole ticks.
+  if (each.every((ms) => ms === undefined)) return cpuMs(pid);
+  return each.reduce<number>((sum, ms) => sum + (ms ?? 0), 0);
 }
 
 /** Resident set size in MB; 0 when the process is gone. */
@@ -77,6 +78,19 @@ export async function cpuOfEach(pids: readonly number[]): Promise<Map<number, nu
     pids.map(async (pid) => [pid, await cpuMs(pid).catch(() => NaN)] as const),
   );
   return new Map(each.filter(([, ms]) => !Number.isNaN(ms)));
+}
+
+/**
+ * CPU spent between two cpuOfEach readings: a process that appeared in between counts from 0, one
+ * that is gone by the second reading no longer counts.
+ */
+export function cpuDeltaMs(
+  before: ReadonlyMap<number, number>,
+  after: ReadonlyMap<number, number>,
+) {
+  let spent = 0;
+  for (const [pid, ms] of after) spent += ms - (before.get(pid) ?? 0);
+  return spent;
 }
 
 /** CPU of a process and everything below it (a launcher and its service, nginx's workers). */

@@ -40,7 +40,7 @@ import {
   type Service,
 } from "./gateway-services.ts";
 import { percentile, runLoads, type LoadResult } from "./http-load.ts";
-import { cpuOfEach, treeCpuMs } from "./proc-stats.ts";
+import { cpuDeltaMs, cpuOfEach, treeCpuMs } from "./proc-stats.ts";
 import { fixed, loadAverage, printTable, type Cell } from "./report.ts";
 import { callOnce, gatewayCall } from "./tool-call.ts";
 
@@ -258,8 +258,7 @@ async function measureStep(
 
   const load = combine(results, seconds);
   const requests = Math.max(load.sent, 1);
-  let postgres = 0;
-  for (const [pid, ms] of after.postgres) postgres += ms - (before.postgres.get(pid) ?? 0);
+  const postgres = cpuDeltaMs(before.postgres, after.postgres);
   held.sort((a, b) => a - b);
   active.sort((a, b) => a - b);
   return {

@@ -69,12 +69,12 @@ import { callUnary, startEchoServer, unaryClient, unaryLoad } from "./grpc-unary
 import { problems, runLoad, type LoadResult, type LoadTarget } from "./http-load.ts";
 import { startNginxProxy, type NginxProxy } from "./nginx-proxy.ts";
 import {
+  cpuDeltaMs,
   cpuMs,
   cpuOfEach,
   machineCpuMs,
   measureCpu,
   rssMb,
-  treeCpuMs,
   treeRssMb,
 } from "./proc-stats.ts";
 import {
@@ -423,36 +423,26 @@ async function cpuPerCall(
   stores: SharedStores,
   work: () => Promise<LoadResult>,
 ): Promise<{ result: LoadResult; perCall: Record<string, number>; coresBusy: number }> {
-  const sample = async () => ({
-    services: Object.fromEntries(
-      await Promise.all(
-        Object.entries(services).map(async ([name, pid]) => [name, await treeCpuMs(pid)] as const),
-      ),
-    ),
+  const sampleOthers = async () => ({
     postgres: await cpuOfEach(await stores.database.backendPids()),
     redis: stores.redis.pid === undefined ? NaN : await cpuMs(stores.redis.pid),
     generator: await cpuMs(process.pid),
     machine: await machineCpuMs(),
   });
-  const before = await sample();
+  const before = await sampleOthers();
   const started = performance.now();
-  const result = await work();
-  // Requests cut off at the end still finish on the servers: count them too.
-  await sleep(0.3);
-  const after = await sample();
+  const run = await measureCpu(services, work);
+  const after = await sampleOthers();
   const sampledMs = performance.now() - started;
-  let postgres = 0;
-  for (const [pid, ms] of after.postgres) postgres += ms - (before.postgres.get(pid) ?? 0);
-  const sent = Math.max(result.sent, 1);
+  const sent = Math.max(run.result.sent, 1);
   const perCall: Record<string, number> = {};
-  for (const name of Object.keys(services)) {
-    perCall[name] = (after.services[name]! - before.services[name]!) / sent;
-  }
-  perCall.PostgreSQL = postgres / sent;
+  for (const [name, ms] of Object.entries(run.cpuMs)) perCall[name] = ms / sent;
+  perCall.PostgreSQL = cpuDeltaMs(before.postgres, after.postgres) / sent;
   perCall.Redis = (after.redis - before.redis) / sent;
   perCall["load generator"] = (after.generator - before.generator) / sent;
-  perCall["whole machine"] = (after.machine.busy - before.machine.busy) / sent;
-  return { result, perCall, coresBusy: (after.machine.busy - before.machine.busy) / sampledMs };
+  const machineBusy = after.machine.busy - before.machine.busy;
+  perCall["whole machine"] = machineBusy / sent;
+  return { result: run.result, perCall, coresBusy: machineBusy / sampledMs };
 }
 
 async function checkVersusEcho(settings: Settings, gateway: Gateway): Promise<Verdict[]> {
